@@ -1,0 +1,21 @@
+"""The `eventlens` command. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import typer
+
+from eventlens.cli import projects, serve
+
+app = typer.Typer(
+    name="eventlens",
+    help="Self-hosted product analytics: capture, store and query product events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for module in (serve, projects):
+    module.register(app)
+
+
+def main() -> None:
+    app()

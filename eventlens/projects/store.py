@@ -1,0 +1,156 @@
+"""Project metadata (name, timezone, token, API-key hash) behind a small interface.
+
+`MetadataStore` is the seam a server database (e.g. PostgreSQL) can later implement;
+`SqliteMetadataStore` is the embedded default.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventlens.auth.keys import hash_api_key, new_api_key, new_project_token
+from eventlens.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    token: str
+    timezone: str
+    week_start: int  # 0 = Sunday (PostHog's default), 1 = Monday
+    created_at: float
+
+
+@dataclass(frozen=True)
+class CreatedProject:
+    project: Project
+    api_key: str  # shown once; only its hash is stored
+
+
+class MetadataStore(Protocol):
+    def create_project(
+        self, name: str, timezone: str = "UTC", week_start: int = 0
+    ) -> CreatedProject: ...
+    def get_project(self, project_id: int) -> Project: ...
+    def list_projects(self) -> list[Project]: ...
+    def project_by_token(self, token: str) -> Project | None: ...
+    def projects_for_api_key(self, api_key: str) -> list[Project]: ...
+
+
+def validate_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(
+            f"unknown timezone {tz!r} (use an IANA name like 'Europe/Berlin')", field="timezone"
+        ) from exc
+    return tz
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    timezone TEXT NOT NULL DEFAULT 'UTC',
+    week_start INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT NOT NULL,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    created_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, project_id)
+);
+"""
+
+
+class SqliteMetadataStore:
+    """Thread-safe (one connection guarded by a lock; metadata traffic is tiny)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def create_project(
+        self, name: str, timezone: str = "UTC", week_start: int = 0
+    ) -> CreatedProject:
+        if not name.strip():
+            raise InvalidInput("project name must not be empty", field="name")
+        if week_start not in (0, 1):
+            raise InvalidInput("week_start must be 0 (Sunday) or 1 (Monday)", field="week_start")
+        validate_timezone(timezone)
+        token, api_key, now = new_project_token(), new_api_key(), time.time()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO projects (name, token, timezone, week_start, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, token, timezone, week_start, now),
+            )
+            project_id = int(cur.lastrowid or 0)
+            self._db.execute(
+                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?, ?, ?)",
+                (hash_api_key(api_key), project_id, now),
+            )
+        return CreatedProject(Project(project_id, name, token, timezone, week_start, now), api_key)
+
+    def grant(self, api_key: str, project_id: int) -> None:
+        """Let an existing key also read `project_id` (a key may read several projects)."""
+        self.get_project(project_id)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO api_keys (key_hash, project_id, created_at) VALUES (?,?,?)",
+                (hash_api_key(api_key), project_id, time.time()),
+            )
+
+    def get_project(self, project_id: int) -> Project:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, token, timezone, week_start, created_at FROM projects"
+                " WHERE id = ?",
+                (project_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"project {project_id} does not exist")
+        return Project(*row)
+
+    def list_projects(self) -> list[Project]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, name, token, timezone, week_start, created_at FROM projects ORDER BY id"
+            ).fetchall()
+        return [Project(*r) for r in rows]
+
+    def project_by_token(self, token: str) -> Project | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, token, timezone, week_start, created_at FROM projects"
+                " WHERE token = ?",
+                (token,),
+            ).fetchone()
+        return None if row is None else Project(*row)
+
+    def projects_for_api_key(self, api_key: str) -> list[Project]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT p.id, p.name, p.token, p.timezone, p.week_start, p.created_at"
+                " FROM projects p JOIN api_keys k ON k.project_id = p.id"
+                " WHERE k.key_hash = ? ORDER BY p.id",
+                (hash_api_key(api_key),),
+            ).fetchall()
+        return [Project(*r) for r in rows]

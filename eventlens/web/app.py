@@ -1,0 +1,54 @@
+"""The ASGI application: capture endpoints, the JSON API, metrics, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from eventlens import __version__
+from eventlens.config import Settings
+from eventlens.errors import EventLensError
+from eventlens.observability.logging import get_logger
+from eventlens.observability.metrics import REGISTRY
+from eventlens.runtime import Runtime
+from eventlens.web.errors import handle_eventlens_error
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; the runtime (log writer, consumer) starts in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.open(settings)
+        app.state.runtime = runtime
+        log.info("server.start", data_dir=str(settings.data_dir), version=__version__)
+        try:
+            yield
+        finally:
+            runtime.close()
+            log.info("server.stop")
+
+    app = FastAPI(title="EventLens", version=__version__, lifespan=lifespan)
+    app.add_exception_handler(EventLensError, handle_eventlens_error)
+
+    @app.get("/_health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
