@@ -47,12 +47,25 @@ class Settings:
     compact_min_files: int = field(
         default_factory=lambda: _env_int("EVENTLENS_COMPACT_MIN_FILES", 64)
     )
+    # Events per second per project before capture answers 429 (0 = unlimited).
+    capture_rate_limit: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_CAPTURE_RATE_LIMIT", 0.0)
+    )
     max_batch_body: int = 20 * 1024 * 1024
     max_body: int = 2 * 1024 * 1024
     max_event: int = 1024 * 1024
     max_segment_message: int = 32 * 1024
     max_segment_batch: int = 500 * 1024
     log_level: str = field(default_factory=lambda: os.environ.get("EVENTLENS_LOG_LEVEL", "INFO"))
+    # Query deadline when a request names none, and the most a request may ask for (seconds).
+    query_timeout: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_QUERY_TIMEOUT", 30.0)
+    )
+    query_max_timeout: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_QUERY_MAX_TIMEOUT", 300.0)
+    )
+    # Threads that run queries (bounded: a query past its deadline keeps its slot until it stops).
+    query_workers: int = field(default_factory=lambda: _env_int("EVENTLENS_QUERY_WORKERS", 2))
 
     @property
     def meta_db(self) -> Path:

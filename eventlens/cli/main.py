@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from eventlens.cli import projects, serve
+from eventlens.cli import (
+    bench,
+    deadletter,
+    demo,
+    explain,
+    generate,
+    importer,
+    projects,
+    query,
+    serve,
+    status,
+)
 
 app = typer.Typer(
     name="eventlens",
@@ -13,7 +24,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, projects):
+for module in (
+    serve,
+    projects,
+    query,
+    status,
+    generate,
+    importer,
+    deadletter,
+    demo,
+    bench,
+    explain,
+):
     module.register(app)
 
 

@@ -45,3 +45,41 @@ consumer_lag_bytes = Gauge(
     "Bytes of the ingest log not yet committed to the event tables.",
     registry=REGISTRY,
 )
+
+# --- query API (owner: query) ---
+query_seconds = Histogram(
+    "eventlens_query_seconds",
+    "Insight query latency (parse to result, excluding HTTP), by engine, kind and outcome.",
+    ["engine", "kind", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+query_timeouts = Counter(
+    "eventlens_query_timeouts_total",
+    "Insight queries that passed their deadline (answered 504).",
+    registry=REGISTRY,
+)
+query_runaway = Gauge(
+    "eventlens_query_runaway",
+    "Queries past their deadline whose engine thread has not returned yet (holds a pool slot).",
+    registry=REGISTRY,
+)
+
+# --- storage / persons (owner: storage) ---
+ingest_duplicates = Counter(
+    "eventlens_ingest_duplicates_total",
+    "Events dropped by ingest or import because their (project, uuid) was already stored.",
+    registry=REGISTRY,
+)
+person_merge_pending = Gauge(
+    "eventlens_person_merge_pending",
+    "Person merges whose events are not yet rewritten to the surviving person, by project.",
+    ["project"],
+    registry=REGISTRY,
+)
+person_merge_lag_seconds = Gauge(
+    "eventlens_person_merge_lag_seconds",
+    "Age of the oldest person merge not yet rewritten in the event table, by project.",
+    ["project"],
+    registry=REGISTRY,
+)

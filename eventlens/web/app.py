@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventlens import __version__
 from eventlens.config import Settings
 from eventlens.errors import EventLensError
+from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
 from eventlens.runtime import Runtime
-from eventlens.web.errors import handle_eventlens_error
+from eventlens.web import api
+from eventlens.web.capture_routes import capture_routes
+from eventlens.web.errors import handle_eventlens_error, handle_http_exception
 
 log = get_logger(__name__)
 
@@ -28,6 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         app.state.runtime = runtime
+        start_ingest(runtime)
+        # What exists now lives as long as the server: freeze it out of the cyclic GC's view
+        # so collections on the capture hot path scan only per-request garbage (4% of capture
+        # CPU in a profile).
+        gc.collect()
+        gc.freeze()
         log.info("server.start", data_dir=str(settings.data_dir), version=__version__)
         try:
             yield
@@ -37,6 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="EventLens", version=__version__, lifespan=lifespan)
     app.add_exception_handler(EventLensError, handle_eventlens_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.router.routes.extend(capture_routes())
+    api.install(app)  # /api/...: projects and queries (API key auth), 400 for bad requests
 
     @app.get("/_health", include_in_schema=False)
     async def health() -> JSONResponse:

@@ -42,3 +42,26 @@ def error_response(exc: errors.EventLensError) -> Response:
 async def handle_eventlens_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.EventLensError)
     return error_response(exc)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Framework 404/405 (unknown path, wrong method) in our JSON error shape."""
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    mapped: errors.EventLensError
+    if exc.status_code == 404 and exc.detail in (None, "Not Found"):
+        mapped = errors.NotFound(f"no such endpoint: {where}", field="path")
+    elif exc.status_code == 405:
+        mapped = errors.MethodNotAllowed(f"method not allowed: {where}", field="method")
+    else:
+        return JSONResponse(
+            {"type": "HTTPException", "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
+    response = error_response(mapped)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response

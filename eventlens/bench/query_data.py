@@ -1,0 +1,130 @@
+"""Benchmark data for `eventlens bench query`: the seeded generator's events in an event table.
+
+Person resolution here is the simplest one (person = distinct_id, uuid5): the benchmark measures
+query engines, and every engine reads the same table, so the numbers compare like with like.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.generate import generate
+from eventlens.generate.shape import DEFAULT_END
+from eventlens.storage.event_table import EventTable
+from eventlens.storage.schema import EVENT_SCHEMA, PERSON_NAMESPACE
+
+BENCH_DAYS = 90
+QUERY_DAYS = 30
+
+
+def load_bench_table(path: Path, n_events: int, buckets: int = 16, seed: int = 42) -> EventTable:
+    """Create (or reuse, if it already holds data) a table at `path` with `n_events` events."""
+    table = EventTable.open_or_create(path, buckets=buckets)
+    if table.snapshot().files:
+        return table
+    for batch in generate(n_events, seed=seed, days=BENCH_DAYS, chunk_size=1_000_000):
+        t = pa.Table.from_batches([batch])
+        ids = pc.dictionary_encode(t.column("distinct_id").combine_chunks())
+        persons = pa.array(
+            [str(uuidlib.uuid5(PERSON_NAMESPACE, f"bench:{d}")) for d in ids.dictionary.to_pylist()]
+        )
+        person = pc.take(persons, ids.indices)
+        rows = pa.table(
+            {
+                "uuid": t.column("uuid"),
+                "event": t.column("event"),
+                "distinct_id": t.column("distinct_id"),
+                "person_id": person,
+                "timestamp": t.column("timestamp"),
+                "properties": t.column("properties"),
+                "person_properties": pa.array(["{}"] * t.num_rows, pa.string()),
+            }
+        ).cast(EVENT_SCHEMA)
+        table.append(rows, log_offset=None)
+    return table
+
+
+def query_range() -> dict[str, str]:
+    """The last QUERY_DAYS days of the data (absolute, so `now` does not matter)."""
+    last = DEFAULT_END - timedelta(days=1)
+    first = DEFAULT_END - timedelta(days=QUERY_DAYS)
+    return {"date_from": first.date().isoformat(), "date_to": last.date().isoformat()}
+
+
+def query_mix() -> dict[str, dict[str, object]]:
+    """benchmark.md's query mix."""
+    dr = query_range()
+    return {
+        "trends_breakdown": {
+            "kind": "TrendsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "$pageview", "math": "dau"},
+            ],
+            "interval": "day",
+            "dateRange": dr,
+            "breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"},
+        },
+        "trends_sum_filter": {
+            "kind": "TrendsQuery",
+            "series": [
+                {
+                    "kind": "EventsNode",
+                    "event": "purchase",
+                    "math": "sum",
+                    "math_property": "revenue",
+                }
+            ],
+            "interval": "week",
+            "dateRange": dr,
+            "properties": [{"key": "country", "value": ["US", "DE", "GB"], "operator": "exact"}],
+        },
+        "funnel": {
+            "kind": "FunnelsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "signup"},
+                {"kind": "EventsNode", "event": "purchase"},
+            ],
+            "dateRange": dr,
+            "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
+        },
+        "funnel_breakdown": {
+            "kind": "FunnelsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "signup"},
+                {"kind": "EventsNode", "event": "purchase"},
+            ],
+            "dateRange": dr,
+            "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
+            "breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"},
+        },
+        "retention": {
+            "kind": "RetentionQuery",
+            "dateRange": {"date_to": dr["date_to"]},
+            "retentionFilter": {
+                "period": "Week",
+                "totalIntervals": 8,
+                "targetEntity": {"id": "$pageview", "type": "events"},
+                "returningEntity": {"id": "$pageview", "type": "events"},
+            },
+        },
+        "stickiness": {
+            "kind": "StickinessQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview"}],
+            "interval": "day",
+            "dateRange": dr,
+        },
+        "lifecycle": {
+            "kind": "LifecycleQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview"}],
+            "interval": "day",
+            "dateRange": dr,
+        },
+    }

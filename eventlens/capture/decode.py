@@ -1,0 +1,160 @@
+"""Capture body decoding: bytes on the wire -> one JSON value, with bounded inflation.
+
+Encodings accepted (capture.md "Encodings"):
+
+- gzip, detected by the magic bytes `1f 8b` whatever the headers or `compression` say (SDKs
+  disagree on how they label it: posthog-python sets `Content-Encoding: gzip`, posthog-js sends
+  `?compression=gzip-js` as text/plain);
+- base64 (`?compression=base64`), possibly wrapping gzip;
+- a form body or a GET query `data=<base64 or urlencoded JSON>` (old posthog-js, image beacons);
+- plain JSON.
+
+Anything else is `InvalidInput` naming the encoding. A body declared gzip that is plain JSON is
+accepted: the magic bytes are the truth.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from eventlens.errors import InvalidInput, PayloadTooLarge
+
+GZIP_MAGIC = b"\x1f\x8b"
+_CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
+_COMPRESSIONS = frozenset({"", "gzip", "gzip-js", "base64"})
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n / 1024:g} KB"
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflate gzip `data` (one or more members) to at most `limit` bytes.
+
+    Never allocates more than about `limit` bytes of output: inflation stops as soon as the
+    output would pass the limit. Raises `PayloadTooLarge` past the limit (gzip bombs included)
+    and `InvalidInput` for corrupt or truncated gzip.
+    """
+    out = bytearray()
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise InvalidInput(f"body is not valid gzip: {exc}", field="body") from exc
+        out += chunk
+        if len(out) > limit:
+            raise PayloadTooLarge(
+                f"body inflates to more than {_mb(limit)} (the limit for this endpoint)",
+                field="body",
+                limit_bytes=limit,
+            )
+        if not inflater.eof:
+            raise InvalidInput("gzip body is truncated", field="body")
+        rest = inflater.unused_data
+        # Trailing zero padding after the last member is legal in gzip files.
+        if not rest.strip(b"\x00"):
+            return bytes(out)
+        if not rest.startswith(GZIP_MAGIC):
+            raise InvalidInput("unexpected bytes after the gzip body", field="body")
+
+
+def _b64decode(text: bytes) -> bytes:
+    # Form decoding turns an unescaped '+' into ' '; URL-safe alphabets use '-' and '_'.
+    cleaned = text.strip().replace(b" ", b"+").replace(b"-", b"+").replace(b"_", b"/")
+    cleaned += b"=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"data is not valid base64: {exc}", field="data") from exc
+
+
+def _looks_like_json(data: bytes) -> bool:
+    head = data.lstrip()[:1]
+    return head in (b"{", b"[")
+
+
+def decode_body(
+    body: bytes,
+    *,
+    limit: int,
+    content_type: str | None = None,
+    content_encoding: str | None = None,
+    compression: str | None = None,
+    query_data: str | None = None,
+) -> bytes:
+    """Turn a capture request body into JSON text (bytes), at most `limit` bytes once decoded.
+
+    `query_data` is the `data=` query parameter of a GET request (then `body` is ignored).
+    Raises `PayloadTooLarge` (body or its inflation over `limit`) and `InvalidInput` (unknown
+    encoding, bad base64, corrupt gzip, form body without `data`).
+    """
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in _CONTENT_ENCODINGS:
+        raise InvalidInput(
+            f"unsupported Content-Encoding {encoding!r} (supported: gzip)",
+            field="Content-Encoding",
+        )
+    comp = (compression or "").strip().lower()
+    if len(body) > limit:
+        raise PayloadTooLarge(
+            f"body is {len(body)} bytes, over the {_mb(limit)} limit for this endpoint",
+            field="body",
+            limit_bytes=limit,
+        )
+
+    data = body
+    form = False
+    if query_data is not None:
+        data, form = query_data.encode(), True
+    elif data.startswith(b"data=") or (
+        (content_type or "").lower().startswith(_FORM_TYPE)
+        # Some clients label any body as a form: gzip or JSON is what it is, not a form.
+        and not data.startswith(GZIP_MAGIC)
+        and not _looks_like_json(data)
+    ):
+        fields = parse_qs(data.decode("utf-8", "replace"), max_num_fields=100)
+        if "data" not in fields:
+            raise InvalidInput("form body has no 'data' field", field="data")
+        data, form = fields["data"][0].encode(), True
+        if not comp and "compression" in fields:
+            comp = fields["compression"][0].strip().lower()
+
+    if comp not in _COMPRESSIONS:
+        raise InvalidInput(
+            f"unsupported compression {comp!r} (supported: gzip-js, gzip, base64)",
+            field="compression",
+        )
+
+    if data.startswith(GZIP_MAGIC):
+        data = gunzip_bounded(data, limit)
+    elif comp == "base64" or (form and not _looks_like_json(data)):
+        data = _b64decode(data)
+        if data.startswith(GZIP_MAGIC):
+            data = gunzip_bounded(data, limit)
+
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"decoded body is {len(data)} bytes, over the {_mb(limit)} limit",
+            field="body",
+            limit_bytes=limit,
+        )
+    return data
+
+
+def parse_json(data: bytes) -> Any:
+    """Parse JSON text; `InvalidInput` says where it is malformed (orjson gives line/column)."""
+    if not data.strip():
+        raise InvalidInput("body is empty (expected JSON)", field="body")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc

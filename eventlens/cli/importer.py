@@ -1,0 +1,82 @@
+"""`eventlens import FILE --project ID`: bulk-load an event export into a project's table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.errors import EventLensError, NotFound
+from eventlens.ingest.bulk_import import count_rows, import_file
+from eventlens.projects.store import SqliteMetadataStore
+
+
+def import_command(
+    file: Path = typer.Argument(..., help="Export to load: .parquet, .csv, .jsonl or .ndjson."),
+    project: int = typer.Option(
+        ..., "--project", help="Project id (see `eventlens project list`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print {imported, duplicates, invalid}."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Import events (capture shape: uuid, event, distinct_id, timestamp, properties) with the
+    same person resolution and dedupe as capture; invalid rows go to the dead-letter store."""
+    settings = settings_for(data_dir)
+    store = SqliteMetadataStore(settings.meta_db)
+    try:
+        if all(p.id != project for p in store.list_projects()):
+            fail(NotFound(f"no project with id {project}"))
+    finally:
+        store.close()
+    started = time.perf_counter()
+    columns = [
+        TextColumn("[bold]importing[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    try:
+        with Progress(*columns, console=console, disable=as_json) as bar:
+            task = bar.add_task(file.name, total=count_rows(file), rate="")
+
+            def advance(n: int) -> None:
+                done = bar.tasks[0].completed + n
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                bar.update(task, advance=n, rate=f"{rate:,.0f} events/s")
+
+            result = import_file(settings, project, file, progress=advance)
+    except EventLensError as exc:
+        fail(exc)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        print_json(
+            {
+                "imported": result.imported,
+                "duplicates": result.duplicates,
+                "invalid": result.invalid,
+                "seconds": round(elapsed, 3),
+            }
+        )
+        return
+    total = result.imported + result.duplicates + result.invalid
+    console.print(
+        f"imported {result.imported:,} events ({result.duplicates:,} duplicates skipped, "
+        f"{result.invalid:,} invalid -> `eventlens deadletter list`) in {elapsed:.1f}s "
+        f"({total / max(elapsed, 1e-9):,.0f} rows/s)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)

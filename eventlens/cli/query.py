@@ -1,0 +1,276 @@
+"""`eventlens query --project ID [--engine NAME] [--json] [--url URL --api-key KEY] FILE.json|-`.
+
+Without `--url` the query runs in this process against the data directory (same QueryService as
+the server, so same results and deadline); with `--url` it is POSTed to a server's query API.
+FILE holds either the query object (`{"kind": "TrendsQuery", ...}`) or a whole request body
+(`{"query": {...}, "engine": ..., "timeout": ...}`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.errors import EventLensError, InvalidInput
+from eventlens.observability.logging import configure_logging
+from eventlens.projects.store import SqliteMetadataStore
+
+NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
+OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
+_BODY_FIELDS = {"query", "engine", "refresh", "timeout"}
+
+
+def read_request(source: str) -> dict[str, Any]:
+    """The request body from FILE or '-' (stdin); a bare query object is wrapped as {"query"}."""
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {source}: {exc.strerror}", field="FILE") from exc
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        where = "stdin" if source == "-" else source
+        raise InvalidInput(
+            f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            field="FILE",
+        ) from exc
+    if not isinstance(obj, dict):
+        raise InvalidInput("the query file must hold a JSON object", field="FILE")
+    if "query" not in obj or "kind" in obj:
+        return {"query": obj}
+    extra = sorted(set(obj) - _BODY_FIELDS)
+    if extra:
+        raise InvalidInput(
+            f"unsupported field {extra[0]!r} in the request body (allowed: "
+            f"{', '.join(sorted(_BODY_FIELDS))})",
+            field=extra[0],
+        )
+    return obj
+
+
+def run_local(
+    project_id: int, body: dict[str, Any], engine: str | None, data_dir: Path | None
+) -> dict[str, Any]:
+    """Run in-process on the data directory (no API key: file access is the authority)."""
+    from eventlens.query.service import DEFAULT_ENGINE, QueryService
+
+    settings = settings_for(data_dir)
+    # Keep stdout for the result: only warnings, as JSON lines on stderr.
+    configure_logging("WARNING")
+    store = SqliteMetadataStore(settings.meta_db)
+    try:
+        outcome = QueryService(settings, store).run_sync(
+            project_id,
+            body.get("query"),
+            engine=engine or body.get("engine") or DEFAULT_ENGINE,
+            timeout=body.get("timeout"),
+            refresh=bool(body.get("refresh", False)),
+        )
+    finally:
+        store.close()
+    # Round-trip through JSON so the local and remote paths print exactly the same thing.
+    result: dict[str, Any] = orjson.loads(
+        orjson.dumps(outcome.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+    )
+    return result
+
+
+def run_remote(
+    url: str, api_key: str, project_id: int, body: dict[str, Any], engine: str | None
+) -> dict[str, Any]:
+    """POST to a server's query API; its error answers are raised as EventLensError."""
+    if engine:
+        body = {**body, "engine": engine}
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/api/projects/{project_id}/query",
+        data=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    timeout = float(body.get("timeout") or 300) + 30  # the server's deadline answers first
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            result: dict[str, Any] = json.loads(resp.read())
+            return result
+    except urllib.error.HTTPError as exc:
+        try:
+            err = json.loads(exc.read())
+        except ValueError:
+            err = {"detail": exc.reason}
+        raise EventLensError(
+            f"{exc.code} {err.get('detail', exc.reason)}", field=err.get("field")
+        ) from None
+    except urllib.error.URLError as exc:
+        raise EventLensError(f"cannot reach {url}: {exc.reason}") from None
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.2f}"
+    return f"{int(v):,}" if isinstance(v, int | float) else str(v)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * float(v):.1f}%"
+
+
+def _duration(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    s = float(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s / size:.1f}{unit}"
+    return f"{s:.1f}s"
+
+
+def _breakdown(v: Any) -> str:
+    return {NULL_BREAKDOWN: "(none)", OTHER_BREAKDOWN: "(other)"}.get(str(v), str(v))
+
+
+def _series_name(s: dict[str, Any]) -> str:
+    if "status" in s:  # lifecycle: one event, four statuses
+        return str(s["status"])
+    name = str(s.get("label", "?"))
+    if s.get("math") not in (None, "total"):
+        name += f" ({s['math']})"
+    return f"{name} / {_breakdown(s['breakdown_value'])}" if "breakdown_value" in s else name
+
+
+def series_table(series: list[dict[str, Any]], title: str, row_header: str) -> Table:
+    """Buckets down, series across (transposed when there are more series than buckets)."""
+    labels = [str(x) for x in (series[0].get("labels") or series[0].get("days") or [])]
+    names = [_series_name(s) for s in series]
+    table = Table(title=title)
+    if len(series) > max(6, len(labels)):
+        table.add_column("series")
+        for label in labels:
+            table.add_column(label, justify="right")
+        table.add_column("total", justify="right", style="bold")
+        for name, s in zip(names, series, strict=True):
+            table.add_row(name, *map(_num, s.get("data", [])), _num(s.get("count")))
+        return table
+    table.add_column(row_header)
+    for name in names:
+        table.add_column(name, justify="right")
+    for i, label in enumerate(labels):
+        table.add_row(label, *(_num(s["data"][i]) for s in series))
+    table.add_section()
+    table.add_row("total", *(_num(s.get("count")) for s in series), style="bold")
+    return table
+
+
+def funnel_table(results: list[Any]) -> Table:
+    groups = results if results and isinstance(results[0], list) else [results]
+    with_breakdown = any("breakdown_value" in step for g in groups for step in g)
+    table = Table(title="Funnel")
+    if with_breakdown:
+        table.add_column("breakdown")
+    for col in ("step", "event", "persons", "from first", "from previous", "avg time", "median"):
+        table.add_column(col, justify="left" if col in ("step", "event") else "right")
+    for group in groups:
+        for step in group:
+            row = [
+                str(step.get("order", 0) + 1),
+                str(step.get("custom_name") or step.get("name")),
+                _num(step.get("count")),
+                _pct(step.get("conversion_from_first")),
+                _pct(step.get("conversion_from_previous")),
+                _duration(step.get("average_conversion_time")),
+                _duration(step.get("median_conversion_time")),
+            ]
+            if with_breakdown:
+                row.insert(0, _breakdown(step.get("breakdown_value")))
+            table.add_row(*row)
+        if with_breakdown:
+            table.add_section()
+    return table
+
+
+def retention_table(results: list[dict[str, Any]]) -> Table:
+    width = max((len(c.get("values", [])) for c in results), default=0)
+    unit = str(results[0].get("label", "Day 0")).split(" ")[0] if results else "Day"
+    table = Table(title="Retention (persons, % of cohort)")
+    table.add_column("cohort")
+    for k in range(width):
+        table.add_column(f"{unit} {k}", justify="right")
+    for cohort in results:
+        values = [v.get("count", 0) for v in cohort.get("values", [])]
+        size = values[0] if values else 0
+        cells = [_num(values[0])] if values else []
+        cells += [f"{_num(v)} ({100 * v / size:.0f}%)" if size else _num(v) for v in values[1:]]
+        table.add_row(str(cohort.get("date")), *cells)
+    return table
+
+
+def render(response: dict[str, Any], kind: str | None) -> None:
+    """Print `response` (the API's JSON) as Rich tables, by query kind."""
+    results = response.get("results")
+    kind = kind or response.get("kind")
+    if not results:
+        console.print("[dim]no results[/dim]")
+    elif kind == "FunnelsQuery":
+        console.print(funnel_table(results))
+    elif kind == "RetentionQuery":
+        console.print(retention_table(results))
+    elif kind == "StickinessQuery":
+        console.print(series_table(results, "Stickiness (persons active in exactly n)", "n"))
+    elif kind == "LifecycleQuery":
+        console.print(series_table(results, "Lifecycle (persons)", "period"))
+    elif kind == "TrendsQuery":
+        console.print(series_table(results, "Trends", "period"))
+    else:
+        print_json(results)
+    timings = response.get("timings") or {}
+    console.print(
+        f"[dim]data version {response.get('data_version')} · engine {response.get('engine')} · "
+        f"{timings.get('total_ms', 0):.1f} ms[/dim]"
+    )
+
+
+def query(
+    source: str = typer.Argument(..., metavar="FILE.json|-", help="Query JSON file, or - (stdin)."),
+    project: int = typer.Option(..., "--project", help="Project id."),
+    engine: str | None = typer.Option(None, "--engine", help="Engine (default: reference)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full JSON response."),
+    url: str | None = typer.Option(
+        None, "--url", envvar="EVENTLENS_URL", help="Query a server instead of the data dir."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="EVENTLENS_API_KEY", help="Personal API key (with --url)."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Run an insight query and print it as a table (or JSON with --json)."""
+    try:
+        body = read_request(source)
+        if url:
+            if not api_key:
+                fail("--url needs --api-key (or EVENTLENS_API_KEY)")
+            response = run_remote(url, api_key, project, body, engine)
+        else:
+            response = run_local(project, body, engine, data_dir)
+    except EventLensError as exc:
+        fail(f"{exc.message} (field: {exc.field})" if exc.field else exc.message)
+    if as_json:
+        print_json(response)
+    else:
+        render(response, None)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query)

@@ -1,0 +1,391 @@
+"""Bulk import of event exports (Parquet, CSV, JSON lines) straight into a project's event table
+(storage.md item 10), with the same person resolution and uuid dedupe as the log consumer.
+
+Parsing and validation run in DuckDB (vectorised, streaming, bounded memory); each chunk then
+goes through storage.batch.prepare_batch (the consumer's code) and one Delta append.
+
+Row shape (capture shape): uuid, event, distinct_id, timestamp (ISO 8601, or epoch seconds /
+milliseconds / microseconds told apart by magnitude), properties (a JSON object; in CSV and
+Parquet a JSON string), optional top-level $set / $set_once (folded into properties like capture
+does). A missing uuid is derived from the row's content (md5), so re-importing a file dedupes.
+Invalid rows go to the dead-letter store with their reason; `index` is the row's ordinal among
+the file's data rows (blank JSON lines are not rows).
+
+Exactly-once and resumable: chunk k of an import commits app transaction (import id, k) with its
+rows; the state db remembers the last chunk applied. Re-running the same import (same path, size,
+mtime) skips applied chunks and repairs a crash between the table and the state commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from eventlens.config import Settings
+from eventlens.errors import InvalidInput, NotFound, Unavailable
+from eventlens.ingest.project_writer import writer_lock
+from eventlens.observability import metrics
+from eventlens.storage import deadletters, state
+from eventlens.storage.batch import prepare_batch
+from eventlens.storage.event_table import EventTable
+
+DEFAULT_CHUNK_ROWS = 1_000_000
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_FIELDS = ("uuid", "event", "distinct_id", "timestamp", "properties", "$set", "$set_once")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int  # rows added to the table
+    duplicates: int  # rows dropped because their uuid was already stored (or repeated)
+    invalid: int  # rows sent to the dead-letter store
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
+    """SQL yielding text columns (line, bad, uuid, event, distinct_id, ts, ts_native, props,
+    set_, set_once) in file order. `line` is the raw JSON line (JSON lines only); `ts_native`
+    is µs when the file has a real timestamp column."""
+    p = str(path).replace("'", "''")
+    if fmt == "jsonl":
+        # One JSON parse per line: extract all fields at once (objects come back as JSON text,
+        # so `properties` may be an object or a string holding one).
+        paths = [
+            "$.uuid",
+            "$.event",
+            "$.distinct_id",
+            '$."$distinct_id"',
+            "$.timestamp",
+            "$.properties",
+            '$."$set"',
+            '$."$set_once"',
+        ]
+        path_list = "[" + ", ".join("'" + x + "'" for x in paths) + "]"
+        return f"""
+        WITH lines AS (
+            SELECT line, json_valid(line) AND starts_with(ltrim(line), '{{') AS ok
+            FROM read_csv('{p}', columns={{'line': 'VARCHAR'}}, header=false, delim='\x01',
+                          quote='', escape='', auto_detect=false)
+            WHERE line IS NOT NULL AND trim(line) <> ''
+        ), x AS (
+            SELECT line, NOT ok AS bad,
+                   CASE WHEN ok THEN json_extract_string(line, {path_list}) END AS f
+            FROM lines
+        )
+        SELECT line, bad, f[1] AS uuid, f[2] AS event, coalesce(f[3], f[4]) AS distinct_id,
+               f[5] AS ts, NULL::BIGINT AS ts_native, f[6] AS props, f[7] AS set_,
+               f[8] AS set_once
+        FROM x"""
+    if fmt == "csv":
+        rel = f"read_csv('{p}', all_varchar=true, header=true)"
+    else:
+        rel = f"read_parquet('{p}')"
+    cols = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
+
+    def col(name: str) -> str:
+        if name not in cols:
+            return "NULL::VARCHAR"
+        if cols[name].startswith(("STRUCT", "MAP")):
+            return f"CAST(to_json(t.{_quote(name)}) AS VARCHAR)"
+        return f"CAST(t.{_quote(name)} AS VARCHAR)"
+
+    ts_type = cols.get("timestamp", "")
+    ts_native = 'epoch_us(t."timestamp")' if ts_type.startswith("TIMESTAMP") else "NULL::BIGINT"
+    return f"""
+        SELECT NULL::VARCHAR AS line, false AS bad,
+               {col("uuid")} AS uuid, {col("event")} AS event,
+               coalesce({col("distinct_id")}, {col("$distinct_id")}) AS distinct_id,
+               {col("timestamp") if not ts_type.startswith("TIMESTAMP") else "NULL::VARCHAR"}
+                   AS ts,
+               {ts_native} AS ts_native, {col("properties")} AS props,
+               {col("$set")} AS set_, {col("$set_once")} AS set_once
+        FROM {rel} t"""
+
+
+def _import_sql(source: str) -> str:
+    """Normalise and validate; `reason` is NULL for a valid row. Heavy expressions (the raw
+    payload, the derived uuid) sit inside CASE so only rows that need them pay for them."""
+    return f"""
+    WITH src AS ({source}),
+    n AS (
+        SELECT line, bad, uuid, event, distinct_id, ts, props AS props_in, set_, set_once,
+            NULLIF(trim(uuid), '') AS uuid_in,
+            NULLIF(trim(ts), '') AS ts_in,
+            ts_native,
+            CASE WHEN props IS NULL OR trim(props) IN ('', 'null') THEN '{{}}'
+                 WHEN starts_with(ltrim(props), '{{') AND json_valid(props) THEN props
+            END AS props_ok
+        FROM src
+    ),
+    v AS (
+        SELECT *,
+            CASE WHEN uuid_in IS NOT NULL
+                 THEN CAST(TRY_CAST(uuid_in AS UUID) AS VARCHAR) END AS uuid_ok,
+            TRY_CAST(ts_in AS DOUBLE) AS ts_num
+        FROM n
+    ),
+    w AS (
+        SELECT *,
+            coalesce(ts_native, CASE
+                WHEN ts_num IS NULL THEN epoch_us(TRY_CAST(ts_in AS TIMESTAMPTZ))
+                WHEN abs(ts_num) < 1e11 THEN CAST(ts_num * 1e6 AS BIGINT)
+                WHEN abs(ts_num) < 1e14 THEN CAST(ts_num * 1e3 AS BIGINT)
+                ELSE CAST(ts_num AS BIGINT) END) AS ts_us
+        FROM v
+    ),
+    r AS (
+        SELECT *,
+            CASE WHEN bad THEN 'row is not a JSON object'
+                 WHEN event IS NULL OR event = '' THEN 'event is missing or empty'
+                 WHEN distinct_id IS NULL OR distinct_id = ''
+                      THEN 'distinct_id is missing or empty'
+                 WHEN uuid_in IS NOT NULL AND uuid_ok IS NULL THEN 'uuid is not a valid UUID'
+                 WHEN ts_us IS NULL THEN 'timestamp is missing or not ISO 8601 / epoch'
+                 WHEN props_ok IS NULL THEN 'properties is not a JSON object'
+            END AS reason
+        FROM w
+    )
+    SELECT reason,
+        CASE WHEN reason IS NOT NULL THEN coalesce(line, CAST(json_object(
+            'uuid', uuid, 'event', event, 'distinct_id', distinct_id, 'timestamp', ts,
+            'properties', props_in, '$set', set_, '$set_once', set_once) AS VARCHAR)) END AS raw,
+        CASE WHEN uuid_ok IS NOT NULL THEN uuid_ok WHEN reason IS NULL THEN (
+            substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 1, 8) || '-' ||
+            substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 9, 4) || '-' ||
+            substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 13, 4) || '-' ||
+            substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 17, 4) || '-' ||
+            substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 21, 12))
+        END AS uuid,
+        event, left(distinct_id, 200) AS distinct_id, ts_us AS timestamp,
+        props_ok AS properties,
+        CASE WHEN set_ = 'null' THEN NULL ELSE set_ END AS set_,
+        CASE WHEN set_once = 'null' THEN NULL ELSE set_once END AS set_once
+    FROM r"""
+
+
+def _chunks(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """Exactly `rows` rows per chunk (the last may be shorter), so chunk k is stable across
+    runs of the same import."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending = rest.to_batches()
+            count = rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending, schema=reader.schema)
+
+
+def _prefetch(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Read the next chunk (DuckDB, GIL released) while the caller applies the current one."""
+    q: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as exc:  # handed to the consumer thread
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _fold_sets(props: str, set_: str | None, set_once: str | None) -> str | None:
+    """Top-level $set/$set_once into properties (top level wins); None if not JSON objects."""
+    obj = orjson.loads(props)
+    for key, raw in (("$set", set_), ("$set_once", set_once)):
+        if raw is None:
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        inner = obj.get(key)
+        obj[key] = {**inner, **value} if isinstance(inner, dict) else value
+    return orjson.dumps(obj).decode()
+
+
+def _split(chunk: pa.Table) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
+    """(valid rows as prepare_batch input, dead letters as (index-in-chunk, reason, payload))."""
+    reason = chunk.column("reason")
+    dead: list[tuple[int, str, Any]] = []
+    has_sets = pc.or_(pc.is_valid(chunk.column("set_")), pc.is_valid(chunk.column("set_once")))
+    props = chunk.column("properties")
+    if pc.any(pc.and_(has_sets, pc.is_null(reason))).as_py():
+        props_list = props.to_pylist()
+        reasons = reason.to_pylist()
+        sets = chunk.column("set_").to_pylist()
+        onces = chunk.column("set_once").to_pylist()
+        for i, (s, o) in enumerate(zip(sets, onces, strict=True)):
+            if reasons[i] is None and (s is not None or o is not None):
+                folded = _fold_sets(props_list[i], s, o)
+                if folded is None:
+                    reasons[i] = "$set / $set_once is not a JSON object"
+                else:
+                    props_list[i] = folded
+        reason = pa.chunked_array([pa.array(reasons, pa.string())])
+        props = pa.chunked_array([pa.array(props_list, pa.string())])
+    invalid = pc.is_valid(reason)
+    if pc.any(invalid).as_py():
+        raws = chunk.column("raw").to_pylist()
+        for i, r in enumerate(reason.to_pylist()):
+            if r is not None:
+                raw = raws[i]
+                try:
+                    payload = orjson.loads(raw) if raw is not None else None
+                except orjson.JSONDecodeError:
+                    payload = raw
+                dead.append((i, r, payload))
+    valid = pc.invert(invalid)
+    events = pa.table(
+        {
+            "uuid": chunk.column("uuid"),
+            "event": chunk.column("event"),
+            "distinct_id": chunk.column("distinct_id"),
+            "timestamp": chunk.column("timestamp"),
+            "properties": props,
+        }
+    ).filter(valid)
+    return events, dead
+
+
+def _check_consumer_caught_up(conn: sqlite3.Connection, table: EventTable) -> None:
+    """Refuse to import while the table holds ingest rows whose state the consumer has not
+    re-derived yet (it crashed between its two commits): persons and the dedupe index would
+    be applied out of log order."""
+    committed = table.committed_log_offset()
+    applied = state.get_meta(conn, state.STATE_OFFSET) or 0
+    if committed is not None and committed > applied:
+        raise Unavailable(
+            f"the ingest consumer has not finished recovering this project (table at log offset "
+            f"{committed}, state at {applied}): start `eventlens serve` and retry the import"
+        )
+
+
+def _import_id(path: Path) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return "eventlens-import-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def import_file(
+    settings: Settings,
+    project_id: int,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ImportResult:
+    """Import `path` (.parquet, .csv, .jsonl/.ndjson) into project `project_id`.
+
+    `progress(n)` is called after each chunk with the number of file rows it covered.
+    Raises NotFound for a missing file, InvalidInput for an unsupported or unreadable file.
+    Counts cover the chunks applied by this call (chunks applied by an earlier, interrupted run
+    of the same import are skipped).
+    """
+    if not path.is_file():
+        raise NotFound(f"import file not found: {path}")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"unsupported import file type {path.suffix or '(none)'!r} of {path}: "
+            "use .parquet, .csv, .jsonl or .ndjson"
+        )
+    app_id = _import_id(path)
+    with writer_lock(settings, project_id):
+        table = EventTable.open_or_create(settings.event_table_dir(project_id), settings.buckets)
+    conn = state.connect(settings.state_db(project_id))
+    con = duckdb.connect(config={"threads": 2})
+    imported = duplicates = invalid = 0
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            reader = con.sql(_import_sql(_source_sql(con, path, fmt))).to_arrow_reader(chunk_rows)
+        except duckdb.Error as exc:
+            raise InvalidInput(f"cannot read {path} as {fmt}: {exc}") from exc
+        row_base = 0
+        received_at = time.time_ns() // 1000
+        for k, chunk in enumerate(_prefetch(_chunks(reader, chunk_rows)), start=1):
+            with writer_lock(settings, project_id):
+                _check_consumer_caught_up(conn, table)
+                done = state.get_meta(conn, app_id) or 0
+                if k > done:
+                    events, dead = _split(chunk)
+                    in_table = (table.app_version(app_id) or 0) >= k
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        prepared = prepare_batch(conn, project_id, events)
+                        deadletters.add(
+                            conn, received_at, ((row_base + i, r, p) for i, r, p in dead)
+                        )
+                        if not in_table and prepared.rows.num_rows:
+                            table.append(prepared.rows, log_offset=k, app_id=app_id)
+                        state.set_meta(conn, app_id, k)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                    imported += prepared.rows.num_rows
+                    duplicates += prepared.duplicates
+                    invalid += len(dead)
+                    metrics.ingest_duplicates.inc(prepared.duplicates)
+            row_base += chunk.num_rows
+            if progress is not None:
+                progress(chunk.num_rows)
+    except duckdb.Error as exc:
+        raise InvalidInput(f"cannot read {path} as {fmt}: {exc}") from exc
+    finally:
+        con.close()
+        conn.close()
+    return ImportResult(imported, duplicates, invalid)
+
+
+def count_rows(path: Path) -> int | None:
+    """Row count when cheap to know (Parquet metadata), else None."""
+    if FORMATS.get(path.suffix.lower()) != "parquet":
+        return None
+    return int(pq.ParquetFile(path).metadata.num_rows)

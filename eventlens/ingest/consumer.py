@@ -1,0 +1,328 @@
+"""The ingest consumer: moves durable log records into the per-project event tables.
+
+Runs in its own process (`python -m eventlens.ingest.consumer_main`), started and restarted by
+the server's supervisor. It is event-driven: the log writer sends a datagram after every group
+commit; a 1 s poll of the published durable end is the fallback. Commits happen at most every
+`settings.commit_interval` seconds (or sooner when `max_batch_bytes` is pending), so freshness is
+about commit_interval + one table commit.
+
+Exactly-once: `ProjectWriter.apply` is idempotent by log offset (and by uuid), so after a crash
+the consumer simply resumes from its checkpoint, which only ever trails what the tables hold.
+See docs/adr/0001-ingest-log-and-consumer.md.
+
+Files in `<data_dir>/consumer/`: `checkpoint.json` (fsync'd, atomically renamed), `status.json`
+(heartbeat, pid, lag; atomically replaced, read by the server and `eventlens status`), `lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from eventlens.capture.model import decode_log_record
+from eventlens.config import Settings
+from eventlens.errors import Unavailable
+from eventlens.ingest.log import LogReader, wakeup_address
+from eventlens.observability.logging import get_logger
+
+_log = get_logger(__name__)
+
+HEARTBEAT_SECONDS = 1.0
+# How often each project's writer gets a maintain() call (compaction, person rewrites).
+MAINTAIN_SECONDS = 10.0
+
+
+class Writer(Protocol):
+    """What the consumer needs from eventlens.ingest.project_writer.ProjectWriter."""
+
+    def applied_offset(self) -> int: ...
+    def apply(self, records: list[Any]) -> int | None: ...
+    def maintain(self) -> None: ...
+    def close(self) -> None: ...
+
+
+WriterFactory = Callable[[Settings, int], Writer]
+
+
+def consumer_dir(settings: Settings) -> Path:
+    return settings.data_dir / "consumer"
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The consumer's last status.json (None if it never ran). Keys: pid, heartbeat_at (unix s),
+    checkpoint, log_end, lag_bytes, oldest_unapplied_age_s, commits, projects, error, ..."""
+    try:
+        status: dict[str, Any] = orjson.loads((consumer_dir(settings) / "status.json").read_bytes())
+    except FileNotFoundError:
+        return None
+    return status
+
+
+def _atomic_write(path: Path, data: bytes, *, durable: bool) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush every dirty page of the filesystem holding `path` (Linux syncfs; else sync)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    syncfs = getattr(libc, "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs({path}) failed: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _default_factory(settings: Settings, project_id: int) -> Writer:
+    from eventlens.ingest.project_writer import ProjectWriter
+
+    writer: Writer = ProjectWriter(settings, project_id)
+    return writer
+
+
+class Consumer:
+    """One consumer over `settings.data_dir`. Use `run(should_stop)` from a process's main."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        writer_factory: WriterFactory | None = None,
+        max_batch_bytes: int = 32 << 20,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.max_batch_bytes = max_batch_bytes
+        self._factory = writer_factory or _default_factory
+        self._dir = consumer_dir(settings)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._take_lock(lock_timeout)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind(wakeup_address(settings.log_dir))
+        except OSError:
+            # Someone else is bound (a dying predecessor): polling still works.
+            _log.warning("consumer.wakeup_bind_failed")
+        self.reader = LogReader(settings.log_dir)
+        self.writers: dict[int, Writer] = {}
+        self._maintained: dict[int, float] = {}
+        self.offset = max(self._load_checkpoint(), self.reader.first_offset())
+        self.started_at = time.time()
+        self.commits = 0
+        self.events_applied = 0
+        self.last_commit_at: float | None = None
+        self.last_commit_seconds: float | None = None
+        self.last_batch: dict[str, int] = {}
+        self.error: str | None = None
+        self._last_commit_mono = 0.0
+        self._last_status = 0.0
+
+    def _take_lock(self, timeout: float) -> int:
+        fd = os.open(self._dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise Unavailable(
+                        f"another ingest consumer holds {self._dir / 'lock'}"
+                    ) from None
+                time.sleep(0.1)
+
+    # -- checkpoint ----------------------------------------------------------------------------
+
+    def _load_checkpoint(self) -> int:
+        try:
+            return int(orjson.loads((self._dir / "checkpoint.json").read_bytes())["offset"])
+        except FileNotFoundError:
+            return 0
+
+    def _save_checkpoint(self, offset: int) -> None:
+        _atomic_write(self._dir / "checkpoint.json", orjson.dumps({"offset": offset}), durable=True)
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Consume until `should_stop()` (checked between batches and at least every second)."""
+        end = self.reader.durable_end()
+        if self.offset > end:
+            raise Unavailable(
+                f"consumer checkpoint {self.offset} is past the ingest log end {end}: "
+                "the log lost data that was already applied"
+            )
+        _log.info("consumer.start", pid=os.getpid(), checkpoint=self.offset, log_end=end)
+        self.write_status(end)
+        while not should_stop():
+            end = self.reader.durable_end()
+            if end > self.offset:
+                # Rate-limit commits: gather up to commit_interval after the previous one.
+                wait = self._last_commit_mono + self.settings.commit_interval - time.monotonic()
+                if wait > 0 and end - self.offset < self.max_batch_bytes:
+                    # Sleep rather than listen: under load every group commit sends a wakeup,
+                    # and waking for each would burn the core capture needs.
+                    time.sleep(min(wait, 0.5))
+                    continue
+                self.step()
+                self._maintain_one()
+                continue
+            if not self._maintain_one():
+                if time.monotonic() - self._last_status >= HEARTBEAT_SECONDS:
+                    self.write_status(end)
+                self._wait(HEARTBEAT_SECONDS)
+
+    def wake(self) -> None:
+        """Interrupt a wait (e.g. from a signal handler) by sending ourselves a datagram."""
+        with contextlib.suppress(OSError):
+            self._sock.sendto(b"", wakeup_address(self.settings.log_dir))
+
+    def _wait(self, timeout: float) -> None:
+        """Block until a commit wakeup (or `timeout` seconds)."""
+        self._sock.settimeout(max(timeout, 0.001))
+        with contextlib.suppress(TimeoutError):
+            self._sock.recv(64)
+
+    def _drain(self) -> None:
+        """Discard queued wakeups: the batch about to be read covers every commit so far."""
+        self._sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self._sock.recv(64)
+
+    def step(self) -> int:
+        """Apply one batch (up to max_batch_bytes) of durable records; returns records applied."""
+        from eventlens.ingest.project_writer import LogRecord
+
+        start = time.perf_counter()
+        self._drain()
+        end_limit = self.reader.durable_end()
+        records = self.reader.read(self.offset, self.max_batch_bytes, limit=end_limit)
+        if not records:
+            return 0
+        by_project: dict[int, list[Any]] = {}
+        events = dead = 0
+        for end_offset, payload in records:
+            project_id, received_at, evs, dls = decode_log_record(payload)
+            by_project.setdefault(project_id, []).append(
+                LogRecord(end_offset, received_at, evs, dls)
+            )
+            events += len(evs)
+            dead += len(dls)
+        for project_id, batch in sorted(by_project.items()):
+            self._writer(project_id).apply(batch)
+        new_offset = records[-1][0]
+        if self.settings.fsync:
+            # Delta files and the SQLite WAL are written without fsync; the log segments we are
+            # about to drop are the only other copy, so make the tables durable first.
+            _syncfs(self.settings.data_dir)
+        # The tables now hold everything below new_offset: only then may the checkpoint move.
+        self._save_checkpoint(new_offset)
+        self.offset = new_offset
+        with contextlib.suppress(ValueError):
+            self.reader.drop_segments_before(new_offset)
+        self.commits += 1
+        self.events_applied += events
+        self.last_commit_at = time.time()
+        self.last_commit_seconds = time.perf_counter() - start
+        self._last_commit_mono = time.monotonic()
+        self.last_batch = {
+            "records": len(records),
+            "events": events,
+            "dead": dead,
+            "projects": len(by_project),
+        }
+        self.write_status(end_limit)
+        return len(records)
+
+    def _writer(self, project_id: int) -> Writer:
+        writer = self.writers.get(project_id)
+        if writer is None:
+            writer = self._factory(self.settings, project_id)
+            self.writers[project_id] = writer
+            self._maintained[project_id] = time.monotonic()
+        return writer
+
+    def _maintain_one(self) -> bool:
+        """Run maintain() of the project that waited longest, if its turn came; True if ran."""
+        if not self._maintained:
+            return False
+        project_id = min(self._maintained, key=self._maintained.__getitem__)
+        if time.monotonic() - self._maintained[project_id] < MAINTAIN_SECONDS:
+            return False
+        try:
+            self.writers[project_id].maintain()
+        except Exception as exc:
+            # Maintenance is an optimisation: keep ingesting, retry at the next turn.
+            _log.exception("consumer.maintain_failed", project_id=project_id, error=str(exc))
+        finally:
+            self._maintained[project_id] = time.monotonic()
+        return True
+
+    # -- status --------------------------------------------------------------------------------
+
+    def write_status(self, log_end: int | None = None) -> None:
+        """Replace status.json: heartbeat, pid, checkpoint, lag (bytes, seconds), last batch."""
+        end = self.reader.durable_end() if log_end is None else log_end
+        age = 0.0
+        if end > self.offset:
+            with contextlib.suppress(Exception):
+                first = self.reader.read(self.offset, 1, limit=end)
+                if first:
+                    received_at = decode_log_record(first[0][1])[1]
+                    age = max(0.0, time.time() - received_at / 1e6)
+        status = {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "heartbeat_at": time.time(),
+            "checkpoint": self.offset,
+            "log_end": end,
+            "lag_bytes": max(0, end - self.offset),
+            "oldest_unapplied_age_s": round(age, 3),
+            "commits": self.commits,
+            "events_applied": self.events_applied,
+            "last_commit_at": self.last_commit_at,
+            "last_commit_seconds": self.last_commit_seconds,
+            "last_batch": self.last_batch,
+            "projects": sorted(self.writers),
+            "error": self.error,
+        }
+        _atomic_write(self._dir / "status.json", orjson.dumps(status), durable=False)
+        self._last_status = time.monotonic()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.writers.clear()
+        self.reader.close()
+        self._sock.close()
+        os.close(self._lock_fd)

@@ -1,0 +1,121 @@
+"""Keeps the ingest consumer process running next to the server.
+
+The child stays in the server's process group, so a kill of the group (`kill -9 -PGID`) reaches
+both; the child ignores SIGINT, so on Ctrl-C the server shuts down first and then stops it.
+A child that dies is restarted with exponential backoff (0.5 s doubling to 10 s, reset after
+30 s of healthy running). `close()` sends SIGTERM, waits for the batch in hand to finish, then
+SIGKILLs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from eventlens.config import Settings
+from eventlens.ingest.consumer import read_status
+from eventlens.observability.logging import get_logger
+from eventlens.observability.metrics import consumer_lag_bytes
+
+_log = get_logger(__name__)
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 10.0
+HEALTHY_AFTER = 30.0
+
+
+class ConsumerSupervisor:
+    """Spawn, watch and restart `python -m eventlens.ingest.consumer_main --data-dir D`."""
+
+    def __init__(self, settings: Settings, *, stop_timeout: float = 15.0) -> None:
+        self.settings = settings
+        self.stop_timeout = stop_timeout
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Pid of the running consumer child, None between restarts."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread = threading.Thread(target=self._watch, name="consumer-supervisor", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "eventlens.ingest.consumer_main",
+                    "--data-dir",
+                    str(self.settings.data_dir),
+                ],
+                stdin=subprocess.DEVNULL,
+            )
+        _log.info("consumer.spawned", pid=self._proc.pid)
+
+    def _watch(self) -> None:
+        backoff = BACKOFF_START
+        while not self._stop.is_set():
+            proc = self._proc
+            assert proc is not None
+            started = time.monotonic()
+            while proc.poll() is None and not self._stop.is_set():
+                self._update_lag()
+                self._stop.wait(1.0)
+            if self._stop.is_set():
+                return
+            if time.monotonic() - started > HEALTHY_AFTER:
+                backoff = BACKOFF_START
+            _log.error("consumer.died", pid=proc.pid, returncode=proc.returncode, retry_in=backoff)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            self.restarts += 1
+            self._spawn()
+
+    def _update_lag(self) -> None:
+        status = read_status(self.settings)
+        if status is not None:
+            consumer_lag_bytes.set(status.get("lag_bytes", 0))
+
+    def close(self) -> None:
+        """Stop the consumer: SIGTERM, wait up to stop_timeout, then SIGKILL."""
+        with self._lock:
+            self._stop.set()
+            proc = self._proc
+        if self._thread is not None:
+            self._thread.join()
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            _log.warning("consumer.kill", pid=proc.pid)
+            proc.kill()
+            proc.wait()
+
+
+def start_ingest(runtime: Any) -> None:
+    """Open and start the ingest log and the consumer supervisor on `runtime` (`.log`,
+    `.consumer`); `Runtime.close()` stops them (consumer first, then the log)."""
+    from eventlens.ingest.log import IngestLog
+
+    settings: Settings = runtime.settings
+    runtime.log = IngestLog(settings.log_dir, fsync=settings.fsync)
+    runtime.log.start()
+    runtime.consumer = ConsumerSupervisor(settings)
+    runtime.consumer.start()

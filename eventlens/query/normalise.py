@@ -1,0 +1,167 @@
+"""Normalisation: a parsed query plus the project's calendar, with every date resolved.
+
+Engines receive a `NormalisedQuery` and never look at `now` or at relative date strings, so two
+engines (or a cache) given the same normalised query and data version must agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from eventlens.errors import InvalidQuery
+from eventlens.query.dates import (
+    Buckets,
+    Interval,
+    from_us,
+    interval_start,
+    make_buckets,
+    resolve_date,
+    shift,
+    to_us,
+    zone,
+)
+from eventlens.query.model import InsightQuery, RetentionQuery
+
+DEFAULT_DATE_FROM = "-7d"
+_PERIOD_INTERVAL: dict[str, Interval] = {
+    "Hour": "hour",
+    "Day": "day",
+    "Week": "week",
+    "Month": "month",
+}
+
+
+@dataclass(frozen=True)
+class NormalisedQuery:
+    """A query ready to run.
+
+    - `date_from`: local aware datetime where the range starts as given (None for `all`: the
+      engine starts at the earliest event of the snapshot; retention: the start of its first
+      period, whatever the query's date_from);
+    - `date_to`: local aware datetime of the LAST instant in range (inclusive; for intervals of a
+      day or longer it is 23:59:59.999999 of date_to's day);
+    - `interval`: the bucket size (retention: its period);
+    - `fingerprint`: sha256 hex of the canonical JSON (`to_json()`), stable across processes.
+    """
+
+    query: InsightQuery
+    timezone: str
+    week_start: int
+    interval: Interval
+    date_from: datetime | None
+    date_to: datetime
+    fingerprint: str = field(default="", compare=False)
+
+    @property
+    def kind(self) -> str:
+        return self.query.kind
+
+    @property
+    def end_us(self) -> int:
+        """Exclusive end of the range in epoch microseconds."""
+        return to_us(self.date_to) + 1
+
+    def buckets(self, earliest_us: int | None = None) -> Buckets:
+        """The range's buckets: the first starts at the interval containing date_from (so a week
+        or month is never cut at the front), the last ends at date_to. `earliest_us` resolves
+        `date_from = all` (the snapshot's earliest event; None -> the day of date_to)."""
+        tz = zone(self.timezone)
+        start = self.date_from
+        if start is None:
+            start = from_us(earliest_us, tz) if earliest_us is not None else self.date_to
+            start = min(start, self.date_to, key=to_us)
+        first = interval_start(start, self.interval, self.week_start)
+        return make_buckets(first, self.end_us, self.interval, self.week_start)
+
+    def to_json(self) -> dict[str, Any]:
+        """Canonical JSON: the query (defaults filled, without the raw dateRange) and the resolved
+        calendar. Equal for two inputs that mean the same thing."""
+        body = self.query.model_dump(mode="json", exclude={"dateRange"})
+        return {
+            "query": body,
+            "timezone": self.timezone,
+            "week_start": self.week_start,
+            "interval": self.interval,
+            "date_from": None if self.date_from is None else self.date_from.isoformat(),
+            "date_to": self.date_to.isoformat(),
+        }
+
+
+def normalise(
+    query: InsightQuery, *, timezone: str = "UTC", week_start: int = 0, now: datetime
+) -> NormalisedQuery:
+    """Resolve `query`'s dates in the project calendar.
+
+    timezone: IANA name; week_start: 0 = Sunday, 1 = Monday; now: the current instant (naive is
+    taken as UTC). Relative dates are resolved against `now` in the project timezone; the default
+    date_from is -7d and the default date_to is now. Raises InvalidQuery for an unknown timezone,
+    a bad week_start, an unparseable date, or date_to before date_from.
+    """
+    tz = zone(timezone)
+    if week_start not in (0, 1):
+        raise InvalidQuery("week_start must be 0 (Sunday) or 1 (Monday)", field="week_start")
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    if isinstance(query, RetentionQuery):
+        interval = _PERIOD_INTERVAL[query.retentionFilter.period]
+    else:
+        interval = query.interval
+    dr = query.dateRange
+
+    date_from: datetime | None
+    raw_from = dr.date_from or DEFAULT_DATE_FROM
+    if raw_from == "all":
+        date_from = None
+    else:
+        date_from = resolve_date(raw_from, tz, now, "dateRange.date_from", week_start).at
+        if interval != "hour":
+            date_from = interval_start(date_from, "day", week_start)
+
+    if dr.date_to is None:
+        to = resolve_date("-0h", tz, now, "dateRange.date_to")
+    else:
+        to = resolve_date(dr.date_to, tz, now, "dateRange.date_to", week_start)
+    if interval != "hour" or to.date_only:
+        # insights.md: for intervals of a day or longer date_to extends to the end of its day
+        # (a date without a time means the whole day for hours too).
+        end_excl = shift(interval_start(to.at, "day", week_start), "day", 1)
+    elif to.relative:
+        end_excl = shift(interval_start(to.at, "hour", week_start), "hour", 1)
+    else:
+        end_excl = to.at + timedelta(microseconds=1)
+    date_to = from_us(to_us(end_excl) - 1, tz)
+    if isinstance(query, RetentionQuery):
+        # Retention's range is the last totalIntervals periods ending with the one holding
+        # date_to; date_from plays no part (insights.md "Retention").
+        last = interval_start(date_to, interval, week_start)
+        date_from = shift(last, interval, -(query.retentionFilter.totalIntervals - 1))
+
+    if date_from is not None and to_us(date_from) > to_us(date_to):
+        raise InvalidQuery(
+            f"dateRange: date_to ({date_to.isoformat()}) is before date_from "
+            f"({date_from.isoformat()})",
+            field="dateRange.date_to",
+        )
+    nq = NormalisedQuery(
+        query=query,
+        timezone=timezone,
+        week_start=week_start,
+        interval=interval,
+        date_from=date_from,
+        date_to=date_to,
+    )
+    canonical = orjson.dumps(nq.to_json(), option=orjson.OPT_SORT_KEYS)
+    return NormalisedQuery(
+        query=query,
+        timezone=timezone,
+        week_start=week_start,
+        interval=interval,
+        date_from=date_from,
+        date_to=date_to,
+        fingerprint=hashlib.sha256(canonical).hexdigest(),
+    )

@@ -1,0 +1,306 @@
+"""One partition's events as numpy arrays: the input every kernel computes on.
+
+A partition (a sub-task) is read by DuckDB with one kept connection per worker thread (facts.md:
+`duckdb.connect()` costs 31-49 ms). DuckDB pushes the time range and the event names down to the
+Parquet scan and extracts only the property keys the query needs (`json_extract` with a JSON
+pointer), so no JSON is parsed in Python per row. Property values are then dictionary-encoded:
+filters, breakdown labels and numeric conversions run once per *distinct* value, with the very
+functions that define their meaning (eventlens.query.reference.filters), and are mapped back to
+rows with one numpy take. See docs/adr/0004-parallel-engine.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.query import deadline
+from eventlens.query.model import PropertyFilter, PropertyGroup
+from eventlens.query.reference.events import Event
+from eventlens.query.reference.filters import filter_matches
+
+Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
+PropKey = tuple[str, str]  # ("event" | "person", key)
+
+_local = threading.local()
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection (created once per thread, single-threaded: the executor
+    already runs one sub-task per core)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET threads = 1")
+        _local.con = con
+    return con
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What a kernel needs from a partition. Times are epoch µs; `lo` inclusive, `hi` exclusive,
+    None = unbounded. `events` None = every event name. `ordered`: rows sorted by
+    (person, timestamp, uuid), the reference engine's tie order."""
+
+    lo: int | None
+    hi: int | None
+    events: frozenset[str] | None
+    props: tuple[PropKey, ...]
+    ordered: bool
+
+
+@dataclass
+class PropColumn:
+    """A property as per-row codes into `values` (decoded JSON); code -1 = missing or null."""
+
+    codes: np.ndarray
+    values: list[Any]
+
+    def lookup(self, fn: Callable[[bool, Any], Any], dtype: Any = None) -> np.ndarray:
+        """fn(is_set, value) evaluated once per distinct value, as a per-row array."""
+        table = [fn(v is not None, v) for v in self.values] + [fn(False, None)]
+        arr = np.array(table, dtype=dtype) if dtype is not None else np.array(table, dtype=object)
+        out: np.ndarray = arr[self.codes]
+        return out
+
+
+@dataclass
+class Frame:
+    """Rows of one partition: `ts` (int64 µs), `event` codes into `event_names`, `person`
+    codes 0..n_persons-1, property columns by (kind, key)."""
+
+    ts: np.ndarray
+    event: np.ndarray
+    event_names: list[str]
+    person: np.ndarray
+    n_persons: int
+    props: dict[PropKey, PropColumn] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def event_mask(self, name: str | None) -> np.ndarray:
+        if name is None:
+            return np.ones(len(self), dtype=bool)
+        try:
+            code = self.event_names.index(name)
+        except ValueError:
+            return np.zeros(len(self), dtype=bool)
+        return np.asarray(self.event == code)
+
+    def match(self, props: Properties) -> np.ndarray:
+        """Rows matching a property filter list (AND) or group (AND/OR, nested)."""
+        n = len(self)
+        if isinstance(props, PropertyGroup):
+            masks = [self.match([item]) for item in props.values]
+            if not masks:
+                # As the reference: all([]) is true, any([]) false.
+                return np.full(n, props.type == "AND", dtype=bool)
+            out = masks[0].copy()
+            for m in masks[1:]:
+                out = (out & m) if props.type == "AND" else (out | m)
+            return out
+        out = np.ones(n, dtype=bool)
+        for item in props:
+            if isinstance(item, PropertyGroup):
+                out &= self.match(item)
+            else:
+                out &= self._filter(item)
+        return out
+
+    def _filter(self, f: PropertyFilter) -> np.ndarray:
+        column = self.props[(f.type, f.key)]
+
+        def test(is_set: bool, value: Any) -> bool:
+            source = {f.key: value} if is_set else {}
+            return filter_matches(f, _probe(source))
+
+        return column.lookup(test, dtype=bool)
+
+    def node_mask(self, event: str | None, props: Properties) -> np.ndarray:
+        out: np.ndarray = self.event_mask(event) & self.match(props)
+        return out
+
+
+def _probe(source: dict[str, Any]) -> Event:
+    # The reference's per-value rule applied to one distinct value (both property kinds carry it;
+    # the filter reads the one its `type` names).
+    return Event("", "", "", "", 0, source, source)
+
+
+def props_keys(props: Properties) -> set[PropKey]:
+    """Every (kind, key) a filter list or group reads."""
+    out: set[PropKey] = set()
+    items = props.values if isinstance(props, PropertyGroup) else props
+    for item in items:
+        if isinstance(item, PropertyGroup):
+            out |= props_keys(item)
+        else:
+            out.add((item.type, item.key))
+    return out
+
+
+@dataclass(frozen=True)
+class Source:
+    """The rows of one sub-task: Parquet files, or (tests, in-memory callers) an Arrow table."""
+
+    paths: tuple[str, ...] = ()
+    table: pa.Table | None = None
+
+
+def _pointer(key: str) -> str:
+    # JSON pointer (RFC 6901): any key is expressible, no quoting rules to get wrong.
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _sql(spec: LoadSpec, relation: str) -> tuple[str, list[Any]]:
+    cols = ["epoch_us(timestamp) AS ts", "event", "person_id"]
+    params: list[Any] = []
+    for i, (kind, key) in enumerate(spec.props):
+        source = "person_properties" if kind == "person" else "properties"
+        cols.append(f"json_extract({source}, ?) AS p{i}")
+        params.append(_pointer(key))
+    where = []
+    if spec.lo is not None:
+        where.append("epoch_us(timestamp) >= ?")
+        params.append(spec.lo)
+    if spec.hi is not None:
+        where.append("epoch_us(timestamp) < ?")
+        params.append(spec.hi)
+    if spec.events is not None:
+        if not spec.events:
+            where.append("false")
+        else:
+            where.append(f"event IN ({', '.join('?' for _ in spec.events)})")
+            params.extend(sorted(spec.events))
+    sql = f"SELECT {', '.join(cols)} FROM {relation}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if spec.ordered:
+        # Sorted in numpy (_person_order): sorting person_id strings in DuckDB cost ~half the
+        # scan (ADR 0004); the uuid is only needed to break timestamp ties.
+        sql = sql.replace(" FROM ", ", uuid FROM ", 1)
+    return sql, params
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = pc.dictionary_encode(arr)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def load(source: Source, spec: LoadSpec) -> Frame:
+    """Read one partition per `spec`. DuckDB is interrupted if the query deadline passes."""
+    deadline.check()
+    con = connection()
+    current = deadline.current()
+    # Interrupt this thread's connection only while it runs this scan: afterwards the same
+    # connection serves other sub-tasks (maybe of other queries), which a late cancel must spare.
+    scanning = threading.Event()
+    scanning.set()
+    if current is not None:
+        current.on_cancel(lambda: con.interrupt() if scanning.is_set() else None)
+    try:
+        result = _scan(con, source, spec)
+    finally:
+        scanning.clear()
+    deadline.check()
+    return _frame(result, spec)
+
+
+def _scan(con: duckdb.DuckDBPyConnection, source: Source, spec: LoadSpec) -> pa.Table | None:
+    if source.table is not None:
+        name = f"part_{threading.get_ident()}"
+        con.register(name, source.table)
+        try:
+            sql, params = _sql(spec, name)
+            result = con.sql(sql, params=params).to_arrow_table()
+        finally:
+            con.unregister(name)
+    elif not source.paths:
+        result = None
+    else:
+        files = ", ".join("'" + p.replace("'", "''") + "'" for p in source.paths)
+        sql, params = _sql(spec, f"read_parquet([{files}])")
+        result = con.sql(sql, params=params).to_arrow_table()
+    return result
+
+
+def _frame(result: pa.Table | None, spec: LoadSpec) -> Frame:
+    if result is None or result.num_rows == 0:
+        return Frame(
+            ts=np.zeros(0, np.int64),
+            event=np.zeros(0, np.int64),
+            event_names=[],
+            person=np.zeros(0, np.int64),
+            n_persons=0,
+            props={k: PropColumn(np.zeros(0, np.int64), []) for k in spec.props},
+        )
+    ts = result.column("ts").to_numpy().astype(np.int64)
+    event, event_names = _codes(result.column("event"))
+    person, persons = _codes(result.column("person_id"))
+    props = {}
+    for i, key in enumerate(spec.props):
+        codes, texts = _codes(result.column(f"p{i}"))
+        props[key] = PropColumn(codes, [orjson.loads(t) for t in texts])
+    frame = Frame(ts, event, event_names, person, len(persons), props)
+    if spec.ordered:
+        frame = _take(frame, _person_order(person, ts, result.column("uuid")))
+    return frame
+
+
+def _person_order(person: np.ndarray, ts: np.ndarray, uuids: pa.ChunkedArray) -> np.ndarray:
+    """Row order by (person code, ts, uuid): contiguous persons (codes ascending), time order,
+    and the reference's uuid tie-break among equal timestamps."""
+    order = np.lexsort((ts, person))
+    p, t = person[order], ts[order]
+    tie = np.flatnonzero((p[1:] == p[:-1]) & (t[1:] == t[:-1]))  # row i ties with row i + 1
+    if tie.size:
+        starts = tie[np.r_[True, tie[1:] != tie[:-1] + 1]]
+        ends = tie[np.r_[tie[1:] != tie[:-1] + 1, True]] + 2  # exclusive
+        column = uuids.combine_chunks()
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            rows = order[a:b]
+            keys = column.take(pa.array(rows)).to_pylist()
+            order[a:b] = rows[np.argsort(np.array(keys, dtype=object), kind="stable")]
+    return order
+
+
+def _take(frame: Frame, order: np.ndarray) -> Frame:
+    return Frame(
+        ts=frame.ts[order],
+        event=frame.event[order],
+        event_names=frame.event_names,
+        person=frame.person[order],
+        n_persons=frame.n_persons,
+        props={k: PropColumn(c.codes[order], c.values) for k, c in frame.props.items()},
+    )
+
+
+def first_per_person(frame: Frame, rows: np.ndarray) -> np.ndarray:
+    """Of `rows` (indices, ascending, frame ordered by person then time), each person's first."""
+    if rows.size == 0:
+        return rows
+    persons = frame.person[rows]
+    keep = np.ones(rows.size, dtype=bool)
+    keep[1:] = persons[1:] != persons[:-1]
+    return rows[keep]
+
+
+def bucket_index(ts: np.ndarray, starts_us: Sequence[int], end_us: int) -> np.ndarray:
+    """Bucket of each timestamp, -1 outside [starts[0], end)."""
+    starts = np.asarray(starts_us, dtype=np.int64)
+    if starts.size == 0:
+        return np.full(ts.shape, -1, np.int64)
+    idx = np.searchsorted(starts, ts, side="right").astype(np.int64) - 1
+    idx[(ts < starts[0]) | (ts >= end_us)] = -1
+    return idx

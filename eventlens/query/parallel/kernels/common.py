@@ -1,0 +1,67 @@
+"""Helpers shared by the kernels: event-name pushdown, breakdown labels, range buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from eventlens.query.dates import Buckets, make_buckets, shift
+from eventlens.query.model import PropertyFilter, PropertyGroup
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import Frame, PropKey, _probe, props_keys
+from eventlens.query.reference.filters import breakdown_value
+
+Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
+
+
+def event_names(names: Iterable[str | None]) -> frozenset[str] | None:
+    """Names to push down to the scan; None (read every event) if any node means all events."""
+    out: set[str] = set()
+    for name in names:
+        if name is None:
+            return None
+        out.add(name)
+    return frozenset(out)
+
+
+def keys_of(*props: Properties) -> set[PropKey]:
+    out: set[PropKey] = set()
+    for p in props:
+        out |= props_keys(p)
+    return out
+
+
+def range_buckets(nq: NormalisedQuery, earliest_us: int | None) -> Buckets:
+    """The query's buckets (`date_from = all` starts at the snapshot's earliest event)."""
+    return nq.buckets(earliest_us)
+
+
+def extended_buckets(nq: NormalisedQuery, buckets: Buckets) -> Buckets:
+    """The range's buckets with one more interval in front (lifecycle)."""
+    return make_buckets(
+        shift(buckets.starts[0], nq.interval, -1), buckets.end_us, nq.interval, nq.week_start
+    )
+
+
+def breakdown_labels(frame: Frame, key: str, kind: str) -> tuple[np.ndarray, list[str]]:
+    """Per-row label id and the label names (the reference's breakdown_value per distinct
+    value: strings as they are, other JSON as text, null / "" as the null label)."""
+    column = frame.props[(kind, key)]
+    labels = [
+        breakdown_value(_probe({key: v} if v is not None else {}), key, kind) for v in column.values
+    ]
+    labels.append(breakdown_value(_probe({}), key, kind))
+    names = sorted(set(labels))
+    index = {n: i for i, n in enumerate(names)}
+    lut = np.array([index[label] for label in labels], dtype=np.int64)
+    return lut[column.codes], names
+
+
+def global_mask(frame: Frame, props: Properties) -> np.ndarray:
+    return frame.match(props)
+
+
+def as_list(values: Any) -> list[Any]:
+    return list(values)

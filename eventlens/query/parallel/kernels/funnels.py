@@ -1,0 +1,399 @@
+"""Funnels kernel: per partition, step counts and exact conversion-time lists per breakdown value.
+
+Step and exclusion matching is vectorised (one bit per step per row); the per-person attempt
+logic (re-anchoring, strict, unordered matching, exclusions, attribution) is a Python loop over
+each person's (time, step, uuid)-ordered rows, a line-by-line port of the reference's rules
+(insights.md "Funnels"), run only for persons who matched a first step. Conversion times are
+kept as exact lists, so medians after the merge are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from eventlens.query import deadline
+from eventlens.query.dates import to_us
+from eventlens.query.model import FunnelsQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import Frame, LoadSpec
+from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
+from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
+from eventlens.query.reference.buckets import quantile
+from eventlens.query.reference.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
+
+# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
+WINDOW_SECONDS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86_400,
+    "week": 7 * 86_400,
+    "month": 30 * 86_400,
+}
+
+
+@dataclass
+class StepStats:
+    """counts[s] = persons whose furthest step >= s; times[s] = their conversion times (s)."""
+
+    counts: np.ndarray
+    times: list[list[float]] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, n: int) -> StepStats:
+        return cls(np.zeros(n, np.int64), [[] for _ in range(n)])
+
+    def add(self, level: int, step_ts: Sequence[int]) -> None:
+        self.counts[:level] += 1
+        for s in range(1, level):
+            self.times[s].append((step_ts[s] - step_ts[s - 1]) / 1e6)
+
+    def merge(self, other: StepStats) -> StepStats:
+        return StepStats(
+            self.counts + other.counts,
+            [a + b for a, b in zip(self.times, other.times, strict=True)],
+        )
+
+
+Partial = dict[str | None, StepStats]
+
+
+@dataclass(frozen=True)
+class Params:
+    nq: NormalisedQuery
+    spec: LoadSpec
+    window_us: int
+
+
+def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+    q = nq.query
+    assert isinstance(q, FunnelsQuery)
+    ff = q.funnelsFilter
+    window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
+    keys = keys_of(
+        q.properties, *(n.properties for n in q.series), *(x.properties for x in ff.exclusions)
+    )
+    bf = q.breakdownFilter
+    if bf is not None and bf.breakdown is not None:
+        keys.add((bf.breakdown_type, bf.breakdown))
+    strict = ff.funnelOrderType == "strict"
+    names = [n.event for n in q.series] + [x.event for x in ff.exclusions]
+    spec = LoadSpec(
+        # Every step's event must lie inside the date range, not only step 1.
+        lo=None if nq.date_from is None else to_us(nq.date_from),
+        hi=nq.end_us,
+        # strict: any event of the person can break an attempt, so every event is read.
+        events=None if strict else event_names(names),
+        props=tuple(sorted(keys)),
+        ordered=True,
+    )
+    return Params(nq, spec, window)
+
+
+@dataclass
+class _Person:
+    """One person's rows in (ts, uuid) order: time, step bits, exclusion bits, label, rank."""
+
+    ts: list[int]
+    bits: list[int]
+    excl: list[int]
+    labels: list[str]
+
+
+def _lowest_bit(bits: int, n: int) -> int:
+    return (bits & -bits).bit_length() - 1 if bits else n
+
+
+def _ordered(ts: list[int], bits: list[int], n: int, window: int, strict: bool) -> list[int]:
+    attempts: list[list[int]] = []  # each: indices of the events filling steps 0..
+    active: list[list[int]] = []  # attempts still able to advance
+    for k, (t, b) in enumerate(zip(ts, bits, strict=True)):
+        still = []
+        for a in active:
+            if t - ts[a[0]] > window:
+                # Past the window it can never advance (non-strict) or breaks (strict): inert.
+                continue
+            if (b >> len(a)) & 1:
+                a.append(k)
+            elif strict:
+                continue  # the very next event was not the next step: broken for good
+            if len(a) < n:
+                still.append(a)
+        active = still
+        if b & 1:
+            a = [k]
+            attempts.append(a)
+            if n > 1:
+                active.append(a)
+    best: list[int] = []
+    for a in attempts:  # the first of equal maxima: the earliest attempt supplies the timings
+        if len(a) > len(best):
+            best = a
+    return best
+
+
+def _match(inside: list[int], bits: list[int], n: int) -> dict[int, int]:
+    owner: dict[int, int] = {}  # step -> position in `inside`
+
+    def augment(i: int, seen: set[int]) -> bool:
+        b = bits[inside[i]]
+        for s in range(n):
+            if not (b >> s) & 1 or s in seen:
+                continue
+            seen.add(s)
+            if s not in owner or augment(owner[s], seen):
+                owner[s] = i
+                return True
+        return False
+
+    for i in range(len(inside)):
+        if len(owner) == n:
+            break
+        augment(i, set())
+    return {s: inside[i] for s, i in owner.items()}
+
+
+def _unordered(
+    ts: list[int], bits: list[int], rank: list[int], n: int, window: int
+) -> tuple[list[int], dict[int, int]]:
+    best: list[int] = []
+    best_map: dict[int, int] = {}
+    ts_arr = np.asarray(ts)
+    for k, b in enumerate(bits):
+        if not b:
+            continue
+        lo = int(np.searchsorted(ts_arr, ts[k], side="left"))
+        hi = int(np.searchsorted(ts_arr, ts[k] + window, side="right"))
+        inside = [x for x in range(lo, hi) if bits[x]]
+        assignment = _match(inside, bits, n)
+        if len(assignment) > len(best):  # strictly better: earlier anchors win ties
+            best = sorted(assignment.values(), key=lambda x: (ts[x], rank[x]))
+            best_map = assignment
+    return best, best_map
+
+
+def _person_result(
+    q: FunnelsQuery, p: _Person, idx: list[int], window: int
+) -> tuple[list[int], dict[int, int]] | None:
+    """(event indices of the steps reached, step -> event index) or None if excluded.
+    `idx` selects the person's rows (in (ts, uuid) order) the funnel runs over."""
+    n = len(q.series)
+    # Equal timestamps: earlier steps first, so steps at one instant can follow each other.
+    order = sorted(idx, key=lambda k: (p.ts[k], _lowest_bit(p.bits[k], n), k))
+    ts = [p.ts[k] for k in order]
+    bits = [p.bits[k] for k in order]
+    ff = q.funnelsFilter
+    if ff.funnelOrderType == "unordered":
+        steps_local, by_local = _unordered(ts, bits, order, n, window)
+    else:
+        steps_local = _ordered(ts, bits, n, window, strict=ff.funnelOrderType == "strict")
+        by_local = dict(enumerate(steps_local))
+    steps = [order[k] for k in steps_local]
+    if steps and ff.exclusions and _excluded(q, p, steps, idx, window):
+        return None
+    return steps, {s: order[k] for s, k in by_local.items()}
+
+
+def _excluded(q: FunnelsQuery, p: _Person, steps: list[int], idx: list[int], window: int) -> bool:
+    level = len(steps)
+    anchor = p.ts[steps[0]]
+    for e, ex in enumerate(q.funnelsFilter.exclusions):
+        i, j = ex.funnelFromStep, ex.funnelToStep
+        if level <= i:
+            continue
+        lo = p.ts[steps[i]]
+        reached_j = level > j
+        hi = p.ts[steps[j]] if reached_j else anchor + window
+        for k in idx:
+            if not (p.excl[k] >> e) & 1:
+                continue
+            t = p.ts[k]
+            if (lo < t < hi) if reached_j else (lo < t <= hi):
+                return True
+    return False
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    q = params.nq.query
+    assert isinstance(q, FunnelsQuery)
+    ff = q.funnelsFilter
+    n = len(q.series)
+    out: Partial = {}
+    if len(frame) == 0:
+        return out
+    rows = np.flatnonzero(frame.match(q.properties))
+    if rows.size == 0:
+        return out
+    bits = np.zeros(rows.size, np.int64)
+    for s, node in enumerate(q.series):
+        bits |= frame.node_mask(node.event, node.properties)[rows].astype(np.int64) << s
+    excl = np.zeros(rows.size, np.int64)
+    for e, ex in enumerate(ff.exclusions):
+        excl |= frame.node_mask(ex.event, ex.properties)[rows].astype(np.int64) << e
+    bf = q.breakdownFilter
+    labels: list[str] | None = None
+    ids: np.ndarray | None = None
+    names: list[str] = []
+    if bf is not None and bf.breakdown is not None:
+        ids, names = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
+        ids = ids[rows]
+    person = frame.person[rows]
+    attribution = ff.breakdownAttributionType
+    if ff.funnelOrderType == "ordered" and not ff.exclusions and attribution != "all_events":
+        return _vectorised(params, q, person, frame.ts[rows], bits, ids, names)
+    if ids is not None:
+        labels = [names[i] for i in ids.tolist()]
+    # Persons who can reach step 1: a first-step event (ordered) or any step event (unordered).
+    opener = bits != 0 if ff.funnelOrderType == "unordered" else (bits & 1) == 1
+    candidates = np.zeros(frame.n_persons, bool)
+    candidates[person[opener]] = True
+    starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
+    ends = np.r_[starts[1:], rows.size]
+    ts_all = frame.ts[rows].tolist()
+    bits_all, excl_all = bits.tolist(), excl.tolist()
+    for count, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if not candidates[person[a]]:
+            continue
+        if count % 2048 == 0:
+            deadline.check()
+        p = _Person(
+            ts_all[a:b],
+            bits_all[a:b],
+            excl_all[a:b],
+            labels[a:b] if labels is not None else [],
+        )
+        everything = list(range(b - a))
+        if labels is None:
+            r = _person_result(q, p, everything, params.window_us)
+            if r is not None:
+                _add(out, None, n, r[0], p)
+            continue
+        if attribution == "all_events":
+            # The funnel is evaluated per value over the person's events carrying that value.
+            for value in dict.fromkeys(p.labels):
+                subset = [k for k in everything if p.labels[k] == value]
+                r = _person_result(q, p, subset, params.window_us)
+                if r is not None and r[0]:
+                    _add(out, value, n, r[0], p)
+            continue
+        r = _person_result(q, p, everything, params.window_us)
+        if r is None or not r[0]:
+            continue
+        if attribution == "step":
+            k = r[1].get(ff.breakdownAttributionValue or 0)
+            value = p.labels[k] if k is not None else NULL_BREAKDOWN
+        else:
+            # first_touch / last_touch: the earliest / latest funnel event that has a value.
+            touched = [k for k in everything if p.bits[k]]
+            if attribution == "last_touch":
+                touched.reverse()
+            value = next(
+                (p.labels[k] for k in touched if p.labels[k] != NULL_BREAKDOWN), NULL_BREAKDOWN
+            )
+        _add(out, value, n, r[0], p)
+    return out
+
+
+def _vectorised(
+    params: Params,
+    q: FunnelsQuery,
+    person: np.ndarray,
+    ts: np.ndarray,
+    bits: np.ndarray,
+    ids: np.ndarray | None,
+    names: list[str],
+) -> Partial:
+    n = len(q.series)
+    ff = q.funnelsFilter
+    null_id = names.index(NULL_BREAKDOWN) if NULL_BREAKDOWN in names else len(names)
+    level, label, chain = ordered_funnels(
+        person,
+        ts,
+        bits,
+        n,
+        params.window_us,
+        ids,
+        null_id,
+        ff.breakdownAttributionType,
+        ff.breakdownAttributionValue or 0,
+    )
+    label_names: list[str | None] = [None] if ids is None else [*names, NULL_BREAKDOWN]
+    out: Partial = {}
+    for g in np.unique(label) if label.size else []:
+        sel = label == g
+        lv = level[sel]
+        stats = StepStats.empty(n)
+        for s in range(n):
+            reached = lv > s
+            stats.counts[s] = int(reached.sum())
+            if s:
+                now, before = chain[s][sel][reached], chain[s - 1][sel][reached]
+                stats.times[s] = ((ts[now] - ts[before]) / 1e6).tolist()
+        key = label_names[int(g)] if ids is not None else None
+        out[key] = stats if key not in out else out[key].merge(stats)
+    return out
+
+
+def _add(out: Partial, value: str | None, n: int, steps: list[int], p: _Person) -> None:
+    stats = out.get(value)
+    if stats is None:
+        stats = out[value] = StepStats.empty(n)
+    stats.add(len(steps), [p.ts[k] for k in steps])
+
+
+def merge(partials: list[Partial]) -> Partial:
+    out: Partial = {}
+    for part in partials:
+        for value, stats in part.items():
+            have = out.get(value)
+            out[value] = stats if have is None else have.merge(stats)
+    return out
+
+
+def _steps_output(q: FunnelsQuery, stats: StepStats, breakdown: str | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    first = prev = 0
+    for s, node in enumerate(q.series):
+        count = int(stats.counts[s])
+        if s == 0:
+            first = prev = count
+        times = stats.times[s] if s else []
+        step: dict[str, Any] = {
+            "order": s,
+            "name": node.event or "All events",
+            "custom_name": node.custom_name,
+            "count": count,
+            "conversion_from_first": count / first if first else 0.0,
+            "conversion_from_previous": count / prev if prev else 0.0,
+            "average_conversion_time": sum(times) / len(times) if times else None,
+            "median_conversion_time": quantile(times, 0.5) if times else None,
+        }
+        if breakdown is not None:
+            step["breakdown_value"] = breakdown
+        out.append(step)
+        prev = count
+    return out
+
+
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[Any]:
+    q = params.nq.query
+    assert isinstance(q, FunnelsQuery)
+    n = len(q.series)
+    bf = q.breakdownFilter
+    if bf is None or bf.breakdown is None:
+        return _steps_output(q, merged.get(None) or StepStats.empty(n), None)
+    finals = {v: float(st.counts[n - 1]) for v, st in merged.items() if v is not None}
+    kept, folded = rank_values(finals, bf.breakdown_limit)  # ranked by final-step count
+    rows = [_steps_output(q, merged[v], v) for v in kept]
+    if NULL_BREAKDOWN in merged:
+        rows.append(_steps_output(q, merged[NULL_BREAKDOWN], NULL_BREAKDOWN))
+    if folded:
+        other = StepStats.empty(n)
+        for v in sorted(folded):
+            other = other.merge(merged[v])
+        rows.append(_steps_output(q, other, OTHER_BREAKDOWN))
+    return rows

@@ -1,0 +1,113 @@
+"""Lifecycle kernel: per partition, counts of new / returning / resurrecting / dormant per bucket.
+
+`new` needs each person's first-ever matching event, so the scan reads all history before the
+range for the series' events (a per-person first-seen index is the follow-up that removes this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eventlens.query.dates import Buckets
+from eventlens.query.model import LifecycleQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_per_person
+from eventlens.query.parallel.kernels.common import (
+    event_names,
+    extended_buckets,
+    keys_of,
+    range_buckets,
+)
+from eventlens.query.reference.buckets import axis
+
+STATUSES = ("new", "returning", "resurrecting", "dormant")
+Partial = np.ndarray  # shape (4, buckets): rows in STATUSES order
+
+
+@dataclass(frozen=True)
+class Params:
+    nq: NormalisedQuery
+    spec: LoadSpec
+    buckets: Buckets
+    extended: Buckets  # one interval before the range, then the range's buckets
+
+
+def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+    q = nq.query
+    assert isinstance(q, LifecycleQuery)
+    buckets = range_buckets(nq, earliest_us)
+    node = q.series[0]
+    spec = LoadSpec(
+        lo=None,  # first-ever event decides `new`
+        hi=buckets.end_us,
+        events=event_names([node.event]),
+        props=tuple(sorted(keys_of(q.properties, node.properties))),
+        ordered=True,
+    )
+    return Params(nq, spec, buckets, extended_buckets(nq, buckets))
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    q = params.nq.query
+    assert isinstance(q, LifecycleQuery)
+    n = len(params.buckets)
+    out = np.zeros((4, n), np.int64)
+    if len(frame) == 0:
+        return out
+    node = q.series[0]
+    rows = np.flatnonzero(frame.match(q.properties) & frame.node_mask(node.event, node.properties))
+    first = first_per_person(frame, rows)
+    ext = params.extended
+    m = len(ext)
+    first_period = np.full(frame.n_persons, -1, np.int64)
+    first_period[frame.person[first]] = bucket_index(frame.ts[first], ext.starts_us, ext.end_us)
+    period = bucket_index(frame.ts[rows], ext.starts_us, ext.end_us)
+    ok = period >= 0
+    pairs = np.unique(frame.person[rows[ok]] * m + period[ok])
+    person, b = pairs // m, pairs % m
+    # pairs - 1 / pairs + 1 alias a neighbour person's pair only where b = 0 / b = m - 1, and
+    # those are masked below (b >= 1 for the previous period, b + 1 < m for the next one).
+    prev_active = np.isin(pairs - 1, pairs)
+    next_active = np.isin(pairs + 1, pairs)
+    counted = b >= 1  # the interval before the range only classifies the first bucket
+    is_new = counted & (first_period[person] == b)
+    returning = counted & ~is_new & prev_active
+    resurrecting = counted & ~is_new & ~prev_active
+    np.add.at(out[0], b[is_new] - 1, 1)
+    np.add.at(out[1], b[returning] - 1, 1)
+    np.add.at(out[2], b[resurrecting] - 1, 1)
+    # Active in period b, not in b + 1 (inside the range): dormant in b + 1, reported negative.
+    dormant = (b + 1 < m) & ~next_active
+    np.add.at(out[3], b[dormant], -1)
+    return out
+
+
+def merge(partials: list[Partial]) -> Partial:
+    return np.sum(partials, axis=0) if partials else np.zeros((4, 0), np.int64)
+
+
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+    q = params.nq.query
+    assert isinstance(q, LifecycleQuery)
+    node = q.series[0]
+    n = len(params.buckets)
+    if merged.shape[1] != n:
+        merged = np.zeros((4, n), np.int64)
+    label = node.custom_name or node.event or "All events"
+    out = []
+    for k, status in enumerate(STATUSES):
+        data = [int(x) for x in merged[k]]
+        out.append(
+            {
+                "label": f"{label} - {status}",
+                "status": status,
+                **axis(params.buckets),
+                "data": data,
+                "count": sum(data),
+            }
+        )
+    return out

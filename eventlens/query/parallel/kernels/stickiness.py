@@ -1,0 +1,89 @@
+"""Stickiness kernel: per series, a histogram of persons by number of active intervals.
+Additive across partitions (each person is counted in exactly one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eventlens.query.dates import Buckets
+from eventlens.query.model import StickinessQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index
+from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+
+Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
+
+
+@dataclass(frozen=True)
+class Params:
+    nq: NormalisedQuery
+    spec: LoadSpec
+    buckets: Buckets
+
+
+def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+    q = nq.query
+    assert isinstance(q, StickinessQuery)
+    buckets = range_buckets(nq, earliest_us)
+    spec = LoadSpec(
+        lo=buckets.starts_us[0],
+        hi=buckets.end_us,
+        events=event_names(n.event for n in q.series),
+        props=tuple(sorted(keys_of(q.properties, *(n.properties for n in q.series)))),
+        ordered=False,
+    )
+    return Params(nq, spec, buckets)
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    q = params.nq.query
+    assert isinstance(q, StickinessQuery)
+    n = len(params.buckets)
+    out: Partial = {}
+    if len(frame) == 0:
+        return out
+    base = frame.match(q.properties)
+    b_all = bucket_index(frame.ts, params.buckets.starts_us, params.buckets.end_us)
+    for i, node in enumerate(q.series):
+        rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties) & (b_all >= 0))
+        pairs = np.unique(frame.person[rows] * n + b_all[rows])
+        per_person = np.bincount(pairs // n, minlength=frame.n_persons)
+        active = per_person[per_person > 0]
+        out[i] = np.bincount(active - 1, minlength=n)[:n].astype(np.int64)
+    return out
+
+
+def merge(partials: list[Partial]) -> Partial:
+    out: Partial = {}
+    for part in partials:
+        for i, hist in part.items():
+            out[i] = out[i] + hist if i in out else hist.copy()
+    return out
+
+
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+    q = params.nq.query
+    assert isinstance(q, StickinessQuery)
+    n = len(params.buckets)
+    unit = params.nq.interval
+    rows = []
+    for index, node in enumerate(q.series):
+        hist = merged.get(index)
+        data = [int(x) for x in hist] if hist is not None else [0] * n
+        rows.append(
+            {
+                "label": node.custom_name or node.event or "All events",
+                "series_index": index,
+                "event": node.event,
+                "custom_name": node.custom_name,
+                "days": list(range(1, n + 1)),
+                "labels": [f"{k} {unit}{'' if k == 1 else 's'}" for k in range(1, n + 1)],
+                "data": data,
+                "count": sum(data),
+            }
+        )
+    return rows

@@ -1,0 +1,351 @@
+"""Trends kernel: per partition, mergeable cells per (series, breakdown value, bucket).
+
+Breakdown ranking, the limit and "other" folding happen in `finish`, after the merge. Folding
+is additive for event counts and property values; for distinct-person maths (dau, rolling
+actives) and per-actor maths it is not (one person may carry several folded values), so
+`finish` then runs a second pass with the kept values known and reads "other" from it.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from eventlens.query.dates import Buckets, to_us
+from eventlens.query.formula import evaluate
+from eventlens.query.model import COUNT_PER_ACTOR_MATHS, PROPERTY_MATHS, EventsNode, TrendsQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_per_person
+from eventlens.query.parallel.kernels.cells import Cells, group_cells
+from eventlens.query.parallel.kernels.common import (
+    breakdown_labels,
+    event_names,
+    keys_of,
+    range_buckets,
+)
+from eventlens.query.reference.buckets import axis, quantile
+from eventlens.query.reference.filters import (
+    NULL_BREAKDOWN,
+    OTHER_BREAKDOWN,
+    as_number,
+    rank_values,
+)
+
+QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+ROLLING_DAYS = {"weekly_active": 7, "monthly_active": 30}
+DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
+
+Partial = dict[int, dict[str | None, Cells]]  # series index -> breakdown label -> cells
+
+
+@dataclass(frozen=True)
+class Params:
+    nq: NormalisedQuery
+    spec: LoadSpec
+    buckets: Buckets
+    # Per series: (lo exclusive, hi inclusive) µs per bucket for rolling maths, else None.
+    windows: tuple[tuple[tuple[int, int], ...] | None, ...]
+    series: tuple[int, ...]
+    # Second pass: per computed series, the kept breakdown values (the rest fold into "other").
+    kept: tuple[frozenset[str], ...] | None = None
+
+
+def _wall_days(d: datetime, days: int) -> int:
+    # Local wall time shifted by calendar days (DST-aware), exactly as the reference computes it.
+    shifted = (d.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=d.tzinfo)
+    return to_us(shifted)
+
+
+def _mode(math: str) -> str:
+    if math in DISTINCT_MATHS:
+        return "distinct"
+    if math in COUNT_PER_ACTOR_MATHS:
+        return "actor"
+    if math in PROPERTY_MATHS:
+        return "value"
+    return "count"  # total; first_time_for_user (one first event per person)
+
+
+def _needs_lists(math: str) -> bool:
+    return math in QUANTILES or math == "median_count_per_actor"
+
+
+def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+    q = nq.query
+    assert isinstance(q, TrendsQuery)
+    buckets = range_buckets(nq, earliest_us)
+    lo: int | None = buckets.starts_us[0]
+    hi = buckets.end_us
+    windows: list[tuple[tuple[int, int], ...] | None] = []
+    ordered = False
+    for node in q.series:
+        if node.math in ROLLING_DAYS:
+            n = ROLLING_DAYS[node.math]
+            w = tuple((_wall_days(s, -(n - 1)), _wall_days(s, 1)) for s in buckets.starts)
+            windows.append(w)
+            if lo is not None:
+                lo = min(lo, min(a for a, _ in w) + 1)
+            hi = max(hi, max(b for _, b in w) + 1)
+        else:
+            windows.append(None)
+        if node.math == "first_time_for_user":
+            lo = None  # the first-ever matching event: all history before the range
+            ordered = True
+    keys = keys_of(q.properties, *(n.properties for n in q.series))
+    for node in q.series:
+        if node.math in PROPERTY_MATHS and node.math_property:
+            keys.add(("event", node.math_property))
+    bf = q.breakdownFilter
+    if bf is not None and bf.breakdown is not None:
+        keys.add((bf.breakdown_type, bf.breakdown))
+    spec = LoadSpec(
+        lo=lo,
+        hi=hi,
+        events=event_names(n.event for n in q.series),
+        props=tuple(sorted(keys)),
+        ordered=ordered,
+    )
+    return Params(nq, spec, buckets, tuple(windows), tuple(range(len(q.series))))
+
+
+def _has_breakdown(q: TrendsQuery) -> bool:
+    return q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    q = params.nq.query
+    assert isinstance(q, TrendsQuery)
+    out: Partial = {}
+    if len(frame) == 0:
+        return out
+    base = frame.match(q.properties)
+    starts, end = params.buckets.starts_us, params.buckets.end_us
+    n_buckets = len(starts)
+    slots_n = n_buckets + 1  # the last slot is the whole range (for ranking)
+    labels: tuple[np.ndarray, list[str]] | None = None
+    if _has_breakdown(q):
+        bf = q.breakdownFilter
+        assert bf is not None and bf.breakdown is not None
+        labels = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
+    for pos, i in enumerate(params.series):
+        node = q.series[i]
+        rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
+        if node.math == "first_time_for_user":
+            rows = first_per_person(frame, rows)  # only the first-ever matching event counts
+        ts = frame.ts[rows]
+        names: list[str | None]
+        if labels is None:
+            g = np.zeros(rows.size, np.int64)
+            names = [None]
+        else:
+            g, label_names = labels[0][rows], list(labels[1])
+            if params.kept is not None:
+                kept = params.kept[pos]
+                folded = [
+                    v if (v in kept or v == NULL_BREAKDOWN) else OTHER_BREAKDOWN
+                    for v in label_names
+                ]
+                uniq = sorted(set(folded))
+                remap = np.array([uniq.index(v) for v in folded], dtype=np.int64)
+                g = remap[g] if g.size else g
+                label_names = uniq
+            names = list(label_names)
+        b = bucket_index(ts, starts, end)
+        inr = np.flatnonzero(b >= 0)
+        windows = params.windows[i]
+        if windows is None:
+            sel = np.concatenate([inr, inr])
+            slot = np.concatenate([b[inr], np.full(inr.size, n_buckets, np.int64)])
+        else:
+            parts, slot_parts = [], []
+            for j, (lo, hi) in enumerate(windows):
+                idx = np.flatnonzero((ts > lo) & (ts <= hi))
+                parts.append(idx)
+                slot_parts.append(np.full(idx.size, j, np.int64))
+            parts.append(inr)
+            slot_parts.append(np.full(inr.size, n_buckets, np.int64))
+            sel, slot = np.concatenate(parts), np.concatenate(slot_parts)
+        values = None
+        if node.math in PROPERTY_MATHS:
+            assert node.math_property is not None
+            column = frame.props[("event", node.math_property)]
+            numbers = column.lookup(
+                lambda is_set, v: as_number(v) if is_set else None, dtype=object
+            )
+            values = np.array(
+                [np.nan if x is None else x for x in numbers[rows[sel]]], dtype=np.float64
+            )
+        cells = group_cells(
+            g[sel],
+            slot,
+            len(names),
+            slots_n,
+            mode=_mode(node.math),
+            persons=frame.person[rows[sel]],
+            n_persons=frame.n_persons,
+            values=values,
+            with_lists=_needs_lists(node.math),
+        )
+        out[i] = {name: c for name, c in zip(names, cells, strict=True) if c.events.any()}
+    return out
+
+
+def merge(partials: list[Partial]) -> Partial:
+    out: Partial = {}
+    for part in partials:
+        for i, by_label in part.items():
+            target = out.setdefault(i, {})
+            for label, cells in by_label.items():
+                have = target.get(label)
+                target[label] = cells if have is None else have.merge(cells)
+    return out
+
+
+def cell_value(math: str, c: Cells, j: int) -> float | int:
+    """The series math of slot j, from merged cells (the reference's `cell`)."""
+    mode = _mode(math)
+    if mode in ("count", "distinct"):
+        return int(c.count[j])
+    n = int(c.count[j])
+    if mode == "actor":
+        if n == 0:
+            return 0
+        if math == "avg_count_per_actor":
+            return float(c.total[j]) / n
+        if math == "min_count_per_actor":
+            return int(c.low[j])
+        if math == "max_count_per_actor":
+            return int(c.high[j])
+        return quantile(_values(c, j), 0.5)
+    if n == 0:
+        return 0.0
+    if math == "sum":
+        return float(c.total[j])
+    if math == "avg":
+        return float(c.total[j]) / n
+    if math == "min":
+        return float(c.low[j])
+    if math == "max":
+        return float(c.high[j])
+    return quantile(_values(c, j), QUANTILES[math])
+
+
+def _values(c: Cells, j: int) -> list[float]:
+    assert c.lists is not None
+    parts = c.lists[j]
+    if not parts:
+        return []
+    return [float(x) for x in np.concatenate(parts).tolist()]
+
+
+def _row(index: int, node: EventsNode, data: list[Any], buckets: Buckets) -> dict[str, Any]:
+    return {
+        "label": node.custom_name or node.event or "All events",
+        "series_index": index,
+        "math": node.math,
+        "event": node.event,
+        "custom_name": node.custom_name,
+        **axis(buckets),
+        "data": data,
+        "count": sum(data),  # the sum over buckets, also for dau (as in PostHog)
+    }
+
+
+def _data(math: str, c: Cells | None, n_buckets: int) -> list[Any]:
+    if c is None:
+        return [
+            cell_value(math, Cells.empty(n_buckets + 1, _needs_lists(math)), j)
+            for j in range(n_buckets)
+        ]
+    return [cell_value(math, c, j) for j in range(n_buckets)]
+
+
+def _series_rows(
+    params: Params, i: int, by_label: dict[str | None, Cells], rerun: Callable[[Params], Any]
+) -> list[dict[str, Any]]:
+    q = params.nq.query
+    assert isinstance(q, TrendsQuery)
+    node = q.series[i]
+    n = len(params.buckets)
+    bf = q.breakdownFilter
+    if bf is None or bf.breakdown is None:
+        return [_row(i, node, _data(node.math, by_label.get(None), n), params.buckets)]
+    in_range = {v: c for v, c in by_label.items() if v is not None and c.events[n] > 0}
+    kept, folded = rank_values(
+        {v: float(cell_value(node.math, c, n)) for v, c in in_range.items()}, bf.breakdown_limit
+    )
+    order: list[str] = list(kept)
+    if NULL_BREAKDOWN in in_range:
+        order.append(NULL_BREAKDOWN)
+    other: Cells | None = None
+    if folded:
+        order.append(OTHER_BREAKDOWN)
+        if _mode(node.math) in ("count", "value"):
+            # Additive across values: other is the merge of every value not kept (and not null).
+            for v, c in by_label.items():
+                if v is not None and v not in kept and v != NULL_BREAKDOWN:
+                    other = c if other is None else other.merge(c)
+        else:
+            second = rerun(replace(params, series=(i,), kept=(frozenset(kept),)))
+            other = second.get(i, {}).get(OTHER_BREAKDOWN)
+    rows = []
+    for value in order:
+        cells = other if value == OTHER_BREAKDOWN else by_label.get(value)
+        row = _row(i, node, _data(node.math, cells, n), params.buckets)
+        row["breakdown_value"] = value
+        rows.append(row)
+    return rows
+
+
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+    q = params.nq.query
+    assert isinstance(q, TrendsQuery)
+    per_series = [_series_rows(params, i, merged.get(i, {}), rerun) for i in params.series]
+    if q.trendsFilter is not None and q.trendsFilter.formula:
+        return _formula_rows(q, q.trendsFilter.formula, per_series, params.buckets)
+    return [row for rows in per_series for row in rows]
+
+
+def _formula_rows(
+    q: TrendsQuery, formula: str, per_series: list[list[dict[str, Any]]], buckets: Buckets
+) -> list[dict[str, Any]]:
+    """Series combined bucket by bucket (A = first series ...), per breakdown value if any;
+    null and other stay last."""
+    letters = string.ascii_uppercase
+    values: list[str | None] = []
+    if _has_breakdown(q):
+        for rows in per_series:
+            for row in rows:
+                if row["breakdown_value"] not in values:
+                    values.append(row["breakdown_value"])
+        values.sort(key=lambda v: (v == NULL_BREAKDOWN) + 2 * (v == OTHER_BREAKDOWN))
+    else:
+        values = [None]
+    zero = [0.0] * len(buckets)
+    out = []
+    for value in values:
+        inputs = []
+        for rows in per_series:
+            match = [r for r in rows if r.get("breakdown_value") == value]
+            inputs.append(match[0]["data"] if match else zero)
+        data = [
+            evaluate(formula, {letters[k]: inputs[k][j] for k in range(len(inputs))})
+            for j in range(len(buckets))
+        ]
+        formula_row: dict[str, Any] = {
+            "label": formula,
+            "series_index": 0,
+            "formula": formula,
+            **axis(buckets),
+            "data": data,
+            "count": sum(data),
+        }
+        if value is not None:
+            formula_row["breakdown_value"] = value
+        out.append(formula_row)
+    return out

@@ -1,0 +1,231 @@
+"""Planner: normalised query + pinned snapshot -> Plan (kernel, params, sub-tasks).
+
+1. The kernel of the query kind fixes the plan-time constants and what to read (`LoadSpec`):
+   the time range including look-backs (rolling actives, first-ever events), event names and
+   property keys.
+2. Files are pruned by time: a file is kept when its [min_ts, max_ts] statistics (or, without
+   statistics, its UTC day partition) overlap the read range.
+3. Kept files are grouped by person bucket. All events of a person live in one bucket
+   (storage.md item 4), so per-bucket partial results are exactly additive. Small buckets are
+   coalesced into one sub-task of at least `min_task_rows` rows, so each does real work.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.errors import ExecutionError, InvalidInput
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel.frame import LoadSpec, Source, connection
+from eventlens.query.parallel.kernels import kernel_for
+
+DAY_US = 86_400_000_000
+# A sub-task below this many rows is merged with the next bucket's files: below ~100k rows the
+# fixed cost per sub-task (scan setup, Python dispatch) dominates (ADR 0004).
+DEFAULT_MIN_TASK_ROWS = 250_000
+# In-memory tables (tests, run_on_events) are split into this many hash partitions by person.
+TABLE_PARTITIONS = 4
+_BUCKETED_KINDS = ("TrendsQuery", "StickinessQuery", "LifecycleQuery")
+
+
+@dataclass(frozen=True)
+class SubTask:
+    """One unit of work: a kernel over the files of some person buckets (or a table slice)."""
+
+    index: int
+    buckets: tuple[int, ...]
+    source: Source
+    rows: int  # rows in the kept files (from the table statistics)
+    size_bytes: int
+
+    def describe(self) -> str:
+        paths = self.source.paths
+        shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} files)" if len(paths) > 3 else "")
+        return f"bucket(s) {list(self.buckets)} [{shown or 'in-memory rows'}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will run. `params` are the kernel's plan-time constants (including the LoadSpec)."""
+
+    kind: str
+    kernel: str
+    params: Any
+    tasks: tuple[SubTask, ...]
+    version: int | None
+    files_total: int
+    files_kept: int
+    rows_total: int
+    rows_kept: int
+    bytes_kept: int
+    pruned_by: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> LoadSpec:
+        spec = self.params.spec
+        assert isinstance(spec, LoadSpec)
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "kind": self.kind,
+            "kernel": self.kernel,
+            "version": self.version,
+            "read_range_us": [spec.lo, spec.hi],
+            "events": None if spec.events is None else sorted(spec.events),
+            "properties": [f"{kind}.{key}" for kind, key in spec.props],
+            "files_total": self.files_total,
+            "files_kept": self.files_kept,
+            "files_pruned": self.files_total - self.files_kept,
+            "rows_total": self.rows_total,
+            "rows_kept": self.rows_kept,
+            "bytes_kept": self.bytes_kept,
+            "subtasks": [
+                {
+                    "index": t.index,
+                    "buckets": list(t.buckets),
+                    "files": len(t.source.paths),
+                    "rows": t.rows,
+                }
+                for t in self.tasks
+            ],
+        }
+
+
+def _file_range(f: Any) -> tuple[int, int]:
+    day_lo = (f.day.toordinal() - 719_163) * DAY_US  # 719_163 = date(1970, 1, 1).toordinal()
+    lo = f.min_ts if f.min_ts is not None else day_lo
+    hi = f.max_ts if f.max_ts is not None else day_lo + DAY_US - 1
+    return lo, hi
+
+
+def _overlaps(f: Any, lo: int | None, hi: int | None) -> bool:
+    f_lo, f_hi = _file_range(f)
+    return (lo is None or f_hi >= lo) and (hi is None or f_lo < hi)
+
+
+def _earliest_files(files: list[Any]) -> int | None:
+    """The snapshot's earliest event, exact to the µs (Delta keeps milliseconds: the files that
+    may hold it are asked for their exact minimum)."""
+    if not files:
+        return None
+    lows = [_file_range(f)[0] for f in files]
+    first = min(lows)
+    near = [
+        f.path for f, low in zip(files, lows, strict=True) if f.min_ts is None or low < first + 1000
+    ]
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in near)
+    # fetchall: a half-read result would block this thread's connection for the sub-tasks.
+    try:
+        rows = (
+            connection()
+            .execute(f"SELECT min(epoch_us(timestamp)) FROM read_parquet([{quoted}])")
+            .fetchall()
+        )
+    except duckdb.Error as exc:
+        raise ExecutionError(
+            f"cannot read the earliest event (date_from = all) from {', '.join(near)}: {exc}"
+        ) from exc
+    return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
+def plan_query(
+    nq: NormalisedQuery, snapshot: Any, *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
+) -> Plan:
+    """Plan `nq` over `snapshot` (an eventlens Snapshot, or a pyarrow Table of event rows).
+    Raises InvalidInput for any other input."""
+    kernel = kernel_for(nq.kind)
+    if isinstance(snapshot, pa.Table):
+        return _plan_table(nq, snapshot, kernel)
+    if not hasattr(snapshot, "files"):
+        raise InvalidInput(
+            f"the parallel engine reads a Snapshot or an Arrow table, not {type(snapshot).__name__}"
+        )
+    files = list(snapshot.files)
+    earliest = None
+    if nq.date_from is None and nq.kind in _BUCKETED_KINDS:
+        earliest = _earliest_files(files)
+    params = kernel.prepare(nq, earliest)
+    spec: LoadSpec = params.spec
+    kept = [f for f in files if _overlaps(f, spec.lo, spec.hi)]
+    by_bucket: dict[int, list[Any]] = {}
+    for f in kept:
+        by_bucket.setdefault(f.bucket, []).append(f)
+    tasks: list[SubTask] = []
+    group: list[int] = []
+    group_files: list[Any] = []
+    for bucket in sorted(by_bucket):
+        group.append(bucket)
+        group_files.extend(by_bucket[bucket])
+        if sum(f.rows for f in group_files) >= min_task_rows:
+            tasks.append(_task(len(tasks), group, group_files))
+            group, group_files = [], []
+    if group or not tasks:
+        tasks.append(_task(len(tasks), group, group_files))
+    return Plan(
+        kind=nq.kind,
+        kernel=kernel.name,
+        params=params,
+        tasks=tuple(tasks),
+        version=getattr(snapshot, "version", None),
+        files_total=len(files),
+        files_kept=len(kept),
+        rows_total=sum(f.rows for f in files),
+        rows_kept=sum(f.rows for f in kept),
+        bytes_kept=sum(f.size_bytes for f in kept),
+    )
+
+
+def _task(index: int, buckets: list[int], files: list[Any]) -> SubTask:
+    return SubTask(
+        index=index,
+        buckets=tuple(buckets),
+        source=Source(paths=tuple(f.path for f in files)),
+        rows=sum(f.rows for f in files),
+        size_bytes=sum(f.size_bytes for f in files),
+    )
+
+
+def _plan_table(nq: NormalisedQuery, table: pa.Table, kernel: Any) -> Plan:
+    earliest = None
+    if nq.date_from is None and nq.kind in _BUCKETED_KINDS and table.num_rows:
+        ts = table.column("timestamp").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        earliest = int(pc.min(ts).as_py())
+    params = kernel.prepare(nq, earliest)
+    encoded = pc.dictionary_encode(table.column("person_id").combine_chunks())
+    part_of = np.array(
+        [zlib.crc32(p.encode()) % TABLE_PARTITIONS for p in encoded.dictionary.to_pylist()],
+        dtype=np.int64,
+    )
+    rows_part = (
+        part_of[encoded.indices.to_numpy(zero_copy_only=False)]
+        if table.num_rows
+        else np.zeros(0, np.int64)
+    )
+    tasks: list[SubTask] = []
+    for part in range(TABLE_PARTITIONS):
+        piece = table.filter(pa.array(rows_part == part))
+        if piece.num_rows or (part == TABLE_PARTITIONS - 1 and not tasks):
+            tasks.append(
+                SubTask(len(tasks), (part,), Source(table=piece), piece.num_rows, piece.nbytes)
+            )
+    return Plan(
+        kind=nq.kind,
+        kernel=kernel.name,
+        params=params,
+        tasks=tuple(tasks),
+        version=None,
+        files_total=0,
+        files_kept=0,
+        rows_total=table.num_rows,
+        rows_kept=table.num_rows,
+        bytes_kept=table.nbytes,
+    )

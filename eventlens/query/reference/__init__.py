@@ -1,0 +1,81 @@
+"""The reference engine: the oracle every other engine must agree with (insights.md).
+
+Single-threaded plain Python, per person and per event; one kernel module per insight kind, all
+with the signature `run_<kind>(query: NormalisedQuery, events: list[Event]) -> JSON-able`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.query import deadline
+from eventlens.query.dates import from_us, zone
+from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.reference.events import Event, load_events
+
+Kernel = Callable[[NormalisedQuery, Sequence[Event]], Any]
+
+
+def _kernels() -> dict[str, Kernel]:
+    from eventlens.query.reference.funnels import run_funnels
+    from eventlens.query.reference.lifecycle import run_lifecycle
+    from eventlens.query.reference.retention import run_retention
+    from eventlens.query.reference.stickiness import run_stickiness
+    from eventlens.query.reference.trends import run_trends
+
+    return {
+        "TrendsQuery": run_trends,
+        "FunnelsQuery": run_funnels,
+        "RetentionQuery": run_retention,
+        "StickinessQuery": run_stickiness,
+        "LifecycleQuery": run_lifecycle,
+    }
+
+
+class ReferenceEngine:
+    """Engine "reference": reads every row of the snapshot into Python objects, then runs the
+    kernel of the query's kind. Slow by design; obviously correct is the point."""
+
+    name = "reference"
+
+    def run(self, query: NormalisedQuery, snapshot: Any) -> Any:
+        """`snapshot`: an eventlens.storage Snapshot (anything with `.read()`), a pyarrow Table
+        or a list of row dicts with the event table's columns.
+
+        The one shortcut: rows of events no part of the query names are dropped before they
+        become Python objects (a strict funnel, or a node for all events, keeps every row);
+        `date_from = all` is first resolved against the earliest row of the whole snapshot."""
+        source = snapshot.read() if hasattr(snapshot, "read") else snapshot
+        if isinstance(source, pa.Table) and source.num_rows:
+            if query.date_from is None:
+                earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
+                query = replace(query, date_from=from_us(earliest, zone(query.timezone)))
+            names = event_names(query.query)
+            if names is not None:
+                source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))
+        return self.run_events(query, load_events(source))
+
+    def run_events(self, query: NormalisedQuery, events: Sequence[Event]) -> Any:
+        """Run the kernel of the query's kind over `events` (sorted by time, then uuid)."""
+        deadline.check()
+        return _kernels()[query.kind](query, events)
+
+
+def event_names(query: InsightQuery) -> set[str] | None:
+    """The event names the query can look at, or None if it may look at any event."""
+    if isinstance(query, RetentionQuery):
+        return {query.retentionFilter.targetEntity.id, query.retentionFilter.returningEntity.id}
+    nodes: list[str | None] = [node.event for node in query.series]
+    if isinstance(query, FunnelsQuery):
+        if query.funnelsFilter.funnelOrderType == "strict":
+            return None  # the next event of any name can break a strict attempt
+        nodes += [ex.event for ex in query.funnelsFilter.exclusions]
+    if any(name is None for name in nodes):
+        return None
+    return {name for name in nodes if name is not None}

@@ -1,0 +1,273 @@
+"""Funnels, per person and per event (insights.md "Funnels").
+
+For each person, every step-1 event opens an attempt; each later event advances every attempt
+whose next step it matches, within the window counted from the attempt's step-1 event. The
+person's result is the attempt that got furthest (the earliest such attempt on a tie).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlens.query import deadline
+from eventlens.query.dates import to_us
+from eventlens.query.model import EventsNode, FunnelsQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.reference.buckets import quantile
+from eventlens.query.reference.events import Event, by_person
+from eventlens.query.reference.filters import (
+    NULL_BREAKDOWN,
+    OTHER_BREAKDOWN,
+    breakdown_value,
+    node_matches,
+    properties_match,
+    rank_values,
+    series_matches,
+)
+
+# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
+WINDOW_SECONDS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86_400,
+    "week": 7 * 86_400,
+    "month": 30 * 86_400,
+}
+
+
+@dataclass
+class Attempt:
+    """One attempt: `steps[k]` is the event that filled step k (steps[0] is the anchor)."""
+
+    steps: list[Event]
+    broken: bool = False
+
+
+@dataclass
+class PersonFunnel:
+    """The person's best attempt: `steps` are the events of the steps reached, in step order
+    (unordered funnels: in time order); `by_step` maps a series index to its event."""
+
+    steps: list[Event] = field(default_factory=list)
+    by_step: dict[int, Event] = field(default_factory=dict)
+
+    @property
+    def level(self) -> int:
+        return len(self.steps)
+
+
+def _matched_steps(series: Sequence[EventsNode], e: Event) -> list[int]:
+    return [s for s, node in enumerate(series) if series_matches(node, e)]
+
+
+def _ordered(
+    events: Sequence[Event], matched: Sequence[list[int]], n: int, window: int, strict: bool
+) -> PersonFunnel:
+    attempts: list[Attempt] = []
+    for e, steps in zip(events, matched, strict=True):
+        for a in attempts:
+            if a.broken or len(a.steps) == n:
+                continue
+            # Advance if this event matches the attempt's next step within the window from
+            # step 1 (inclusive). One event fills at most one step of an attempt.
+            if len(a.steps) in steps and e.ts - a.steps[0].ts <= window:
+                a.steps.append(e)
+            elif strict:
+                # strict: the person's very next event must be the next step.
+                a.broken = True
+        if 0 in steps:
+            attempts.append(Attempt([e]))  # every step-1 event opens (re-anchors) an attempt
+    # max() keeps the first of equal maxima: the earliest attempt supplies the timings on a tie.
+    best = max(attempts, key=lambda a: len(a.steps), default=None)
+    if best is None:
+        return PersonFunnel()
+    return PersonFunnel(list(best.steps), dict(enumerate(best.steps)))
+
+
+def _match(window_events: Sequence[tuple[Event, list[int]]], n: int) -> dict[int, Event]:
+    """Maximum matching steps <-> events, each event filling at most one step. Events are tried
+    in time order and a matched event stays matched, so the matched events are the earliest."""
+    owner: dict[int, int] = {}  # step -> index into window_events
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for s in window_events[i][1]:
+            if s in seen:
+                continue
+            seen.add(s)
+            if s not in owner or augment(owner[s], seen):
+                owner[s] = i
+                return True
+        return False
+
+    for i in range(len(window_events)):
+        if len(owner) == n:
+            break
+        augment(i, set())
+    return {s: window_events[i][0] for s, i in owner.items()}
+
+
+def _unordered(
+    events: Sequence[Event], matched: Sequence[list[int]], n: int, window: int
+) -> PersonFunnel:
+    best = PersonFunnel()
+    for e, steps in zip(events, matched, strict=True):
+        if not steps:
+            continue
+        # Steps in any order within the window from the first of them (this event).
+        inside = [
+            (x, s)
+            for x, s in zip(events, matched, strict=True)
+            if s and e.ts <= x.ts <= e.ts + window
+        ]
+        assignment = _match(inside, n)
+        if len(assignment) > best.level:  # strictly better: earlier anchors win ties
+            ordered = sorted(assignment.values(), key=lambda x: (x.ts, x.uuid))
+            best = PersonFunnel(ordered, assignment)
+    return best
+
+
+def _excluded(q: FunnelsQuery, result: PersonFunnel, events: Sequence[Event], window: int) -> bool:
+    """An exclusion event between the best attempt's steps i and j (or, if j was not reached,
+    after step i until the window closes) removes the person from the whole funnel."""
+    if result.level == 0:
+        return False
+    anchor = result.steps[0].ts
+    for ex in q.funnelsFilter.exclusions:
+        i, j = ex.funnelFromStep, ex.funnelToStep
+        if result.level <= i:
+            continue
+        lo = result.steps[i].ts
+        reached_j = result.level > j
+        hi = result.steps[j].ts if reached_j else anchor + window
+        for x in events:
+            inside = lo < x.ts < hi if reached_j else lo < x.ts <= hi
+            if inside and node_matches(ex.event, ex.properties, x):
+                return True
+    return False
+
+
+def _person_result(q: FunnelsQuery, events: Sequence[Event], window: int) -> PersonFunnel | None:
+    """The person's funnel over `events` (time-ordered, in range, globally filtered), or None if
+    an exclusion removes them."""
+    deadline.check()
+    n = len(q.series)
+    matched = [_matched_steps(q.series, e) for e in events]
+    # Equal timestamps: earlier steps first, so steps at one instant can follow each other.
+    order = sorted(
+        range(len(events)),
+        key=lambda k: (events[k].ts, min(matched[k], default=n), events[k].uuid),
+    )
+    evs = [events[k] for k in order]
+    ms = [matched[k] for k in order]
+    order_type = q.funnelsFilter.funnelOrderType
+    if order_type == "unordered":
+        result = _unordered(evs, ms, n, window)
+    else:
+        result = _ordered(evs, ms, n, window, strict=order_type == "strict")
+    if _excluded(q, result, evs, window):
+        return None
+    return result
+
+
+def _steps_output(
+    q: FunnelsQuery, results: Sequence[PersonFunnel], breakdown: str | None
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    first_count = 0
+    prev_count = 0
+    for s, node in enumerate(q.series):
+        reached = [r for r in results if r.level > s]  # count = persons whose furthest >= s
+        count = len(reached)
+        if s == 0:
+            first_count = prev_count = count
+        times = [(r.steps[s].ts - r.steps[s - 1].ts) / 1e6 for r in reached] if s else []
+        step: dict[str, Any] = {
+            "order": s,
+            "name": node.event or "All events",
+            "custom_name": node.custom_name,
+            "count": count,
+            "conversion_from_first": count / first_count if first_count else 0.0,
+            "conversion_from_previous": count / prev_count if prev_count else 0.0,
+            "average_conversion_time": sum(times) / len(times) if times else None,
+            "median_conversion_time": quantile(times, 0.5) if times else None,
+        }
+        if breakdown is not None:
+            step["breakdown_value"] = breakdown
+        out.append(step)
+        prev_count = count
+    return out
+
+
+def _touch_value(
+    q: FunnelsQuery, events: Sequence[Event], value_of: Callable[[Event], str], last: bool
+) -> str:
+    """first_touch / last_touch: the value on the earliest / latest funnel event having one."""
+    candidates = [e for e in events if _matched_steps(q.series, e)]
+    for e in reversed(candidates) if last else candidates:
+        value = value_of(e)
+        if value != NULL_BREAKDOWN:
+            return value
+    return NULL_BREAKDOWN
+
+
+def run_funnels(nq: NormalisedQuery, events: Sequence[Event]) -> list[Any]:
+    """Funnel steps, or (with a breakdown) one step list per breakdown value."""
+    q = nq.query
+    assert isinstance(q, FunnelsQuery)
+    ff = q.funnelsFilter
+    window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
+    start = None if nq.date_from is None else to_us(nq.date_from)
+    end = nq.end_us
+    # Every step's event must lie inside the date range, not only step 1.
+    in_range = [
+        e
+        for e in events
+        if (start is None or e.ts >= start) and e.ts < end and properties_match(q.properties, e)
+    ]
+    persons = by_person(in_range)
+    bf = q.breakdownFilter
+    if bf is None or bf.breakdown is None:
+        results = [_person_result(q, evs, window) for evs in persons.values()]
+        return _steps_output(q, [r for r in results if r is not None], None)
+
+    key, kind = bf.breakdown, bf.breakdown_type
+
+    def value_of(e: Event) -> str:
+        return breakdown_value(e, key, kind)
+
+    per_value: dict[str, list[PersonFunnel]] = defaultdict(list)
+    attribution = ff.breakdownAttributionType
+    for evs in persons.values():
+        if attribution == "all_events":
+            # The funnel is evaluated per value over the person's events carrying that value.
+            for value in dict.fromkeys(value_of(e) for e in evs):
+                subset = [e for e in evs if value_of(e) == value]
+                r = _person_result(q, subset, window)
+                if r is not None and r.level:
+                    per_value[value].append(r)
+            continue
+        r = _person_result(q, evs, window)
+        if r is None or not r.level:
+            continue
+        if attribution == "step":
+            step = ff.breakdownAttributionValue or 0
+            event = r.by_step.get(step)
+            value = value_of(event) if event is not None else NULL_BREAKDOWN
+        else:
+            value = _touch_value(q, evs, value_of, last=attribution == "last_touch")
+        per_value[value].append(r)
+
+    n = len(q.series)
+    finals = {v: float(sum(1 for r in rs if r.level == n)) for v, rs in per_value.items()}
+    kept, folded = rank_values(finals, bf.breakdown_limit)  # ranked by final-step count
+    rows = [_steps_output(q, per_value[v], v) for v in kept]
+    if NULL_BREAKDOWN in per_value:
+        rows.append(_steps_output(q, per_value[NULL_BREAKDOWN], NULL_BREAKDOWN))
+    if folded:
+        other = [r for v in sorted(folded) for r in per_value[v]]
+        rows.append(_steps_output(q, other, OTHER_BREAKDOWN))
+    return rows

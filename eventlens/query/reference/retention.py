@@ -1,0 +1,73 @@
+"""Retention, per person (insights.md "Retention")."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from eventlens.query.dates import day_label, interval_start, make_buckets, shift, to_us
+from eventlens.query.model import RetentionEntity, RetentionQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.reference.events import Event
+from eventlens.query.reference.filters import node_matches, properties_match
+
+
+def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
+    return properties_match(q.properties, e) and node_matches(entity.id, entity.properties, e)
+
+
+def run_retention(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+    """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left."""
+    q = nq.query
+    assert isinstance(q, RetentionQuery)
+    rf = q.retentionFilter
+    total = rf.totalIntervals
+    # The range: the last totalIntervals calendar periods ending with the one holding date_to.
+    last = interval_start(nq.date_to, nq.interval, nq.week_start)
+    first = shift(last, nq.interval, -(total - 1))
+    periods = make_buckets(first, to_us(shift(last, nq.interval, 1)), nq.interval, nq.week_start)
+    assert len(periods) == total
+
+    cohorts: dict[int, set[str]] = defaultdict(set)
+    if rf.retentionType == "retention_first_time":
+        # Only the period of the person's first-ever start event (all time), if in range.
+        first_seen: dict[str, Event] = {}
+        for e in events:
+            if _matches(q, rf.targetEntity, e):
+                first_seen.setdefault(e.person_id, e)
+        for person, e in first_seen.items():
+            c = periods.index_of(e.ts)
+            if c is not None:
+                cohorts[c].add(person)
+    else:
+        # Recurring: a person is in the cohort of every period with a start event.
+        for e in events:
+            if _matches(q, rf.targetEntity, e):
+                c = periods.index_of(e.ts)
+                if c is not None:
+                    cohorts[c].add(e.person_id)
+
+    returned: dict[int, set[str]] = defaultdict(set)  # period -> persons with a return event
+    for e in events:
+        if _matches(q, rf.returningEntity, e):
+            p = periods.index_of(e.ts)
+            if p is not None:
+                returned[p].add(e.person_id)
+
+    rows = []
+    for c, start in enumerate(periods.starts):
+        members = cohorts[c]
+        # k = 0 is the cohort size; k > 0 counts members returning in period c + k (a return
+        # inside the cohort's own period is period c, never c + k).
+        values = [{"count": len(members)}] + [
+            {"count": len(members & returned[c + k])} for k in range(1, total - c)
+        ]
+        rows.append(
+            {
+                "date": day_label(start, nq.interval),
+                "label": f"{rf.period} {c}",
+                "values": values,
+            }
+        )
+    return rows

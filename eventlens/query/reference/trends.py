@@ -1,0 +1,210 @@
+"""Trends, in the most direct way: per series, per breakdown value, per bucket (insights.md
+"Trends"). Rule names in comments refer to that section."""
+
+from __future__ import annotations
+
+import string
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from eventlens.query import deadline
+from eventlens.query.dates import Buckets, to_us
+from eventlens.query.formula import evaluate
+from eventlens.query.model import COUNT_PER_ACTOR_MATHS, EventsNode, TrendsQuery
+from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.reference.buckets import axis, quantile, range_buckets
+from eventlens.query.reference.events import Event
+from eventlens.query.reference.filters import (
+    NULL_BREAKDOWN,
+    OTHER_BREAKDOWN,
+    as_number,
+    breakdown_value,
+    properties_match,
+    rank_values,
+    series_matches,
+)
+
+QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+# weekly_active / monthly_active: persons with an event in (d - (N-1) days, d + 1 day].
+ROLLING_DAYS = {"weekly_active": 7, "monthly_active": 30}
+
+
+def cell(node: EventsNode, events: Sequence[Event]) -> float:
+    """The series math over the events of one bucket (or, for ranking, of the whole range)."""
+    math = node.math
+    if math == "total":
+        return len(events)  # count of matching events
+    if math in ("dau", "first_time_for_user", *ROLLING_DAYS):
+        return len({e.person_id for e in events})  # distinct persons
+    if math in COUNT_PER_ACTOR_MATHS:
+        counts = list(Counter(e.person_id for e in events).values())  # events per person
+        if not counts:
+            return 0
+        if math == "avg_count_per_actor":
+            return sum(counts) / len(counts)
+        if math == "min_count_per_actor":
+            return min(counts)
+        if math == "max_count_per_actor":
+            return max(counts)
+        return quantile([float(c) for c in counts], 0.5)
+    # Property maths: floats of math_property; non-numeric ignored; empty -> 0.
+    assert node.math_property is not None
+    values = [as_number(e.properties.get(node.math_property)) for e in events]
+    numbers = [v for v in values if v is not None]
+    if not numbers:
+        return 0.0
+    if math == "sum":
+        return float(sum(numbers))
+    if math == "avg":
+        return sum(numbers) / len(numbers)
+    if math == "min":
+        return min(numbers)
+    if math == "max":
+        return max(numbers)
+    return quantile(numbers, QUANTILES[math])
+
+
+def _wall_days(d: datetime, days: int) -> int:
+    """Epoch µs of local wall time d shifted by `days` calendar days (DST-aware)."""
+    shifted = (d.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=d.tzinfo)
+    return to_us(shifted)
+
+
+def bucket_data(node: EventsNode, events: Sequence[Event], buckets: Buckets) -> list[float]:
+    """One number per bucket for the series' (or one breakdown value's) events of all time."""
+    if node.math in ROLLING_DAYS:
+        # Rolling windows read events before date_from: window (d-(N-1)d, d+1d] per bucket start.
+        n = ROLLING_DAYS[node.math]
+        data: list[float] = []
+        for start in buckets.starts:
+            deadline.check()
+            lo, hi = _wall_days(start, -(n - 1)), _wall_days(start, 1)
+            data.append(len({e.person_id for e in events if lo < e.ts <= hi}))
+        return data
+    per_bucket: list[list[Event]] = [[] for _ in buckets.starts]
+    for e in events:
+        index = buckets.index_of(e.ts)
+        if index is not None:
+            per_bucket[index].append(e)
+    return [cell(node, evs) for evs in per_bucket]
+
+
+def _series_events(q: TrendsQuery, node: EventsNode, events: Sequence[Event]) -> list[Event]:
+    deadline.check()
+    matching = [e for e in events if properties_match(q.properties, e) and series_matches(node, e)]
+    if node.math == "first_time_for_user":
+        # Only each person's first-ever matching event (all time) can count.
+        first: dict[str, Event] = {}
+        for e in matching:
+            first.setdefault(e.person_id, e)
+        matching = sorted(first.values(), key=lambda e: (e.ts, e.uuid))
+    return matching
+
+
+def _row(index: int, node: EventsNode, data: list[float], buckets: Buckets) -> dict[str, Any]:
+    label = node.custom_name or node.event or "All events"
+    row: dict[str, Any] = {
+        "label": label,
+        "series_index": index,
+        "math": node.math,
+        "event": node.event,
+        "custom_name": node.custom_name,
+        **axis(buckets),
+        "data": data,
+        "count": sum(data),  # the sum over buckets, also for dau (as in PostHog)
+    }
+    return row
+
+
+def _series_rows(
+    q: TrendsQuery, index: int, node: EventsNode, events: Sequence[Event], buckets: Buckets
+) -> list[dict[str, Any]]:
+    matching = _series_events(q, node, events)
+    bf = q.breakdownFilter
+    if bf is None or bf.breakdown is None:
+        return [_row(index, node, bucket_data(node, matching, buckets), buckets)]
+
+    key, kind = bf.breakdown, bf.breakdown_type
+    in_range: dict[str, list[Event]] = defaultdict(list)
+    for e in matching:
+        if buckets.index_of(e.ts) is not None:
+            in_range[breakdown_value(e, key, kind)].append(e)
+    # Ranked by the series aggregate over the whole range; rolling maths rank by distinct persons.
+    kept, folded = rank_values(
+        {v: cell(node, evs) for v, evs in in_range.items()}, bf.breakdown_limit
+    )
+    kept_set = set(kept)
+
+    groups: dict[str, list[Event]] = defaultdict(list)
+    for e in matching:
+        value = breakdown_value(e, key, kind)
+        if value in kept_set or value == NULL_BREAKDOWN:
+            groups[value].append(e)
+        elif folded:
+            # Folded values, and (rolling maths) values seen only before the range, go to other.
+            groups[OTHER_BREAKDOWN].append(e)
+    order = list(kept)
+    if NULL_BREAKDOWN in in_range:
+        order.append(NULL_BREAKDOWN)
+    if folded:
+        order.append(OTHER_BREAKDOWN)
+    rows = []
+    for value in order:
+        row = _row(index, node, bucket_data(node, groups[value], buckets), buckets)
+        row["breakdown_value"] = value
+        rows.append(row)
+    return rows
+
+
+def _formula_rows(
+    q: TrendsQuery, formula: str, per_series: list[list[dict[str, Any]]], buckets: Buckets
+) -> list[dict[str, Any]]:
+    """Combine series bucket by bucket (A = first series ...); per breakdown value if any."""
+    letters = string.ascii_uppercase
+    has_breakdown = q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
+    values: list[str | None] = []
+    if has_breakdown:
+        for rows in per_series:
+            for row in rows:
+                if row["breakdown_value"] not in values:
+                    values.append(row["breakdown_value"])
+        # Null and other stay last, as in every breakdown.
+        values.sort(key=lambda v: (v == NULL_BREAKDOWN) + 2 * (v == OTHER_BREAKDOWN))
+    else:
+        values = [None]
+    out = []
+    zero = [0.0] * len(buckets)
+    for value in values:
+        inputs = []
+        for rows in per_series:
+            match = [r for r in rows if r.get("breakdown_value") == value]
+            inputs.append(match[0]["data"] if match else zero)
+        data = [
+            evaluate(formula, {letters[i]: inputs[i][j] for i in range(len(inputs))})
+            for j in range(len(buckets))
+        ]
+        formula_row: dict[str, Any] = {
+            "label": formula,
+            "series_index": 0,
+            "formula": formula,
+            **axis(buckets),
+            "data": data,
+            "count": sum(data),
+        }
+        if value is not None:
+            formula_row["breakdown_value"] = value
+        out.append(formula_row)
+    return out
+
+
+def run_trends(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Trends result: series rows in query order (ranked values, null, other within a series)."""
+    q = nq.query
+    assert isinstance(q, TrendsQuery)
+    buckets = range_buckets(nq, events)
+    per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
+    if q.trendsFilter is not None and q.trendsFilter.formula:
+        return _formula_rows(q, q.trendsFilter.formula, per_series, buckets)
+    return [row for rows in per_series for row in rows]

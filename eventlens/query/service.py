@@ -1,0 +1,247 @@
+"""The query service: the one path from a query JSON to results, shared by the API and the CLI.
+
+    request -> parse + normalise (project timezone, now = request time)
+            -> pin the latest snapshot of the project's event table (the data version)
+            -> run the engine in the bounded query pool under a deadline
+            -> results + data_version + engine + timings
+
+Deadline (default `Settings.query_timeout`, per request up to `Settings.query_max_timeout`):
+the engine runs in `QueryPool` with the deadline as the current `eventlens.query.deadline`; the
+caller gets `QueryTimeout` (504) at the deadline whether or not the engine cooperates. See
+`eventlens.query.pool` for what happens to an engine that does not stop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from deltalake import DeltaTable
+
+from eventlens.config import Settings
+from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
+from eventlens.observability import metrics
+from eventlens.observability.logging import get_logger
+from eventlens.projects.store import MetadataStore, Project
+from eventlens.query.deadline import Deadline
+from eventlens.query.engines import get_engine
+from eventlens.query.model import parse_query
+from eventlens.query.normalise import normalise
+from eventlens.query.pool import QueryPool
+from eventlens.storage.event_table import EventTable, Snapshot
+
+log = get_logger(__name__)
+DEFAULT_ENGINE = "reference"
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """What a query returns. `timings` are milliseconds: parse, plan (normalise, pick the engine,
+    pin the snapshot), queue (waiting for a pool slot), execute (engine), total."""
+
+    results: Any
+    data_version: int
+    engine: str
+    kind: str
+    fingerprint: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": self.results,
+            "data_version": self.data_version,
+            "engine": self.engine,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "timings": self.timings,
+        }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _accepts_deadline(engine: Any) -> bool:
+    try:
+        return "deadline" in inspect.signature(engine.run).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class QueryService:
+    """Thread-safe; one per process. `metadata` resolves projects (timezone, week_start)."""
+
+    def __init__(self, settings: Settings, metadata: MetadataStore) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.pool = QueryPool(workers=max(1, settings.query_workers))
+        self._tables: dict[int, EventTable] = {}
+        self._tables_lock = threading.Lock()
+
+    # -- the two entry points ---------------------------------------------------------------
+
+    async def run(
+        self,
+        project_id: int,
+        query: Any,
+        *,
+        engine: str = DEFAULT_ENGINE,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> QueryOutcome:
+        """Run `query` (the query JSON object) on project `project_id`'s latest data.
+
+        Raises InvalidQuery (400, with `field`) for a bad query, engine or timeout, NotFound for
+        an unknown project, QueryTimeout (504) at the deadline. `refresh` is accepted for the
+        cache that comes later; today every query is computed.
+        """
+        job = self._prepare(project_id, query, engine, timeout)
+        return await self.pool.run_async(job.execute, job.deadline)
+
+    def run_sync(
+        self,
+        project_id: int,
+        query: Any,
+        *,
+        engine: str = DEFAULT_ENGINE,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> QueryOutcome:
+        """Blocking twin of `run` (for the CLI and tests)."""
+        job = self._prepare(project_id, query, engine, timeout)
+        return self.pool.run(job.execute, job.deadline)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def deadline_for(self, timeout: float | None) -> Deadline:
+        """Deadline of `timeout` seconds (None = the default). Raises InvalidQuery(field=timeout)
+        outside (0, query_max_timeout]."""
+        if timeout is None:
+            return Deadline(self.settings.query_timeout)
+        limit = self.settings.query_max_timeout
+        if not (0 < timeout <= limit):
+            raise InvalidQuery(
+                f"timeout must be > 0 and <= {limit:g} seconds, not {timeout:g}", field="timeout"
+            )
+        return Deadline(float(timeout))
+
+    def _prepare(self, project_id: int, query: Any, engine: str, timeout: float | None) -> _Job:
+        """Everything cheap and fallible before a pool slot is taken: deadline, project, parse,
+        engine, normalise. Errors here are 400/404 without queueing."""
+        started = time.perf_counter()
+        deadline = self.deadline_for(timeout)
+        project = self.metadata.get_project(project_id)
+        if not isinstance(query, dict):
+            raise InvalidQuery("query must be a JSON object", field="query")
+        parsed = parse_query(query)
+        parsed_at = time.perf_counter()
+        resolved = get_engine(engine)  # InvalidQuery(field=engine) naming the known ones
+        normalised = normalise(
+            parsed,
+            timezone=project.timezone,
+            week_start=project.week_start,
+            now=datetime.now(UTC),
+        )
+        return _Job(
+            service=self,
+            project=project,
+            kind=str(getattr(parsed, "kind", "?")),
+            engine=resolved,
+            engine_name=engine,
+            normalised=normalised,
+            deadline=deadline,
+            started=started,
+            parse_s=parsed_at - started,
+            plan_s=time.perf_counter() - parsed_at,
+        )
+
+    def pin(self, project_id: int) -> Snapshot:
+        """The latest committed snapshot of the project's event table. A project that has no
+        table yet reads as an empty version 0 (what creating it would give), without creating
+        anything: queries never write."""
+        path = self.settings.event_table_dir(project_id)
+        with self._tables_lock:
+            table = self._tables.get(project_id)
+        if table is None:
+            if not DeltaTable.is_deltatable(str(path)):
+                return Snapshot(0, self.settings.buckets, [])
+            table = EventTable.open_or_create(path)
+            with self._tables_lock:
+                table = self._tables.setdefault(project_id, table)
+        return table.snapshot()
+
+
+@dataclass
+class _Job:
+    service: QueryService
+    project: Project
+    kind: str
+    engine: Any
+    engine_name: str
+    normalised: Any
+    deadline: Deadline
+    started: float
+    parse_s: float
+    plan_s: float
+
+    def execute(self) -> QueryOutcome:
+        """Runs in a pool thread: pin the snapshot, run the engine."""
+        t0 = time.perf_counter()
+        outcome = "error"
+        try:
+            snapshot = self.service.pin(self.project.id)
+            self.deadline.check()
+            t1 = time.perf_counter()
+            if _accepts_deadline(self.engine):
+                results = self.engine.run(self.normalised, snapshot, deadline=self.deadline)
+            else:
+                results = self.engine.run(self.normalised, snapshot)
+            t2 = time.perf_counter()
+            outcome = "ok"
+        except QueryTimeout:
+            outcome = "timeout"
+            raise
+        except InvalidQuery:
+            outcome = "invalid"
+            raise
+        except EventLensError:
+            raise
+        except Exception as exc:
+            # An engine bug: a JSON 500 naming the engine, with the traceback in the log.
+            log.exception("query.engine_failed", engine=self.engine_name, kind=self.kind)
+            raise ExecutionError(
+                f"engine {self.engine_name!r} failed on this {self.kind}: "
+                f"{type(exc).__name__}: {exc}",
+                engine=self.engine_name,
+            ) from exc
+        finally:
+            metrics.query_seconds.labels(self.engine_name, self.kind, outcome).observe(
+                time.perf_counter() - self.started
+            )
+        timings = {
+            "parse_ms": _ms(self.parse_s),
+            "plan_ms": _ms(self.plan_s + (t1 - t0)),
+            "queue_ms": _ms(t0 - self.started - self.parse_s - self.plan_s),
+            "execute_ms": _ms(t2 - t1),
+            "total_ms": _ms(t2 - self.started),
+        }
+        log.info(
+            "query.done",
+            project_id=self.project.id,
+            engine=self.engine_name,
+            kind=self.kind,
+            data_version=snapshot.version,
+            total_ms=timings["total_ms"],
+        )
+        return QueryOutcome(
+            results=results,
+            data_version=snapshot.version,
+            engine=str(getattr(self.engine, "name", self.engine_name)),
+            kind=self.kind,
+            fingerprint=str(getattr(self.normalised, "fingerprint", "")),
+            timings=timings,
+        )

@@ -1,0 +1,87 @@
+"""Run a query over a handful of events through a real event table (for tests and fixtures)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid as uuidlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from eventlens.errors import InvalidInput
+from eventlens.query.engines import get_engine
+from eventlens.query.model import parse_query
+from eventlens.query.normalise import normalise
+from eventlens.storage.event_table import EventTable
+from eventlens.storage.schema import EVENT_SCHEMA
+
+
+def parse_instant(value: str | datetime) -> datetime:
+    """An ISO instant (naive = UTC) as an aware datetime."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def event_rows(events: list[dict[str, Any]]) -> pa.Table:
+    """Fixture events -> EVENT_SCHEMA rows: person_id defaults to the distinct_id, uuid is
+    generated when absent, properties / person_properties are objects."""
+    columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+    for i, ev in enumerate(events):
+        try:
+            distinct_id = str(ev["distinct_id"])
+            columns["uuid"].append(str(ev.get("uuid") or uuidlib.uuid4()))
+            columns["event"].append(str(ev["event"]))
+            columns["distinct_id"].append(distinct_id)
+            columns["person_id"].append(str(ev.get("person_id") or distinct_id))
+            columns["timestamp"].append(parse_instant(ev["timestamp"]).astimezone(UTC))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidInput(f"events[{i}]: {exc!r}", field=f"events[{i}]") from None
+        columns["properties"].append(orjson.dumps(ev.get("properties") or {}).decode())
+        columns["person_properties"].append(
+            orjson.dumps(ev.get("person_properties") or {}).decode()
+        )
+    return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
+
+
+def run_on_events(
+    events: list[dict[str, Any]],
+    query: dict[str, Any],
+    *,
+    timezone: str = "UTC",
+    week_start: int = 0,
+    now: str | datetime,
+    engine: str = "reference",
+) -> Any:
+    """Write `events` into a temporary real event table, then parse -> normalise -> run `engine`
+    on its latest snapshot. Raises what parse_query / normalise raise for a bad query.
+
+    The table's bucketing needs person ids whose first 8 characters are hex; a fixture's
+    free-form person ids are mapped to deterministic UUIDs for storage and mapped back when read,
+    so results never depend on it.
+    """
+    normalised = normalise(
+        parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
+    )
+    rows = event_rows(events)
+    # Free-form person ids ("alice") are not valid bucket keys: store uuid5 aliases.
+    originals = rows.column("person_id").to_pylist()
+    alias = {p: str(uuidlib.uuid5(uuidlib.NAMESPACE_OID, p)) for p in set(originals)}
+    rows = rows.set_column(
+        rows.schema.get_field_index("person_id"),
+        EVENT_SCHEMA.field("person_id"),
+        pa.array([alias[p] for p in originals], pa.string()),
+    )
+    with tempfile.TemporaryDirectory(prefix="eventlens-query-") as tmp:
+        table = EventTable.open_or_create(Path(tmp) / "events", buckets=4)
+        table.append(rows, log_offset=None)
+        snapshot_table = table.snapshot().read()
+    back = {v: k for k, v in alias.items()}
+    snapshot_table = snapshot_table.set_column(
+        snapshot_table.schema.get_field_index("person_id"),
+        snapshot_table.schema.field("person_id"),
+        pa.array([back[p] for p in snapshot_table.column("person_id").to_pylist()], pa.string()),
+    )
+    return get_engine(engine).run(normalised, snapshot_table)

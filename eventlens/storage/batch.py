@@ -1,0 +1,205 @@
+"""Turn a batch of captured events into event-table rows: uuid dedupe + person assignment.
+
+One code path for the log consumer (ProjectWriter.apply) and bulk import, so both give the same
+rows for the same events. Per-event work is vectorised; Python runs per row only for the few
+"special" events (identity events and events carrying `$set`/`$set_once`/`$unset`), which are
+applied to PersonState in order. Plain events then take their person_id and person properties by
+an as-of join on (distinct_id, position) and (person, position) against the changes recorded
+after each special event (docs/adr/0002-event-table-and-persons.md).
+
+Input columns: uuid (str), event (str), distinct_id (str), timestamp (int64 µs UTC or
+timestamp[us]), properties (JSON object text). Runs inside the caller's state-db transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.persons.model import CREATE_ALIAS, IDENTIFY, PersonState, mentioned_id
+from eventlens.storage import state
+from eventlens.storage.schema import EVENT_SCHEMA
+
+_SPECIAL_EVENTS = pa.array([IDENTIFY, CREATE_ALIAS])
+
+
+@dataclass
+class PreparedBatch:
+    rows: pa.Table  # EVENT_SCHEMA, input order, duplicates removed
+    duplicates: int
+
+
+def _dedupe(conn: sqlite3.Connection, uuids: pa.ChunkedArray) -> np.ndarray:
+    """Boolean keep-mask: first occurrence of each uuid not already in the index; the kept
+    uuids are added to the index."""
+    return state.dedupe_keys(conn, state.uuid_keys(uuids))
+
+
+def _parse_object(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_of(
+    keys: np.ndarray, pos: np.ndarray, tl_keys: np.ndarray, tl_pos: np.ndarray, n: int
+) -> np.ndarray:
+    """For each (key, pos), the index into the timeline of the last entry with the same key and
+    a smaller position, or -1. The timeline must be sorted by (key, pos)."""
+    if len(tl_keys) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    stride = n + 1
+    tl_comp = tl_keys.astype(np.int64) * stride + tl_pos
+    comp = keys.astype(np.int64) * stride + pos
+    j = np.searchsorted(tl_comp, comp, side="right") - 1
+    ok = (j >= 0) & (tl_keys[np.clip(j, 0, None)] == keys)
+    return np.where(ok, j, -1)
+
+
+def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -> PreparedBatch:
+    """Dedupe `events` by uuid (against the index and within the batch) and give each kept
+    event its person_id and person_properties after processing it, in input order."""
+    keep = _dedupe(conn, events.column("uuid"))
+    duplicates = int(len(keep) - keep.sum())
+    if duplicates:
+        events = events.filter(pa.array(keep))
+    n = events.num_rows
+    ts_col = events.column("timestamp")
+    if pa.types.is_timestamp(ts_col.type):  # any unit -> µs since the epoch
+        ts_col = ts_col.cast(pa.timestamp("us", tz=ts_col.type.tz)).cast(pa.int64())
+    ts = ts_col.to_numpy().astype(np.int64)
+    props_col = events.column("properties")
+    special_mask = pc.or_(
+        pc.is_in(events.column("event"), _SPECIAL_EVENTS),
+        pc.match_substring_regex(props_col, r'"\$(set|unset")'),
+    )
+    special = np.flatnonzero(special_mask.to_numpy(zero_copy_only=False))
+
+    encoded = pc.dictionary_encode(events.column("distinct_id")).combine_chunks()
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    dids: list[str] = encoded.dictionary.to_pylist()
+    persons = PersonState(conn, project_id)
+    persons.preload(dids)
+    _, first_pos = np.unique(codes, return_index=True)
+    pid_index: dict[str, int] = {}
+    pid_list: list[str] = []
+
+    def pidx(pid: str) -> int:
+        i = pid_index.get(pid)
+        if i is None:
+            i = pid_index[pid] = len(pid_list)
+            pid_list.append(pid)
+        return i
+
+    # Mapping and properties at the start of the batch (unseen ids: the person they will get).
+    initial_pidx = np.empty(len(dids), dtype=np.int64)
+    props_list: list[str] = ["{}"]
+    initial_props: dict[int, int] = {}
+    unseen_codes: list[int] = []
+    for code, did in enumerate(dids):
+        known = persons.person_of(did)
+        if known is None:
+            i = pidx(persons.new_person_id(did))
+            unseen_codes.append(code)
+            initial_props.setdefault(i, 0)
+        else:
+            i = pidx(known)
+            if i not in initial_props:
+                props_list.append(persons.properties_json(known))
+                initial_props[i] = len(props_list) - 1
+        initial_pidx[code] = i
+    unseen_arr = np.array(unseen_codes, dtype=np.int64)
+    unseen = unseen_arr[np.argsort(first_pos[unseen_arr], kind="stable")].tolist()
+
+    special_idx = pa.array(special, pa.int64())
+    special_props = [_parse_object(t) for t in props_col.take(special_idx).to_pylist()]
+    special_events = events.column("event").take(special_idx).to_pylist()
+    # Unseen ids that no special event mentions are created in bulk; the others are created
+    # lazily at their first occurrence, where sequential processing would create them.
+    mentioned = {dids[codes[s]] for s in special.tolist()}
+    for name, props in zip(special_events, special_props, strict=True):
+        other = mentioned_id(name, props)
+        if other is not None:
+            mentioned.add(other)
+    persons.bulk_create(
+        [(dids[c], int(ts[first_pos[c]])) for c in unseen if dids[c] not in mentioned]
+    )
+    creation_order = np.array([c for c in unseen if dids[c] in mentioned], dtype=np.int64)
+
+    did_tl: list[tuple[int, int, int]] = []  # (did code, position, person index)
+    props_tl: list[tuple[int, int, int]] = []  # (person index, position, props_list index)
+    out_pid = np.empty(n, dtype=np.int64)
+    out_props = np.full(n, -1, dtype=np.int64)
+    code_of = {d: i for i, d in enumerate(dids)}
+    created = 0
+    for k, s in enumerate(special.tolist()):
+        # Distinct ids first seen (as an event's distinct_id) before s exist by now.
+        while created < len(creation_order) and first_pos[creation_order[created]] < s:
+            c = int(creation_order[created])
+            persons.ensure(dids[c], int(ts[first_pos[c]]))
+            created += 1
+        persons.drain()
+        pid = persons.apply_event(special_events[k], dids[codes[s]], special_props[k], int(ts[s]))
+        changed_dids, changed_persons = persons.drain()
+        touched = set(changed_persons) | {pid}
+        for d in changed_dids:
+            target = persons.person_of(d)
+            assert target is not None
+            touched.add(target)
+            if d in code_of:
+                did_tl.append((code_of[d], s, pidx(target)))
+        for person in sorted(touched):
+            props_list.append(persons.properties_json(person))
+            props_tl.append((pidx(person), s, len(props_list) - 1))
+            if person == pid:
+                out_props[s] = len(props_list) - 1
+        out_pid[s] = pidx(pid)
+    for code in creation_order[created:].tolist():
+        persons.ensure(dids[code], int(ts[first_pos[code]]))
+    persons.flush()
+
+    plain = np.ones(n, dtype=bool)
+    plain[special] = False
+    plain_pos = np.flatnonzero(plain)
+    plain_codes = codes[plain_pos]
+    person_idx = initial_pidx[plain_codes]
+    if did_tl:
+        tl = np.array(sorted(did_tl), dtype=np.int64)
+        j = _as_of(plain_codes, plain_pos, tl[:, 0], tl[:, 1], n)
+        person_idx = np.where(j >= 0, tl[np.clip(j, 0, None), 2], person_idx)
+    out_pid[plain_pos] = person_idx
+    init_props_of = np.full(len(pid_list), -1, dtype=np.int64)
+    for p, i in initial_props.items():
+        init_props_of[p] = i
+    props_idx = init_props_of[person_idx]
+    if props_tl:
+        tl = np.array(sorted(props_tl), dtype=np.int64)
+        j = _as_of(person_idx, plain_pos, tl[:, 0], tl[:, 1], n)
+        props_idx = np.where(j >= 0, tl[np.clip(j, 0, None), 2], props_idx)
+    # A person first met mid-batch without any change has empty properties.
+    if (props_idx < 0).any():
+        props_list.append("{}")
+        props_idx = np.where(props_idx < 0, len(props_list) - 1, props_idx)
+    out_props[plain_pos] = props_idx
+
+    rows = pa.Table.from_arrays(
+        [
+            events.column("uuid"),
+            events.column("event"),
+            events.column("distinct_id"),
+            pa.array(pid_list, pa.string()).take(pa.array(out_pid)),
+            pa.array(ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            props_col,
+            pa.array(props_list, pa.string()).take(pa.array(out_props)),
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    return PreparedBatch(rows, duplicates)

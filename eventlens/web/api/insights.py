@@ -1,0 +1,170 @@
+"""Saved insights and dashboards: CRUD under /api/projects/{id}/{insights,dashboards}.
+
+Same authentication as the query API (401 without a valid key, 404 for a project the key cannot
+read); a saved query is validated with the query model, so a bad one is a 400 naming the field
+(`query.` + its path) and is never stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventlens.auth.http import Principal, require_principal
+from eventlens.dashboards.store import DashboardStore
+from eventlens.errors import InvalidQuery
+from eventlens.query import parse_query
+from eventlens.web.api.schemas import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
+_store_lock = threading.Lock()
+
+ProjectId = Annotated[int, Path(ge=1, description="Project id.")]
+InsightId = Annotated[int, Path(ge=1, description="Saved insight id.")]
+DashboardId = Annotated[int, Path(ge=1, description="Dashboard id.")]
+Auth = Annotated[Principal, Depends(require_principal)]
+_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 404)}
+
+
+def dashboard_store(request: Request) -> DashboardStore:
+    """The process's DashboardStore on settings.meta_db, opened on first use."""
+    runtime = request.app.state.runtime
+    store: DashboardStore | None = runtime.extras.get("dashboard_store")
+    if store is None:
+        with _store_lock:
+            store = runtime.extras.get("dashboard_store")
+            if store is None:
+                store = DashboardStore(runtime.settings.meta_db)
+                runtime.extras["dashboard_store"] = store
+    return store
+
+
+Store = Annotated[DashboardStore, Depends(dashboard_store)]
+
+
+class InsightBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Shown as the tile title.", max_length=200)
+    query: dict[str, Any] = Field(description="The query, as sent to POST .../query.")
+
+
+class InsightPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    query: dict[str, Any] | None = None
+
+
+class DashboardBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=200)
+    insight_ids: list[int] = Field(default_factory=list, description="Tiles, in order.")
+
+
+class DashboardPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    insight_ids: list[int] | None = None
+
+
+def _validated(query: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_query(query)
+    except InvalidQuery as exc:
+        exc.field = f"query.{exc.field}" if exc.field else "query"
+        raise
+    return query
+
+
+@router.get("/insights", responses=_ERRORS)
+def list_insights(project_id: ProjectId, principal: Auth, store: Store) -> Any:
+    """The project's saved insights, oldest first."""
+    pid = principal.project(project_id).id
+    return [i.to_dict() for i in store.list_insights(pid)]
+
+
+@router.post("/insights", status_code=201, responses=_ERRORS)
+def create_insight(project_id: ProjectId, body: InsightBody, principal: Auth, store: Store) -> Any:
+    """Save a query under a name (400 if the query is invalid)."""
+    pid = principal.project(project_id).id
+    return store.create_insight(pid, body.name, _validated(body.query)).to_dict()
+
+
+@router.get("/insights/{insight_id}", responses=_ERRORS)
+def get_insight(project_id: ProjectId, insight_id: InsightId, principal: Auth, store: Store) -> Any:
+    """One saved insight (404 if it is not this project's)."""
+    return store.get_insight(principal.project(project_id).id, insight_id).to_dict()
+
+
+@router.patch("/insights/{insight_id}", responses=_ERRORS)
+def update_insight(
+    project_id: ProjectId, insight_id: InsightId, body: InsightPatch, principal: Auth, store: Store
+) -> Any:
+    """Rename it and/or replace its query."""
+    pid = principal.project(project_id).id
+    query = None if body.query is None else _validated(body.query)
+    return store.update_insight(pid, insight_id, name=body.name, query=query).to_dict()
+
+
+@router.delete("/insights/{insight_id}", status_code=204, responses=_ERRORS)
+def delete_insight(
+    project_id: ProjectId, insight_id: InsightId, principal: Auth, store: Store
+) -> Response:
+    """Delete it (and take it off every dashboard)."""
+    store.delete_insight(principal.project(project_id).id, insight_id)
+    return Response(status_code=204)
+
+
+@router.get("/dashboards", responses=_ERRORS)
+def list_dashboards(project_id: ProjectId, principal: Auth, store: Store) -> Any:
+    """The project's dashboards, oldest first."""
+    return [d.to_dict() for d in store.list_dashboards(principal.project(project_id).id)]
+
+
+@router.post("/dashboards", status_code=201, responses=_ERRORS)
+def create_dashboard(
+    project_id: ProjectId, body: DashboardBody, principal: Auth, store: Store
+) -> Any:
+    """A new dashboard of saved insights (400 if an id is not one of the project's)."""
+    pid = principal.project(project_id).id
+    return store.create_dashboard(pid, body.name, body.insight_ids).to_dict()
+
+
+@router.get("/dashboards/{dashboard_id}", responses=_ERRORS)
+def get_dashboard(
+    project_id: ProjectId, dashboard_id: DashboardId, principal: Auth, store: Store
+) -> Any:
+    """The dashboard with its insights expanded in tile order (`insights`)."""
+    pid = principal.project(project_id).id
+    dash = store.get_dashboard(pid, dashboard_id)
+    return {
+        **dash.to_dict(),
+        "insights": [store.get_insight(pid, i).to_dict() for i in dash.insight_ids],
+    }
+
+
+@router.patch("/dashboards/{dashboard_id}", responses=_ERRORS)
+def update_dashboard(
+    project_id: ProjectId,
+    dashboard_id: DashboardId,
+    body: DashboardPatch,
+    principal: Auth,
+    store: Store,
+) -> Any:
+    """Rename it and/or replace its tiles (in order)."""
+    pid = principal.project(project_id).id
+    dash = store.update_dashboard(pid, dashboard_id, name=body.name, insight_ids=body.insight_ids)
+    return dash.to_dict()
+
+
+@router.delete("/dashboards/{dashboard_id}", status_code=204, responses=_ERRORS)
+def delete_dashboard(
+    project_id: ProjectId, dashboard_id: DashboardId, principal: Auth, store: Store
+) -> Response:
+    """Delete the dashboard (its insights stay saved)."""
+    store.delete_dashboard(principal.project(project_id).id, dashboard_id)
+    return Response(status_code=204)

@@ -1,0 +1,112 @@
+"""The JSON API: projects and insight queries. Every route needs `Authorization: Bearer <key>`."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Path
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventlens.auth.http import Principal, require_principal
+from eventlens.errors import InvalidQuery
+from eventlens.projects.store import Project
+from eventlens.query.service import QueryService
+from eventlens.web.api.schemas import (
+    ERROR_RESPONSES,
+    QUERY_EXAMPLES,
+    ErrorBody,
+    ProjectInfo,
+    QueryRequest,
+    QueryResponse,
+)
+
+router = APIRouter(prefix="/api", tags=["query"])
+_service_lock = threading.Lock()
+
+ProjectId = Annotated[int, Path(description="Project id (from `eventlens project list`).", ge=1)]
+
+
+def query_service(request: Request) -> QueryService:
+    """The process's QueryService, created on first use (it owns the query worker threads)."""
+    runtime = request.app.state.runtime
+    service: QueryService | None = runtime.extras.get("query_service")
+    if service is None:
+        with _service_lock:
+            service = runtime.extras.get("query_service")
+            if service is None:
+                service = QueryService(runtime.settings, runtime.metadata)
+                runtime.extras["query_service"] = service
+    return service
+
+
+class JSONBytes(Response):
+    """orjson-encoded JSON (numpy scalars and arrays allowed in engine results)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def _info(p: Project) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "timezone": p.timezone, "week_start": p.week_start}
+
+
+@router.get("/projects", response_model=list[ProjectInfo], responses={401: ERROR_RESPONSES[401]})
+def list_projects(principal: Annotated[Principal, Depends(require_principal)]) -> Any:
+    """The projects this API key can read."""
+    return [_info(p) for p in principal.projects]
+
+
+@router.get(
+    "/projects/{project_id}",
+    response_model=ProjectInfo,
+    responses={k: ERROR_RESPONSES[k] for k in (401, 404)},
+)
+def get_project(
+    project_id: ProjectId, principal: Annotated[Principal, Depends(require_principal)]
+) -> Any:
+    """One project (404 if this key cannot read it, whether or not it exists)."""
+    return _info(principal.project(project_id))
+
+
+@router.post(
+    "/projects/{project_id}/query",
+    response_model=QueryResponse,
+    responses={
+        **ERROR_RESPONSES,
+        504: {"model": ErrorBody, "description": "The query passed its deadline."},
+    },
+)
+async def run_query(
+    project_id: ProjectId,
+    body: Annotated[QueryRequest, Body(openapi_examples=QUERY_EXAMPLES)],
+    principal: Annotated[Principal, Depends(require_principal)],
+    service: Annotated[QueryService, Depends(query_service)],
+) -> Response:
+    """Run an insight query on the project's latest data version.
+
+    The response names the `data_version` (event table snapshot) the result was computed on and
+    the time spent in each step. Errors: 400 names the offending field (`query.` + the path
+    inside the query), 401 without a valid key, 404 for a project this key cannot read, 504 when
+    the deadline (`timeout`, default 30 s) passes.
+    """
+    project = principal.project(project_id)
+    try:
+        outcome = await service.run(
+            project.id,
+            body.query,
+            engine=body.engine,
+            timeout=body.timeout,
+            refresh=body.refresh,
+        )
+    except InvalidQuery as exc:
+        # Field paths from the query model are relative to the query object; the API names
+        # fields relative to the request body.
+        if exc.field not in ("engine", "timeout", "query"):
+            exc.field = f"query.{exc.field}" if exc.field else "query"
+        raise
+    return JSONBytes(outcome.to_dict())

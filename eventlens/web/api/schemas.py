@@ -1,0 +1,102 @@
+"""Request and response bodies of the JSON API, with the examples shown at /docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TRENDS_EXAMPLE: dict[str, Any] = {
+    "kind": "TrendsQuery",
+    "series": [{"kind": "EventsNode", "event": "$pageview", "math": "dau"}],
+    "dateRange": {"date_from": "-7d"},
+    "interval": "day",
+}
+FUNNEL_EXAMPLE: dict[str, Any] = {
+    "kind": "FunnelsQuery",
+    "series": [
+        {"kind": "EventsNode", "event": "$pageview"},
+        {"kind": "EventsNode", "event": "signup"},
+    ],
+    "dateRange": {"date_from": "-30d"},
+    "funnelsFilter": {"funnelWindowInterval": 14, "funnelWindowIntervalUnit": "day"},
+}
+RETENTION_EXAMPLE: dict[str, Any] = {
+    "kind": "RetentionQuery",
+    "retentionFilter": {
+        "targetEntity": {"id": "signup", "type": "events"},
+        "returningEntity": {"id": "$pageview", "type": "events"},
+        "period": "Week",
+        "totalIntervals": 8,
+    },
+}
+
+QUERY_EXAMPLES: dict[str, Any] = {
+    "trends": {
+        "summary": "Daily active users, last 7 days",
+        "value": {"query": TRENDS_EXAMPLE},
+    },
+    "funnel": {
+        "summary": "Pageview -> signup funnel, 14-day window",
+        "value": {"query": FUNNEL_EXAMPLE, "engine": "reference", "timeout": 60},
+    },
+    "retention": {
+        "summary": "Weekly retention of signups",
+        "value": {"query": RETENTION_EXAMPLE},
+    },
+}
+
+
+class QueryRequest(BaseModel):
+    """Body of POST /api/projects/{project_id}/query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: dict[str, Any] = Field(
+        description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
+        "RetentionQuery, StickinessQuery, LifecycleQuery). Unsupported fields are a 400.",
+    )
+    engine: str = Field("reference", description="Engine that computes the result.")
+    refresh: bool = Field(
+        False, description="Recompute even if a cached result exists (no cache yet: always)."
+    )
+    timeout: float | None = Field(
+        None,
+        description="Deadline in seconds (default: the server's query_timeout, 30 s; at most "
+        "its query_max_timeout, 300 s). Past it the answer is a 504.",
+    )
+
+
+class QueryResponse(BaseModel):
+    """Result of a query, with the data version it was computed on."""
+
+    results: Any = Field(description="Results in PostHog's shape for the query kind.")
+    data_version: int = Field(description="Event table version the query read (a snapshot).")
+    engine: str
+    kind: str = Field(description="The query kind, e.g. TrendsQuery.")
+    fingerprint: str = Field(description="sha256 of the normalised query (cache key).")
+    timings: dict[str, float] = Field(
+        description="Milliseconds: parse_ms, plan_ms, queue_ms, execute_ms, total_ms."
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error: the error class, a message saying what and where, and the field if any."""
+
+    type: str = Field(examples=["InvalidQuery"])
+    detail: str = Field(examples=["unknown operator 'contains'"])
+    field: str | None = Field(None, examples=["query.series[0].properties[0].operator"])
+
+
+class ProjectInfo(BaseModel):
+    id: int
+    name: str
+    timezone: str
+    week_start: int = Field(description="0 = weeks start on Sunday, 1 = Monday.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request or query (names the field)."},
+    401: {"model": ErrorBody, "description": "Missing, malformed or unknown API key."},
+    404: {"model": ErrorBody, "description": "No such project readable with this key."},
+}

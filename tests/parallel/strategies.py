@@ -1,0 +1,254 @@
+"""Hypothesis strategies: event sets (persons with several distinct ids, ties, DST-crossing
+times) and insight queries of every kind and option, for the differential tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+NOW = "2024-04-03T12:00:00Z"
+# A month that contains both the US (Mar 10) and the EU (Mar 31) spring-forward.
+BASE = datetime(2024, 3, 5, tzinfo=UTC)
+SPAN_S = 30 * 86_400
+TIMEZONES = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata")
+EVENTS = ("$pageview", "signup", "purchase", "other")
+BROWSERS = ("Chrome", "Firefox", "Safari", "", None, 7, True)
+COUNTRIES = ("DE", "US", "FR", None)
+REVENUE = (1, 2.5, 10, "12", "abc", None, 0, -3)
+
+
+def person_uuid(i: int) -> str:
+    # The first 8 hex digits decide the bucket (schema.bucket_of): spread persons over buckets.
+    return f"{i * 2654435761 % 2**32:08x}-0000-4000-8000-{i:012x}"
+
+
+@st.composite
+def event_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n_persons = draw(st.integers(1, 10))
+    # Identity joins: a person may own several distinct ids.
+    ids = {p: [f"d{p}-{k}" for k in range(draw(st.integers(1, 3)))] for p in range(n_persons)}
+    # A small set of instants so ties (equal timestamps) are common.
+    instants = draw(st.lists(st.integers(0, SPAN_S), min_size=1, max_size=12))
+    events = []
+    for k in range(draw(st.integers(0, 45))):
+        p = draw(st.integers(0, n_persons - 1))
+        base = draw(st.sampled_from(instants))
+        offset = draw(st.sampled_from((0, 0, 1, 59, 3600, 86_400, 3 * 86_400)))
+        ts = BASE + timedelta(seconds=min(SPAN_S, base + offset))
+        props: dict[str, Any] = {}
+        browser = draw(st.sampled_from(BROWSERS))
+        if browser is not None or draw(st.booleans()):
+            props["$browser"] = browser
+        revenue = draw(st.sampled_from(REVENUE))
+        if revenue is not None:
+            props["revenue"] = revenue
+        person_props = {}
+        country = draw(st.sampled_from(COUNTRIES))
+        if country is not None:
+            person_props["country"] = country
+        events.append(
+            {
+                "uuid": f"{k:04d}-{draw(st.integers(0, 99)):02d}",
+                "event": draw(st.sampled_from(EVENTS)),
+                "distinct_id": draw(st.sampled_from(ids[p])),
+                "person_id": person_uuid(p),
+                "timestamp": ts.isoformat(),
+                "properties": props,
+                "person_properties": person_props,
+            }
+        )
+    return events
+
+
+FILTERS: tuple[dict[str, Any], ...] = (
+    {"key": "$browser", "value": "Chrome", "operator": "exact"},
+    {"key": "$browser", "value": ["Chrome", "Safari"], "operator": "exact"},
+    {"key": "$browser", "value": "Chrome", "operator": "is_not"},
+    {"key": "$browser", "value": "fire", "operator": "icontains"},
+    {"key": "$browser", "value": "^S", "operator": "regex"},
+    {"key": "$browser", "operator": "is_set"},
+    {"key": "$browser", "operator": "is_not_set"},
+    {"key": "revenue", "value": 2, "operator": "gt"},
+    {"key": "revenue", "value": "10", "operator": "lte"},
+    {"key": "country", "value": "DE", "operator": "exact", "type": "person"},
+    {"key": "country", "value": "U", "operator": "not_icontains", "type": "person"},
+    {
+        "type": "OR",
+        "values": [
+            {"key": "$browser", "value": "Chrome", "operator": "exact"},
+            {"key": "country", "value": "US", "operator": "exact", "type": "person"},
+        ],
+    },
+)
+
+
+def filters() -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(st.sampled_from(FILTERS), max_size=2)
+
+
+DATE_RANGES: tuple[dict[str, Any], ...] = (
+    {},
+    {"date_from": "-7d"},
+    {"date_from": "-14d", "date_to": "-2d"},
+    {"date_from": "all"},
+    {"date_from": "2024-03-09", "date_to": "2024-03-12"},
+    {"date_from": "2024-03-28", "date_to": "2024-04-02"},
+    {"date_from": "2024-03-10T03:00:00", "date_to": "2024-03-11T05:30:00"},
+    {"date_from": "-2w"},
+)
+HOUR_RANGES: tuple[dict[str, Any], ...] = (
+    {"date_from": "-24h"},
+    {"date_from": "2024-03-09", "date_to": "2024-03-11"},
+    {"date_from": "2024-03-30T20:00:00", "date_to": "2024-04-01T02:00:00"},
+)
+TREND_MATHS = (
+    "total",
+    "dau",
+    "weekly_active",
+    "monthly_active",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "median",
+    "p90",
+    "avg_count_per_actor",
+    "min_count_per_actor",
+    "max_count_per_actor",
+    "median_count_per_actor",
+    "first_time_for_user",
+)
+
+
+@st.composite
+def _interval_and_range(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    interval = draw(st.sampled_from(("hour", "day", "day", "week", "month")))
+    ranges = HOUR_RANGES if interval == "hour" else DATE_RANGES
+    return interval, dict(draw(st.sampled_from(ranges)))
+
+
+def _event() -> st.SearchStrategy[str | None]:
+    return st.sampled_from((*EVENTS, None))
+
+
+@st.composite
+def _series(draw: st.DrawFn, maths: tuple[str, ...] = ("total",)) -> dict[str, Any]:
+    node: dict[str, Any] = {"kind": "EventsNode", "event": draw(_event())}
+    math = draw(st.sampled_from(maths))
+    if math != "total":
+        node["math"] = math
+    if math in ("sum", "avg", "min", "max", "median", "p90"):
+        node["math_property"] = "revenue"
+    props = draw(filters())
+    if props:
+        node["properties"] = props
+    return node
+
+
+@st.composite
+def _breakdown(draw: st.DrawFn) -> dict[str, Any] | None:
+    if draw(st.booleans()):
+        return None
+    kind = draw(st.sampled_from(("event", "person")))
+    key = "$browser" if kind == "event" else "country"
+    return {"breakdown": key, "breakdown_type": kind, "breakdown_limit": draw(st.integers(1, 4))}
+
+
+@st.composite
+def trends_queries(draw: st.DrawFn) -> dict[str, Any]:
+    interval, date_range = draw(_interval_and_range())
+    series = draw(st.lists(_series(TREND_MATHS), min_size=1, max_size=2))
+    q: dict[str, Any] = {
+        "kind": "TrendsQuery",
+        "series": series,
+        "interval": interval,
+        "dateRange": date_range,
+        "properties": draw(filters()),
+    }
+    bd = draw(_breakdown())
+    if bd:
+        q["breakdownFilter"] = bd
+    if len(series) == 2 and draw(st.booleans()):
+        q["trendsFilter"] = {"formula": draw(st.sampled_from(("A+B", "A/B*100", "A-B")))}
+    return q
+
+
+@st.composite
+def funnels_queries(draw: st.DrawFn) -> dict[str, Any]:
+    steps = draw(st.lists(_series(), min_size=2, max_size=3))
+    order = draw(st.sampled_from(("ordered", "strict", "unordered")))
+    ff: dict[str, Any] = {
+        "funnelOrderType": order,
+        "funnelWindowInterval": draw(st.sampled_from((1, 2, 14))),
+        "funnelWindowIntervalUnit": draw(st.sampled_from(("minute", "hour", "day", "week"))),
+    }
+    if order != "unordered" and draw(st.booleans()):
+        i = draw(st.integers(0, len(steps) - 2))
+        j = draw(st.integers(i + 1, len(steps) - 1))
+        ff["exclusions"] = [
+            {"kind": "EventsNode", "event": draw(_event()), "funnelFromStep": i, "funnelToStep": j}
+        ]
+    q: dict[str, Any] = {
+        "kind": "FunnelsQuery",
+        "series": steps,
+        "dateRange": dict(draw(st.sampled_from(DATE_RANGES))),
+        "properties": draw(filters()),
+        "funnelsFilter": ff,
+    }
+    bd = draw(_breakdown())
+    if bd:
+        q["breakdownFilter"] = bd
+        attribution = draw(st.sampled_from(("first_touch", "last_touch", "all_events", "step")))
+        ff["breakdownAttributionType"] = attribution
+        if attribution == "step":
+            ff["breakdownAttributionValue"] = draw(st.integers(0, len(steps) - 1))
+    return q
+
+
+@st.composite
+def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
+    def entity() -> dict[str, Any]:
+        e: dict[str, Any] = {"id": draw(st.sampled_from(EVENTS)), "type": "events"}
+        props = draw(filters())
+        if props:
+            e["properties"] = props
+        return e
+
+    return {
+        "kind": "RetentionQuery",
+        "dateRange": dict(draw(st.sampled_from(DATE_RANGES[:3] + DATE_RANGES[4:]))),
+        "properties": draw(filters()),
+        "retentionFilter": {
+            "targetEntity": entity(),
+            "returningEntity": entity(),
+            "period": draw(st.sampled_from(("Hour", "Day", "Week", "Month"))),
+            "totalIntervals": draw(st.integers(1, 10)),
+            "retentionType": draw(st.sampled_from(("retention_recurring", "retention_first_time"))),
+        },
+    }
+
+
+@st.composite
+def stickiness_queries(draw: st.DrawFn) -> dict[str, Any]:
+    interval, date_range = draw(_interval_and_range())
+    return {
+        "kind": "StickinessQuery",
+        "series": draw(st.lists(_series(), min_size=1, max_size=2)),
+        "interval": interval,
+        "dateRange": date_range,
+        "properties": draw(filters()),
+    }
+
+
+@st.composite
+def lifecycle_queries(draw: st.DrawFn) -> dict[str, Any]:
+    interval, date_range = draw(_interval_and_range())
+    return {
+        "kind": "LifecycleQuery",
+        "series": [draw(_series())],
+        "interval": interval,
+        "dateRange": date_range,
+        "properties": draw(filters()),
+    }

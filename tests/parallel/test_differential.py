@@ -1,0 +1,70 @@
+"""Differential tests: the parallel engine returns exactly the reference engine's results
+(floats within 1e-9 relative) on generated events and queries of every kind, with each
+executor and with 1, 2 and 16 person buckets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.parallel import strategies as s
+from tests.parallel.support import compare_engines
+
+# Modest in CI; EVENTLENS_PARALLEL_EXAMPLES=500 for a thorough local run.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("EVENTLENS_PARALLEL_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LAYOUTS = st.tuples(
+    st.sampled_from((1, 2, 16)),  # person buckets
+    st.sampled_from(("inline", "local")),  # executor
+    st.sampled_from(s.TIMEZONES),
+    st.sampled_from((0, 1)),  # week start
+)
+
+
+def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[Any, ...]) -> None:
+    buckets, executor, timezone, week_start = layout
+    compare_engines(
+        events,
+        query,
+        buckets=buckets,
+        executor=executor,
+        timezone=timezone,
+        week_start=week_start,
+        now=s.NOW,
+    )
+
+
+@SETTINGS
+@given(s.event_sets(), s.trends_queries(), LAYOUTS)
+def test_trends(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)
+
+
+@SETTINGS
+@given(s.event_sets(), s.funnels_queries(), LAYOUTS)
+def test_funnels(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)
+
+
+@SETTINGS
+@given(s.event_sets(), s.retention_queries(), LAYOUTS)
+def test_retention(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)
+
+
+@SETTINGS
+@given(s.event_sets(), s.stickiness_queries(), LAYOUTS)
+def test_stickiness(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)
+
+
+@SETTINGS
+@given(s.event_sets(), s.lifecycle_queries(), LAYOUTS)
+def test_lifecycle(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)
