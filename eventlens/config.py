@@ -27,6 +27,29 @@ def _env_float(name: str, default: float) -> float:
     return default if raw is None else float(raw)
 
 
+def parse_rate(text: str) -> float:
+    """A sampling rate "0.25" or "25%" as a fraction in [0, 1]; ValueError otherwise."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"sampling rate {text!r} is not a number or a percentage") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"sampling rate {text!r} is outside 0-1 (0%-100%)")
+    return value
+
+
+def parse_project_rates(text: str) -> dict[int, float]:
+    """ "ID:RATE,ID:RATE" (rates as in `parse_rate`) as {project id: fraction}; ValueError."""
+    out: dict[int, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        pid, sep, rate = part.partition(":")
+        if not sep or not pid.strip().isdigit():
+            raise ValueError(f"per-project sampling rate {part!r} is not PROJECT_ID:RATE")
+        out[int(pid)] = parse_rate(rate)
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings. Sizes in bytes, durations in seconds."""
@@ -66,6 +89,47 @@ class Settings:
     )
     # Threads that run queries (bounded: a query past its deadline keeps its slot until it stops).
     query_workers: int = field(default_factory=lambda: _env_int("EVENTLENS_QUERY_WORKERS", 2))
+    # Query log (JSON lines in <data_dir>/query-log.jsonl, one backup at .1 after rotation):
+    # what `eventlens shadow replay --log` replays.
+    query_log: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_LOG", True))
+    query_log_max_bytes: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_QUERY_LOG_MAX_BYTES", 64 * 1024 * 1024)
+    )
+    # Shadow mode (docs/shadow-mode.md): off unless `shadow_candidate` names an engine.
+    # shadow_primary "" = the query service's default engine.
+    shadow_primary: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SHADOW_PRIMARY", "")
+    )
+    shadow_candidate: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SHADOW_CANDIDATE", "")
+    )
+    # Fraction of the primary's queries also run on the candidate: 0-1 or a percentage ("10%").
+    shadow_sample: float = field(
+        default_factory=lambda: parse_rate(os.environ.get("EVENTLENS_SHADOW_SAMPLE", "1"))
+    )
+    # Per-project overrides of shadow_sample: "ID:RATE,ID:RATE" (e.g. "3:100%,7:0").
+    shadow_sample_projects: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SHADOW_SAMPLE_PROJECTS", "")
+    )
+    shadow_workers: int = field(default_factory=lambda: _env_int("EVENTLENS_SHADOW_WORKERS", 1))
+    # Candidate runs waiting for a worker; when full, new ones are shed (counted).
+    shadow_queue: int = field(default_factory=lambda: _env_int("EVENTLENS_SHADOW_QUEUE", 4))
+    shadow_timeout: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SHADOW_TIMEOUT", 60.0)
+    )
+    shadow_tolerance: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SHADOW_TOLERANCE", 1e-9)
+    )
+    shadow_max_result_bytes: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_SHADOW_MAX_RESULT_BYTES", 256 * 1024)
+    )
+    # Cut-over policy of `eventlens shadow report`.
+    shadow_min_days: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SHADOW_MIN_DAYS", 14.0)
+    )
+    shadow_min_queries: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_SHADOW_MIN_QUERIES", 1000)
+    )
 
     @property
     def meta_db(self) -> Path:

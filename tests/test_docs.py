@@ -1,4 +1,4 @@
-"""Docs that cannot drift (Datasette's rule): every setting, CLI command and metric is documented."""
+"""Docs that cannot drift (Datasette's rule): every setting, CLI command, metric is documented."""
 
 from __future__ import annotations
 

@@ -219,8 +219,10 @@ def run_bench(
     runs: int = 7,
     reference_runs: int | None = None,
     progress: Callable[[str], None] = print,
+    queries: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Load (or reuse) the data, then time every (engine, query). Returns the full report."""
+    """Load (or reuse) the data, then time every (engine, query) (`queries`: a subset of the
+    mix by name). Returns the full report."""
     started = time.perf_counter()
     table = load_bench_table(data_dir / f"bench-{size}", size)
     snapshot = table.snapshot()
@@ -231,6 +233,8 @@ def run_bench(
     duck = DuckDBPeer(snapshot) if "duckdb" in engines else None
     results: list[dict[str, Any]] = []
     for name, query in query_mix().items():
+        if queries and name not in queries:
+            continue
         nq = normalise(parse_query(query), timezone="UTC", week_start=0, now=NOW)
         ours = parallel.run(nq, snapshot)
         for engine in engines:

@@ -46,6 +46,8 @@ def load_bench_table(path: Path, n_events: int, buckets: int = 16, seed: int = 4
             }
         ).cast(EVENT_SCHEMA)
         table.append(rows, log_offset=None)
+    # One file per (day, bucket), as the background compaction leaves a table at rest.
+    table.compact(2)
     return table
 
 

@@ -10,7 +10,7 @@ file is kept until the import has finished, and bulk import is resumable per fil
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -21,7 +21,7 @@ import typer
 
 from eventlens.cli.common import DataDirOption, console, fail, settings_for
 from eventlens.cli.generate import progress_bar
-from eventlens.cli.serve import serve
+from eventlens.cli.serve import run_server
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, NotFound
 from eventlens.generate import parse_count, write_file
@@ -164,7 +164,7 @@ def demo(
     out("\nSend events from Python:\n")
     out(snippet(url, state.token), markup=False, highlight=False)
     out()
-    serve(host=host, port=port, data_dir=settings.data_dir)
+    run_server(replace(settings, host=host, port=port))
 
 
 def register(app: typer.Typer) -> None:

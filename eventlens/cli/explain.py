@@ -124,6 +124,7 @@ def bench_query(
         None, "--reference-runs", help="Fewer runs for the (slow) reference engine."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write every run here."),
+    queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Time the benchmark.md query mix on generated data (parallel vs reference vs DuckDB SQL)."""
@@ -141,7 +142,8 @@ def bench_query(
     if unknown:
         fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use parallel, duckdb, reference)")
     root = settings_for(data_dir).data_dir / "bench"
-    report = run_bench(n, root, names, runs, reference_runs, progress=console.print)
+    subset = [q.strip() for q in queries.split(",") if q.strip()] or None
+    report = run_bench(n, root, names, runs, reference_runs, console.print, subset)
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))

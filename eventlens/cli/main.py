@@ -14,6 +14,7 @@ from eventlens.cli import (
     projects,
     query,
     serve,
+    shadow,
     status,
 )
 
@@ -35,6 +36,7 @@ for module in (
     demo,
     bench,
     explain,
+    shadow,
 ):
     module.register(app)
 

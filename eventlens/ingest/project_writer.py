@@ -29,7 +29,7 @@ from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.config import Settings
 from eventlens.observability import metrics
 from eventlens.persons.merges import MergeLag, merge_lag, rewrite_pending_merges
-from eventlens.storage import deadletters, state
+from eventlens.storage import deadletters, state, uuid_runs
 from eventlens.storage.batch import prepare_batch
 from eventlens.storage.event_table import EventTable
 
@@ -126,9 +126,10 @@ class ProjectWriter:
             events = [e for r in records for e in r.events]
             prepared = prepare_batch(conn, self.project_id, events_to_table(events))
             for r in records:
-                deadletters.add(
-                    conn, r.received_at, ((d.index, d.reason, d.payload) for d in r.dead)
-                )
+                if r.dead:
+                    deadletters.add(
+                        conn, r.received_at, ((d.index, d.reason, d.payload) for d in r.dead)
+                    )
             version = None
             checkpoint("before_table_commit")
             if write_table and prepared.rows.num_rows:
@@ -152,6 +153,7 @@ class ProjectWriter:
         with writer_lock(self.settings, self.project_id):
             self.table.compact(self.settings.compact_min_files)
             rewrite_pending_merges(self.conn, self.table)
+            uuid_runs.remove_orphans(self.conn)  # runs of big batches, merged or rolled back
             lag = merge_lag(self.conn)
         metrics.person_merge_pending.labels(str(self.project_id)).set(lag.pending)
         metrics.person_merge_lag_seconds.labels(str(self.project_id)).set(lag.oldest_age_seconds)

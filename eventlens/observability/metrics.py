@@ -83,3 +83,24 @@ person_merge_lag_seconds = Gauge(
     ["project"],
     registry=REGISTRY,
 )
+
+# --- shadow mode (owner: shadow) ---
+shadow_queries = Counter(
+    "eventlens_shadow_queries_total",
+    "Shadowed queries by outcome (match, mismatch, nondeterministic, candidate_error,"
+    " candidate_timeout, shed, primary_error).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+shadow_engine_seconds = Histogram(
+    "eventlens_shadow_engine_seconds",
+    "Engine execution time of shadowed queries, by role (primary, candidate) and engine.",
+    ["role", "engine"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+shadow_pending = Gauge(
+    "eventlens_shadow_pending",
+    "Candidate runs queued or running in the shadow pool (bounded by workers + queue).",
+    registry=REGISTRY,
+)

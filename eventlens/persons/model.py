@@ -79,26 +79,28 @@ class PersonState:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def preload(self, distinct_ids: list[str]) -> None:
-        """Bulk-load the mapping (and persons) of `distinct_ids` into the cache."""
+    def preload(self, distinct_ids: list[str]) -> dict[str, str]:
+        """Bulk-load the mapping (and persons) of `distinct_ids` into the cache; returns the
+        known ones' distinct_id -> person_id (ids not returned are unseen)."""
         todo = [d for d in distinct_ids if d not in self._did]
+        known = {d: p for d in distinct_ids if (p := self._did.get(d)) is not None}
         if not todo:
-            return
-        c = self._conn
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS want_dids (distinct_id TEXT PRIMARY KEY)")
-        c.execute("DELETE FROM want_dids")
-        c.executemany("INSERT OR IGNORE INTO want_dids VALUES (?)", ((d,) for d in todo))
-        rows = c.execute(
-            "SELECT w.distinct_id, d.person_id, p.properties, p.is_identified, p.created_at "
-            "FROM want_dids w LEFT JOIN distinct_ids d ON d.distinct_id = w.distinct_id "
-            "LEFT JOIN persons p ON p.person_id = d.person_id"
+            return known
+        self._did.update(dict.fromkeys(todo, None))
+        # One JSON array through json_each: no temp table, no Python object per probe.
+        rows = self._conn.execute(
+            "SELECT d.distinct_id, d.person_id, p.properties, p.is_identified, p.created_at "
+            "FROM json_each(?) j JOIN distinct_ids d ON d.distinct_id = j.value "
+            "LEFT JOIN persons p ON p.person_id = d.person_id",
+            (orjson.dumps(todo).decode(),),
         ).fetchall()
         for did, pid, props, ident, created in rows:
             self._did[did] = pid
-            if pid is not None:
-                self._dids_of.setdefault(pid, set()).add(did)
-                if pid not in self._persons and props is not None:
-                    self._persons[pid] = Person(pid, orjson.loads(props), bool(ident), created)
+            known[did] = pid
+            self._dids_of.setdefault(pid, set()).add(did)
+            if pid not in self._persons and props is not None:
+                self._persons[pid] = Person(pid, orjson.loads(props), bool(ident), created)
+        return known
 
     def person_of(self, distinct_id: str) -> str | None:
         if distinct_id not in self._did:
@@ -157,24 +159,26 @@ class PersonState:
             pid = self._new_ids[distinct_id] = person_id_for(self._project_id, distinct_id)
         return pid
 
-    def bulk_create(self, items: list[tuple[str, int]]) -> None:
-        """Create persons for unseen distinct ids, (distinct_id, created_at µs), straight in
-        the db. Only for ids no identity event of the batch mentions (their order of creation
-        then cannot matter)."""
-        dids = []
-        persons = []
-        for did, created_at in items:
-            pid = self.new_person_id(did)
-            self._did[did] = pid
-            dids.append((did, pid))
-            persons.append((pid, created_at))
-        self._conn.executemany(
-            "INSERT INTO distinct_ids(distinct_id, person_id) VALUES (?, ?)", dids
+    def bulk_create(
+        self, distinct_ids: list[str], person_ids: list[str], created_at: list[int]
+    ) -> None:
+        """Create persons `person_ids[i]` (= new_person_id(distinct_ids[i])) for unseen distinct
+        ids, created at `created_at[i]` (µs), straight in the db. Only for ids no identity
+        event of the batch mentions (their order of creation then cannot matter)."""
+        if not distinct_ids:
+            return
+        self._did.update(zip(distinct_ids, person_ids, strict=True))
+        # One JSON array per statement (json_each), inserted in key order for B-tree locality.
+        self._conn.execute(
+            "INSERT INTO distinct_ids(distinct_id, person_id) "
+            "SELECT value->>0, value->>1 FROM json_each(?) ORDER BY 1",
+            (orjson.dumps(list(zip(distinct_ids, person_ids, strict=True))).decode(),),
         )
-        self._conn.executemany(
+        self._conn.execute(
             "INSERT INTO persons(person_id, properties, is_identified, created_at) "
-            "VALUES (?, '{}', 0, ?) ON CONFLICT(person_id) DO NOTHING",
-            persons,
+            "SELECT value->>0, '{}', 0, value->>1 FROM json_each(?) WHERE true ORDER BY 1 "
+            "ON CONFLICT(person_id) DO NOTHING",
+            (orjson.dumps(list(zip(person_ids, created_at, strict=True))).decode(),),
         )
 
     def _identify(self, person_id: str) -> None:
@@ -270,11 +274,14 @@ class PersonState:
         """Write all changes to the db (inside the caller's transaction)."""
         c = self._conn
         now = time.time_ns() // 1000 if now_us is None else now_us
-        c.executemany(
-            "INSERT INTO distinct_ids(distinct_id, person_id) VALUES (?, ?) "
-            "ON CONFLICT(distinct_id) DO UPDATE SET person_id = excluded.person_id",
-            [(d, self._did[d]) for d in sorted(self._dirty_dids)],
-        )
+        # One JSON array per statement (json_each): no per-row Python -> SQLite binding.
+        if self._dirty_dids:
+            c.execute(
+                "INSERT INTO distinct_ids(distinct_id, person_id) "
+                "SELECT value->>0, value->>1 FROM json_each(?) WHERE true "
+                "ON CONFLICT(distinct_id) DO UPDATE SET person_id = excluded.person_id",
+                (orjson.dumps([(d, self._did[d]) for d in sorted(self._dirty_dids)]).decode(),),
+            )
         c.executemany(
             "DELETE FROM persons WHERE person_id = ?", [(p,) for p in self._deleted_persons]
         )
@@ -284,12 +291,14 @@ class PersonState:
             rows.append(
                 (pid, orjson.dumps(p.properties).decode(), int(p.is_identified), p.created_at)
             )
-        c.executemany(
-            "INSERT INTO persons(person_id, properties, is_identified, created_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT(person_id) DO UPDATE SET "
-            "properties = excluded.properties, is_identified = excluded.is_identified",
-            rows,
-        )
+        if rows:
+            c.execute(
+                "INSERT INTO persons(person_id, properties, is_identified, created_at) "
+                "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true "
+                "ON CONFLICT(person_id) DO UPDATE SET "
+                "properties = excluded.properties, is_identified = excluded.is_identified",
+                (orjson.dumps(rows).decode(),),
+            )
         for old, new in self._overrides:
             # Collapse chains: whatever pointed at `old` now points at `new`.
             c.execute(

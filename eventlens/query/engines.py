@@ -49,3 +49,7 @@ def _register_builtin() -> None:
         from eventlens.query.reference import ReferenceEngine
 
         _ENGINES["reference"] = ReferenceEngine()
+    if "parallel" not in _ENGINES:
+        from eventlens.query.parallel import ParallelEngine
+
+        _ENGINES["parallel"] = ParallelEngine()

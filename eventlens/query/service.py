@@ -4,6 +4,8 @@
             -> pin the latest snapshot of the project's event table (the data version)
             -> run the engine in the bounded query pool under a deadline
             -> results + data_version + engine + timings
+            -> a query log line, and (shadow mode) a non-blocking hand-over to the candidate
+               engine (eventlens.shadow, docs/shadow-mode.md)
 
 Deadline (default `Settings.query_timeout`, per request up to `Settings.query_max_timeout`):
 the engine runs in `QueryPool` with the deadline as the current `eventlens.query.deadline`; the
@@ -32,10 +34,13 @@ from eventlens.query.engines import get_engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
 from eventlens.query.pool import QueryPool
+from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
+from eventlens.shadow.querylog import QueryLog
+from eventlens.shadow.runner import ShadowRequest, ShadowRunner
 from eventlens.storage.event_table import EventTable, Snapshot
 
 log = get_logger(__name__)
-DEFAULT_ENGINE = "reference"
+DEFAULT_ENGINE = "parallel"  # the production engine; "reference" is the oracle
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,15 @@ class QueryService:
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         self._tables: dict[int, EventTable] = {}
         self._tables_lock = threading.Lock()
+        # Shadow mode (docs/shadow-mode.md): None unless settings.shadow_candidate is set.
+        self.shadow: ShadowRunner | None = ShadowRunner.from_settings(
+            settings, default_primary=DEFAULT_ENGINE
+        )
+        self.query_log: QueryLog | None = (
+            QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
+            if settings.query_log
+            else None
+        )
 
     # -- the two entry points ---------------------------------------------------------------
 
@@ -140,11 +154,12 @@ class QueryService:
         parsed = parse_query(query)
         parsed_at = time.perf_counter()
         resolved = get_engine(engine)  # InvalidQuery(field=engine) naming the known ones
+        now = datetime.now(UTC)
         normalised = normalise(
             parsed,
             timezone=project.timezone,
             week_start=project.week_start,
-            now=datetime.now(UTC),
+            now=now,
         )
         return _Job(
             service=self,
@@ -157,6 +172,8 @@ class QueryService:
             started=started,
             parse_s=parsed_at - started,
             plan_s=time.perf_counter() - parsed_at,
+            query=query,
+            now=now,
         )
 
     def pin(self, project_id: int) -> Snapshot:
@@ -187,11 +204,17 @@ class _Job:
     started: float
     parse_s: float
     plan_s: float
+    query: dict[str, Any] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def execute(self) -> QueryOutcome:
         """Runs in a pool thread: pin the snapshot, run the engine."""
         t0 = time.perf_counter()
         outcome = "error"
+        # Shadow work steps aside while a primary runs (eventlens.shadow.runner.PrimaryGate).
+        gate = self.service.shadow.gate if self.service.shadow is not None else None
+        if gate is not None:
+            gate.enter()
         try:
             snapshot = self.service.pin(self.project.id)
             self.deadline.check()
@@ -204,13 +227,16 @@ class _Job:
             outcome = "ok"
         except QueryTimeout:
             outcome = "timeout"
+            self._primary_failed()
             raise
         except InvalidQuery:
             outcome = "invalid"
             raise
         except EventLensError:
+            self._primary_failed()
             raise
         except Exception as exc:
+            self._primary_failed()
             # An engine bug: a JSON 500 naming the engine, with the traceback in the log.
             log.exception("query.engine_failed", engine=self.engine_name, kind=self.kind)
             raise ExecutionError(
@@ -219,6 +245,8 @@ class _Job:
                 engine=self.engine_name,
             ) from exc
         finally:
+            if gate is not None:
+                gate.leave()
             metrics.query_seconds.labels(self.engine_name, self.kind, outcome).observe(
                 time.perf_counter() - self.started
             )
@@ -237,6 +265,10 @@ class _Job:
             data_version=snapshot.version,
             total_ms=timings["total_ms"],
         )
+        try:
+            self._after(snapshot, results, t2 - t1)
+        except Exception:  # the answer is ready: logging or shadowing must never fail it
+            log.exception("query.after_failed")
         return QueryOutcome(
             results=results,
             data_version=snapshot.version,
@@ -245,3 +277,44 @@ class _Job:
             fingerprint=str(getattr(self.normalised, "fingerprint", "")),
             timings=timings,
         )
+
+    def _after(self, snapshot: Snapshot, results: Any, execute_s: float) -> None:
+        """Query log line, and the shadow hand-over: both cheap, neither can fail the query."""
+        service = self.service
+        if service.query_log is not None:
+            service.query_log.append(
+                {
+                    "time": self.now.isoformat(),
+                    "project": self.project.id,
+                    "query": self.query,
+                    "data_version": snapshot.version,
+                    "engine": self.engine_name,
+                    "kind": self.kind,
+                    "fingerprint": str(getattr(self.normalised, "fingerprint", "")),
+                    "timezone": self.project.timezone,
+                    "week_start": self.project.week_start,
+                }
+            )
+        shadow = service.shadow
+        if shadow is not None and shadow.wants(self.project.id, self.engine_name):
+            shadow.offer(
+                ShadowRequest(
+                    project=self.project.id,
+                    kind=self.kind,
+                    query=self.query,
+                    normalised=self.normalised,
+                    now=self.now,
+                    timezone=self.project.timezone,
+                    week_start=self.project.week_start,
+                    snapshot=snapshot,
+                    primary_name=self.engine_name,
+                    primary=self.engine,
+                    primary_result=results,
+                    primary_s=execute_s,
+                )
+            )
+
+    def _primary_failed(self) -> None:
+        shadow = self.service.shadow
+        if shadow is not None and shadow.wants(self.project.id, self.engine_name):
+            shadow.primary_failed(self.project.id, self.kind)

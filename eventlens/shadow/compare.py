@@ -37,7 +37,9 @@ class Diff:
         return {"path": self.path, "expected": self.expected, "got": self.got}
 
 
-def compare(kind: str, expected: Any, got: Any, *, tolerance: float = DEFAULT_TOLERANCE) -> list[Diff]:
+def compare(
+    kind: str, expected: Any, got: Any, *, tolerance: float = DEFAULT_TOLERANCE
+) -> list[Diff]:
     """Differences between `expected` (primary) and `got` (candidate) results of a query of
     `kind` (e.g. "TrendsQuery"); [] when they agree. `tolerance` is the relative float tolerance
     (>= 0). Never raises on odd shapes: an unexpected shape is compared as plain JSON."""
@@ -132,10 +134,7 @@ _KEYED = frozenset({"series", "breakdown", "steps", "cohort", "data"})
 def _diff(a: Any, b: Any, path: str, tol: float, out: list[Diff], keyed: bool = False) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in list(a) + [k for k in b if k not in a]:
-            if keyed:
-                sub = f"{path}[{k}]"
-            else:
-                sub = f"{path}.{k}" if path else k
+            sub = f"{path}[{k}]" if keyed else (f"{path}.{k}" if path else k)
             if k not in b:
                 out.append(Diff(sub, a[k], _MISSING))
             elif k not in a:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import sqlite3
 import threading
 import time
@@ -298,7 +297,12 @@ class ShadowStore:
         return record_id
 
     def add_rule(
-        self, *, reason: str, kind: str | None = None, shape: Any = None, path_glob: str | None = None
+        self,
+        *,
+        reason: str,
+        kind: str | None = None,
+        shape: Any = None,
+        path_glob: str | None = None,
     ) -> int:
         """Add a known-difference rule; returns its id. InvalidInput without a reason or with a
         shape that is not a JSON object."""

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from eventlens.persons.model import CREATE_ALIAS, IDENTIFY, PersonState, mentioned_id
 from eventlens.storage import state
-from eventlens.storage.schema import EVENT_SCHEMA
+from eventlens.storage.schema import EVENT_SCHEMA, person_ids_for
 
 _SPECIAL_EVENTS = pa.array([IDENTIFY, CREATE_ALIAS])
 
@@ -64,6 +64,20 @@ def _as_of(
     return np.where(ok, j, -1)
 
 
+def _take_sorted(col: pa.ChunkedArray, positions: np.ndarray) -> list[Any]:
+    """col[positions] as Python values, `positions` ascending. Per chunk: pyarrow's take on a
+    chunked array concatenates the whole column first (~0.3 s per 1M JSON strings)."""
+    out: list[Any] = []
+    start = 0
+    for chunk in col.chunks:
+        end = start + len(chunk)
+        lo, hi = np.searchsorted(positions, [start, end])
+        if hi > lo:
+            out.extend(chunk.take(pa.array(positions[lo:hi] - start, pa.int64())).to_pylist())
+        start = end
+    return out
+
+
 def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -> PreparedBatch:
     """Dedupe `events` by uuid (against the index and within the batch) and give each kept
     event its person_id and person_properties after processing it, in input order."""
@@ -79,7 +93,8 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
     props_col = events.column("properties")
     special_mask = pc.or_(
         pc.is_in(events.column("event"), _SPECIAL_EVENTS),
-        pc.match_substring_regex(props_col, r'"\$(set|unset")'),
+        # = regex `"\$(set|unset")`, as two literal searches (~5x cheaper than re2 here).
+        pc.or_(pc.match_substring(props_col, '"$set'), pc.match_substring(props_col, '"$unset"')),
     )
     special = np.flatnonzero(special_mask.to_numpy(zero_copy_only=False))
 
@@ -87,10 +102,22 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
     codes = encoded.indices.to_numpy().astype(np.int64)
     dids: list[str] = encoded.dictionary.to_pylist()
     persons = PersonState(conn, project_id)
-    persons.preload(dids)
+    known = persons.preload(dids)
     _, first_pos = np.unique(codes, return_index=True)
-    pid_index: dict[str, int] = {}
-    pid_list: list[str] = []
+
+    # Person of every distinct id at the start of the batch (unseen ids: the person they will
+    # get), computed per distinct id in bulk: the per-id Python work is one dict probe + SHA-1.
+    known_pids = pa.array([known.get(d) for d in dids], pa.string())
+    unseen_mask = known_pids.is_null()
+    unseen_all = np.flatnonzero(unseen_mask.to_numpy(zero_copy_only=False))
+    new_pids = person_ids_for(project_id, [dids[c] for c in unseen_all.tolist()])
+    start_pids = (
+        pc.replace_with_mask(known_pids, unseen_mask, new_pids) if len(unseen_all) else known_pids
+    )
+    start_enc = pc.dictionary_encode(start_pids)
+    initial_pidx = start_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pid_list: list[str] = start_enc.dictionary.to_pylist()
+    pid_index: dict[str, int] = {p: i for i, p in enumerate(pid_list)}
 
     def pidx(pid: str) -> int:
         i = pid_index.get(pid)
@@ -99,29 +126,16 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
             pid_list.append(pid)
         return i
 
-    # Mapping and properties at the start of the batch (unseen ids: the person they will get).
-    initial_pidx = np.empty(len(dids), dtype=np.int64)
+    # Properties at the start of the batch: unseen ids' persons are empty ("{}" = index 0).
     props_list: list[str] = ["{}"]
-    initial_props: dict[int, int] = {}
-    unseen_codes: list[int] = []
-    for code, did in enumerate(dids):
-        known = persons.person_of(did)
-        if known is None:
-            i = pidx(persons.new_person_id(did))
-            unseen_codes.append(code)
-            initial_props.setdefault(i, 0)
-        else:
-            i = pidx(known)
-            if i not in initial_props:
-                props_list.append(persons.properties_json(known))
-                initial_props[i] = len(props_list) - 1
-        initial_pidx[code] = i
-    unseen_arr = np.array(unseen_codes, dtype=np.int64)
-    unseen = unseen_arr[np.argsort(first_pos[unseen_arr], kind="stable")].tolist()
+    initial_props: dict[int, int] = dict.fromkeys(initial_pidx[unseen_all].tolist(), 0)
+    for pid in dict.fromkeys(known.values()):
+        props_list.append(persons.properties_json(pid))
+        initial_props[pid_index[pid]] = len(props_list) - 1
+    unseen = unseen_all[np.argsort(first_pos[unseen_all], kind="stable")].tolist()
 
-    special_idx = pa.array(special, pa.int64())
-    special_props = [_parse_object(t) for t in props_col.take(special_idx).to_pylist()]
-    special_events = events.column("event").take(special_idx).to_pylist()
+    special_props = [_parse_object(t) for t in _take_sorted(props_col, special)]
+    special_events = _take_sorted(events.column("event"), special)
     # Unseen ids that no special event mentions are created in bulk; the others are created
     # lazily at their first occurrence, where sequential processing would create them.
     mentioned = {dids[codes[s]] for s in special.tolist()}
@@ -129,8 +143,11 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
         other = mentioned_id(name, props)
         if other is not None:
             mentioned.add(other)
+    bulk = [c for c in unseen if dids[c] not in mentioned]
     persons.bulk_create(
-        [(dids[c], int(ts[first_pos[c]])) for c in unseen if dids[c] not in mentioned]
+        [dids[c] for c in bulk],
+        [pid_list[i] for i in initial_pidx[bulk].tolist()],
+        ts[first_pos[bulk]].tolist(),
     )
     creation_order = np.array([c for c in unseen if dids[c] in mentioned], dtype=np.int64)
 

@@ -29,6 +29,7 @@ from eventlens.storage.schema import (
     PARTITION_COLUMNS,
     TABLE_SCHEMA,
     bucket_of,
+    buckets_of,
 )
 
 INGEST_APP_ID = "eventlens-ingest"
@@ -177,9 +178,7 @@ class EventTable:
         days = np.floor_divide(ts, 86_400_000_000).astype(np.int32)
         # bucket_of once per distinct person, then spread to the rows.
         persons = pc.dictionary_encode(rows.column("person_id")).combine_chunks()
-        per_person = np.array(
-            [bucket_of(p, self._buckets) for p in persons.dictionary.to_pylist()], np.int32
-        )
+        per_person = buckets_of(persons.dictionary, self._buckets)
         buckets = per_person[persons.indices.to_numpy(zero_copy_only=False)]
         return pa.Table.from_arrays(
             [*rows.columns, pa.array(days, pa.date32()), pa.array(buckets, pa.int32())],

@@ -19,7 +19,9 @@ from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
 from eventlens.runtime import Runtime
-from eventlens.web import api
+from eventlens.web import api, dashboard
+from eventlens.web.api import catalog, insights, live
+from eventlens.web.api import shadow as shadow_api
 from eventlens.web.capture_routes import capture_routes
 from eventlens.web.errors import handle_eventlens_error, handle_http_exception
 
@@ -51,6 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.router.routes.extend(capture_routes())
     api.install(app)  # /api/...: projects and queries (API key auth), 400 for bad requests
+    app.include_router(shadow_api.router)  # GET /api/shadow/report (docs/shadow-mode.md)
+    # The web dashboard: its small API (catalog, saved insights/dashboards, live events), page.
+    for dashboard_router in (catalog.router, insights.router, live.router):
+        app.include_router(dashboard_router)
+    dashboard.install(app)
 
     @app.get("/_health", include_in_schema=False)
     async def health() -> JSONResponse:

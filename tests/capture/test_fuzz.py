@@ -24,7 +24,7 @@ json_values = st.recursive(
 )
 field_values: dict[str, st.SearchStrategy[Any]] = {
     "event": st.sampled_from(["$pageview", "click", ""]) | json_values,
-    "distinct_id": st.text(max_size=250) | st.integers() | json_values,
+    "distinct_id": st.text(max_size=250) | st.integers(-(2**63), 2**63 - 1) | json_values,
     "$distinct_id": st.text(max_size=5) | json_values,
     "uuid": st.uuids().map(str) | st.text(max_size=40) | json_values,
     "timestamp": st.datetimes().map(lambda d: d.isoformat()) | st.text(max_size=25) | json_values,

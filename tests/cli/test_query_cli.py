@@ -47,7 +47,7 @@ def test_local_json_and_table(loaded: tuple[Path, int, datetime], tmp_path: Path
     out = json.loads(
         run_cli("query", "--project", str(pid), "--json", str(qfile), data_dir=data_dir).stdout
     )
-    assert out["data_version"] == 1 and out["engine"] == "reference"
+    assert out["data_version"] == 1 and out["engine"] == "parallel"  # the default engine
     assert [s["count"] for s in out["results"]] == [4, 1]
     table = run_cli("query", "--project", str(pid), str(qfile), data_dir=data_dir).stdout
     assert "Funnel" in table and "Signed up" in table and "25.0%" in table

@@ -17,6 +17,7 @@ EVENTS = ("$pageview", "signup", "purchase", "other")
 BROWSERS = ("Chrome", "Firefox", "Safari", "", None, 7, True)
 COUNTRIES = ("DE", "US", "FR", None)
 REVENUE = (1, 2.5, 10, "12", "abc", None, 0, -3)
+WHEN = ("2024-03-10", "2024-03-20T10:00:00Z", "2024-03-10T23:30:00-02:00", "soon", None)
 
 
 def person_uuid(i: int) -> str:
@@ -44,6 +45,9 @@ def event_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
         revenue = draw(st.sampled_from(REVENUE))
         if revenue is not None:
             props["revenue"] = revenue
+        when = draw(st.sampled_from(WHEN))
+        if when is not None:
+            props["when"] = when
         person_props = {}
         country = draw(st.sampled_from(COUNTRIES))
         if country is not None:
@@ -71,6 +75,12 @@ FILTERS: tuple[dict[str, Any], ...] = (
     {"key": "$browser", "operator": "is_set"},
     {"key": "$browser", "operator": "is_not_set"},
     {"key": "revenue", "value": 2, "operator": "gt"},
+    {"key": "revenue", "value": "2.5", "operator": "gte"},
+    {"key": "revenue", "value": 1, "operator": "lt"},
+    {"key": "$browser", "value": "^(Chrome|7)$", "operator": "not_regex"},
+    {"key": "when", "value": "2024-03-15", "operator": "is_date_before"},
+    {"key": "when", "value": "2024-03-10", "operator": "is_date_exact"},
+    {"key": "when", "value": "2024-03-10T12:00:00Z", "operator": "is_date_after"},
     {"key": "revenue", "value": "10", "operator": "lte"},
     {"key": "country", "value": "DE", "operator": "exact", "type": "person"},
     {"key": "country", "value": "U", "operator": "not_icontains", "type": "person"},
@@ -81,6 +91,20 @@ FILTERS: tuple[dict[str, Any], ...] = (
             {"key": "country", "value": "US", "operator": "exact", "type": "person"},
         ],
     },
+    {
+        "type": "OR",
+        "values": [
+            {
+                "type": "AND",
+                "values": [
+                    {"key": "revenue", "operator": "is_set"},
+                    {"key": "$browser", "value": "Safari", "operator": "is_not"},
+                ],
+            },
+            {"type": "AND", "values": []},
+        ],
+    },
+    {"type": "OR", "values": []},
 )
 
 
@@ -113,7 +137,10 @@ TREND_MATHS = (
     "min",
     "max",
     "median",
+    "p75",
     "p90",
+    "p95",
+    "p99",
     "avg_count_per_actor",
     "min_count_per_actor",
     "max_count_per_actor",
@@ -139,7 +166,7 @@ def _series(draw: st.DrawFn, maths: tuple[str, ...] = ("total",)) -> dict[str, A
     math = draw(st.sampled_from(maths))
     if math != "total":
         node["math"] = math
-    if math in ("sum", "avg", "min", "max", "median", "p90"):
+    if math in ("sum", "avg", "min", "max", "median", "p75", "p90", "p95", "p99"):
         node["math_property"] = "revenue"
     props = draw(filters())
     if props:
@@ -182,7 +209,9 @@ def funnels_queries(draw: st.DrawFn) -> dict[str, Any]:
     ff: dict[str, Any] = {
         "funnelOrderType": order,
         "funnelWindowInterval": draw(st.sampled_from((1, 2, 14))),
-        "funnelWindowIntervalUnit": draw(st.sampled_from(("minute", "hour", "day", "week"))),
+        "funnelWindowIntervalUnit": draw(
+            st.sampled_from(("second", "minute", "hour", "day", "week", "month"))
+        ),
     }
     if order != "unordered" and draw(st.booleans()):
         i = draw(st.integers(0, len(steps) - 2))

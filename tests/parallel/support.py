@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ def compare_engines(
         expected = ReferenceEngine().run(nq, snapshot)
         engine = ParallelEngine(executor, min_task_rows=min_task_rows)
         got, report = engine.explain(nq, snapshot)
+    got = json.loads(json.dumps(got))  # JSON-able, as the API serves it
     problems = mismatches(expected, got)
     assert not problems, f"{problems[:5]}\nquery={query}\nreport={report.to_dict()}"
     return expected

@@ -24,11 +24,12 @@ LAYOUTS = st.tuples(
     st.sampled_from(("inline", "local")),  # executor
     st.sampled_from(s.TIMEZONES),
     st.sampled_from((0, 1)),  # week start
+    st.sampled_from((0, 20, 10**9)),  # min_task_rows: one sub-task per bucket .. all in one
 )
 
 
 def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[Any, ...]) -> None:
-    buckets, executor, timezone, week_start = layout
+    buckets, executor, timezone, week_start, min_task_rows = layout
     compare_engines(
         events,
         query,
@@ -37,6 +38,7 @@ def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[An
         timezone=timezone,
         week_start=week_start,
         now=s.NOW,
+        min_task_rows=min_task_rows,
     )
 
 

@@ -43,6 +43,7 @@ def test_fixture_on_parallel_engine(path: Path) -> None:
         now=fx["now"],
         engine="parallel",
     )
+    result = json.loads(json.dumps(result))  # JSON-able, as the API serves it
     problems = mismatches(fx["expected"], result)
     assert not problems, "\n".join(problems[:10])
 

@@ -19,7 +19,7 @@ from eventlens.errors import InvalidInput, NotFound
 from eventlens.ingest import bulk_import
 from eventlens.ingest.bulk_import import import_file
 from eventlens.ingest.project_writer import ProjectWriter
-from eventlens.storage import deadletters
+from eventlens.storage import deadletters, uuid_runs
 from eventlens.storage.event_table import EventTable
 from tests.storage.support import ev, records, settings_at, table_rows
 
@@ -58,6 +58,15 @@ BAD: list[tuple[dict[str, Any], str]] = [  # (row, reason)
     (
         {"event": "e", "distinct_id": "a", "timestamp": 1, "properties": "[1]"},
         "properties is not a JSON object",
+    ),
+    (
+        {
+            "event": "e",
+            "distinct_id": "a",
+            "timestamp": 1,
+            "properties": '{"x": "%s"}' % ("y" * 1_100_000),
+        },
+        "event is larger than 1048576 bytes",
     ),
 ]
 
@@ -231,3 +240,20 @@ def test_import_waits_for_consumer_recovery(
     writer.apply(recs)  # the consumer's restart repairs the state
     writer.close()
     assert import_file(s, 1, f).imported == len(_EVENTS) - 1
+
+
+def test_import_through_uuid_runs_dedupes_against_later_capture(
+    tmp_path: Path, expected: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 4 rows go to the numpy runs (threshold 2); one state commit per 3 chunks.
+    monkeypatch.setattr(uuid_runs, "RUN_MIN_KEYS", 2)
+    monkeypatch.setattr(uuid_runs, "MERGE_FANOUT", 2)
+    monkeypatch.setattr(bulk_import, "CHUNKS_PER_COMMIT", 3)
+    s = settings_at(tmp_path / "data")
+    import_file(s, 1, _write("parquet", tmp_path, _events()), chunk_rows=4)
+    assert _comparable(s) == expected
+    # The consumer's small batches (SQLite path) see the uuids the import put in runs.
+    w = ProjectWriter(s, 1)
+    w.apply(records(_events()))
+    w.close()
+    assert _comparable(s) == expected

@@ -30,7 +30,7 @@ def run_subtask(kind: str, params: Any, task: SubTask) -> tuple[Any, TaskStats]:
         buckets=task.buckets,
         files=len(task.source.paths),
         rows_in_files=task.rows,
-        rows_scanned=len(frame),
+        rows_scanned=len(frame) + (len(frame.history) if frame.history is not None else 0),
         read_s=read - started,
         compute_s=done - read,
     )

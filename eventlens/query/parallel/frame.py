@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -48,13 +48,16 @@ def connection() -> duckdb.DuckDBPyConnection:
 class LoadSpec:
     """What a kernel needs from a partition. Times are epoch µs; `lo` inclusive, `hi` exclusive,
     None = unbounded. `events` None = every event name. `ordered`: rows sorted by
-    (person, timestamp, uuid), the reference engine's tie order."""
+    (person, timestamp, uuid), the reference engine's tie order. `history`: also read which
+    persons had which (event, property values) before `lo` (`Frame.history`, distinct rows, no
+    times): enough to tell "first-ever event before the range" without reading every old row."""
 
     lo: int | None
     hi: int | None
     events: frozenset[str] | None
     props: tuple[PropKey, ...]
     ordered: bool
+    history: bool = False
 
 
 @dataclass
@@ -83,6 +86,21 @@ class Frame:
     person: np.ndarray
     n_persons: int
     props: dict[PropKey, PropColumn] = field(default_factory=dict)
+    person_ids: pa.Array | None = None  # person code -> person_id
+    history: Frame | None = None  # LoadSpec.history: distinct rows before the range
+
+    def seen_before(self, matches: Callable[[Frame], np.ndarray]) -> np.ndarray:
+        """Per person code: did the person have a history row for which `matches` holds?"""
+        out = np.zeros(self.n_persons, dtype=bool)
+        h = self.history
+        if h is None or len(h) == 0 or self.person_ids is None or h.person_ids is None:
+            return out
+        codes = np.unique(h.person[matches(h)])
+        if codes.size == 0:
+            return out
+        found = pc.index_in(self.person_ids, value_set=h.person_ids.take(pa.array(codes)))
+        out[np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))] = True
+        return out
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -102,8 +120,7 @@ class Frame:
         if isinstance(props, PropertyGroup):
             masks = [self.match([item]) for item in props.values]
             if not masks:
-                # As the reference: all([]) is true, any([]) false.
-                return np.full(n, props.type == "AND", dtype=bool)
+                return np.ones(n, dtype=bool)  # an empty group filters nothing out (PostHog)
             out = masks[0].copy()
             for m in masks[1:]:
                 out = (out & m) if props.type == "AND" else (out | m)
@@ -121,7 +138,7 @@ class Frame:
 
         def test(is_set: bool, value: Any) -> bool:
             source = {f.key: value} if is_set else {}
-            return filter_matches(f, _probe(source))
+            return filter_matches(f, probe_event(source))
 
         return column.lookup(test, dtype=bool)
 
@@ -130,7 +147,7 @@ class Frame:
         return out
 
 
-def _probe(source: dict[str, Any]) -> Event:
+def probe_event(source: dict[str, Any]) -> Event:
     # The reference's per-value rule applied to one distinct value (both property kinds carry it;
     # the filter reads the one its `type` names).
     return Event("", "", "", "", 0, source, source)
@@ -154,6 +171,7 @@ class Source:
 
     paths: tuple[str, ...] = ()
     table: pa.Table | None = None
+    history_paths: tuple[str, ...] = ()  # files with rows before LoadSpec.lo (history scans)
 
 
 def _pointer(key: str) -> str:
@@ -161,8 +179,8 @@ def _pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def _sql(spec: LoadSpec, relation: str) -> tuple[str, list[Any]]:
-    cols = ["epoch_us(timestamp) AS ts", "event", "person_id"]
+def _sql(spec: LoadSpec, relation: str, distinct: bool = False) -> tuple[str, list[Any]]:
+    cols = ["0::BIGINT AS ts" if distinct else "epoch_us(timestamp) AS ts", "event", "person_id"]
     params: list[Any] = []
     for i, (kind, key) in enumerate(spec.props):
         source = "person_properties" if kind == "person" else "properties"
@@ -181,10 +199,10 @@ def _sql(spec: LoadSpec, relation: str) -> tuple[str, list[Any]]:
         else:
             where.append(f"event IN ({', '.join('?' for _ in spec.events)})")
             params.extend(sorted(spec.events))
-    sql = f"SELECT {', '.join(cols)} FROM {relation}"
+    sql = f"SELECT {'DISTINCT ' if distinct else ''}{', '.join(cols)} FROM {relation}"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    if spec.ordered:
+    if spec.ordered and not distinct:
         # Sorted in numpy (_person_order): sorting person_id strings in DuckDB cost ~half the
         # scan (ADR 0004); the uuid is only needed to break timestamp ties.
         sql = sql.replace(" FROM ", ", uuid FROM ", 1)
@@ -209,28 +227,41 @@ def load(source: Source, spec: LoadSpec) -> Frame:
     scanning.set()
     if current is not None:
         current.on_cancel(lambda: con.interrupt() if scanning.is_set() else None)
+    before = replace(spec, lo=None, hi=spec.lo, ordered=False, history=False)
     try:
-        result = _scan(con, source, spec)
+        result = _scan(con, source.paths, source.table, spec)
+        history = None
+        if spec.history and spec.lo is not None:
+            history = _scan(con, source.history_paths, source.table, before, distinct=True)
     finally:
         scanning.clear()
     deadline.check()
-    return _frame(result, spec)
+    frame = _frame(result, spec)
+    if history is not None:
+        frame.history = _frame(history, before)
+    return frame
 
 
-def _scan(con: duckdb.DuckDBPyConnection, source: Source, spec: LoadSpec) -> pa.Table | None:
-    if source.table is not None:
+def _scan(
+    con: duckdb.DuckDBPyConnection,
+    paths: tuple[str, ...],
+    table: pa.Table | None,
+    spec: LoadSpec,
+    distinct: bool = False,
+) -> pa.Table | None:
+    if table is not None:
         name = f"part_{threading.get_ident()}"
-        con.register(name, source.table)
+        con.register(name, table)
         try:
-            sql, params = _sql(spec, name)
+            sql, params = _sql(spec, name, distinct)
             result = con.sql(sql, params=params).to_arrow_table()
         finally:
             con.unregister(name)
-    elif not source.paths:
+    elif not paths:
         result = None
     else:
-        files = ", ".join("'" + p.replace("'", "''") + "'" for p in source.paths)
-        sql, params = _sql(spec, f"read_parquet([{files}])")
+        files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        sql, params = _sql(spec, f"read_parquet([{files}])", distinct)
         result = con.sql(sql, params=params).to_arrow_table()
     return result
 
@@ -247,12 +278,14 @@ def _frame(result: pa.Table | None, spec: LoadSpec) -> Frame:
         )
     ts = result.column("ts").to_numpy().astype(np.int64)
     event, event_names = _codes(result.column("event"))
-    person, persons = _codes(result.column("person_id"))
+    encoded = pc.dictionary_encode(result.column("person_id").combine_chunks())
+    person = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    person_ids = encoded.dictionary
     props = {}
     for i, key in enumerate(spec.props):
         codes, texts = _codes(result.column(f"p{i}"))
         props[key] = PropColumn(codes, [orjson.loads(t) for t in texts])
-    frame = Frame(ts, event, event_names, person, len(persons), props)
+    frame = Frame(ts, event, event_names, person, len(person_ids), props, person_ids)
     if spec.ordered:
         frame = _take(frame, _person_order(person, ts, result.column("uuid")))
     return frame
@@ -283,6 +316,7 @@ def _take(frame: Frame, order: np.ndarray) -> Frame:
         person=frame.person[order],
         n_persons=frame.n_persons,
         props={k: PropColumn(c.codes[order], c.values) for k, c in frame.props.items()},
+        person_ids=frame.person_ids,
     )
 
 

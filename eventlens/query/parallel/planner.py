@@ -140,9 +140,15 @@ def _earliest_files(files: list[Any]) -> int | None:
 def plan_query(
     nq: NormalisedQuery, snapshot: Any, *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
 ) -> Plan:
-    """Plan `nq` over `snapshot` (an eventlens Snapshot, or a pyarrow Table of event rows).
-    Raises InvalidInput for any other input."""
+    """Plan `nq` over `snapshot`: an eventlens Snapshot, a pyarrow Table of event rows, or a
+    list of row dicts (uuid, event, distinct_id, person_id, timestamp, properties,
+    person_properties). Raises InvalidInput for any other input."""
     kernel = kernel_for(nq.kind)
+    if isinstance(snapshot, list):
+        # Row dicts (as the reference engine accepts): the fixture row shape.
+        from eventlens.query.testing import event_rows
+
+        snapshot = event_rows(snapshot)
     if isinstance(snapshot, pa.Table):
         return _plan_table(nq, snapshot, kernel)
     if not hasattr(snapshot, "files"):
@@ -155,7 +161,14 @@ def plan_query(
         earliest = _earliest_files(files)
     params = kernel.prepare(nq, earliest)
     spec: LoadSpec = params.spec
-    kept = [f for f in files if _overlaps(f, spec.lo, spec.hi)]
+    main = {f.path for f in files if _overlaps(f, spec.lo, spec.hi)}
+    # History scans (first-ever events) read files before the range, distinct rows only.
+    history = (
+        {f.path for f in files if _overlaps(f, None, spec.lo)}
+        if spec.history and spec.lo is not None
+        else set()
+    )
+    kept = [f for f in files if f.path in main or f.path in history]
     by_bucket: dict[int, list[Any]] = {}
     for f in kept:
         by_bucket.setdefault(f.bucket, []).append(f)
@@ -166,10 +179,10 @@ def plan_query(
         group.append(bucket)
         group_files.extend(by_bucket[bucket])
         if sum(f.rows for f in group_files) >= min_task_rows:
-            tasks.append(_task(len(tasks), group, group_files))
+            tasks.append(_task(len(tasks), group, group_files, main, history))
             group, group_files = [], []
     if group or not tasks:
-        tasks.append(_task(len(tasks), group, group_files))
+        tasks.append(_task(len(tasks), group, group_files, main, history))
     return Plan(
         kind=nq.kind,
         kernel=kernel.name,
@@ -184,11 +197,16 @@ def plan_query(
     )
 
 
-def _task(index: int, buckets: list[int], files: list[Any]) -> SubTask:
+def _task(
+    index: int, buckets: list[int], files: list[Any], main: set[str], history: set[str]
+) -> SubTask:
     return SubTask(
         index=index,
         buckets=tuple(buckets),
-        source=Source(paths=tuple(f.path for f in files)),
+        source=Source(
+            paths=tuple(f.path for f in files if f.path in main),
+            history_paths=tuple(f.path for f in files if f.path in history),
+        ),
         rows=sum(f.rows for f in files),
         size_bytes=sum(f.size_bytes for f in files),
     )

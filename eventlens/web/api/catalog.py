@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import orjson
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, Path
 from starlette.requests import Request
 
 from eventlens.auth.http import Principal, require_principal
+from eventlens.config import Settings
 from eventlens.storage.event_table import DataFile, EventTable
 from eventlens.web.api.schemas import ERROR_RESPONSES
 
@@ -28,6 +30,22 @@ KEY_SAMPLE_ROWS = 20_000
 _CACHE_SIZE = 32
 _cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+_tables: dict[FilePath, EventTable] = {}
+
+
+def event_table(settings: Settings, project_id: int) -> EventTable:
+    """The project's event table, opened once per process (reopening reads the Delta log
+    again: most of the cost of a poll of the live view)."""
+    path = settings.event_table_dir(project_id)
+    with _cache_lock:
+        table = _tables.get(path)
+    if table is None:
+        table = EventTable.open_or_create(path, settings.buckets)
+        with _cache_lock:
+            table = _tables.setdefault(path, table)
+    return table
 
 
 def newest_files(files: list[DataFile], rows: int) -> list[DataFile]:
@@ -85,7 +103,7 @@ def catalog(
     public token (for the SDK snippet shown while the project has no events)."""
     project = principal.project(project_id)
     settings = request.app.state.runtime.settings
-    table = EventTable.open_or_create(settings.event_table_dir(project.id), settings.buckets)
+    table = event_table(settings, project.id)
     key = (str(settings.data_dir), project.id, table.version())
     with _cache_lock:
         cached = _cache.get(key)

@@ -6,6 +6,8 @@ Reads the latest event-table snapshot, so an event shows once the consumer has c
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Annotated, Any
 
 import orjson
@@ -15,11 +17,15 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.requests import Request
 
 from eventlens.auth.http import Principal, require_principal
-from eventlens.storage.event_table import DataFile, EventTable, Snapshot
+from eventlens.storage.event_table import DataFile, Snapshot
+from eventlens.web.api.catalog import event_table
 from eventlens.web.api.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
+_CACHE_SIZE = 32
+_cache: OrderedDict[tuple[str, int, int, int], dict[str, Any]] = OrderedDict()
+_cache_lock = threading.Lock()
 _COLUMNS = ["uuid", "event", "distinct_id", "person_id", "timestamp", "properties"]
 
 
@@ -61,9 +67,13 @@ def live_events(
     "person_id", "timestamp" (ISO 8601 UTC), "properties"}]}`, newest first."""
     project = principal.project(project_id)
     settings = request.app.state.runtime.settings
-    snap = EventTable.open_or_create(
-        settings.event_table_dir(project.id), settings.buckets
-    ).snapshot()
+    snap = event_table(settings, project.id).snapshot()
+    # The page polls every 1.5 s; between commits the answer cannot change.
+    key = (str(settings.data_dir), project.id, snap.version, limit)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
     rows = newest_events(snap, limit).to_pylist()
     events = [
         {
@@ -76,4 +86,9 @@ def live_events(
         }
         for r in rows
     ]
-    return {"data_version": snap.version, "events": events}
+    answer = {"data_version": snap.version, "events": events}
+    with _cache_lock:
+        _cache[key] = answer
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return answer

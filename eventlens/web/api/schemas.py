@@ -56,7 +56,10 @@ class QueryRequest(BaseModel):
         description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
         "RetentionQuery, StickinessQuery, LifecycleQuery). Unsupported fields are a 400.",
     )
-    engine: str = Field("reference", description="Engine that computes the result.")
+    engine: str = Field(
+        "parallel",
+        description='Engine that computes the result: "parallel" (default) or "reference".',
+    )
     refresh: bool = Field(
         False, description="Recompute even if a cached result exists (no cache yet: always)."
     )

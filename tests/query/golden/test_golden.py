@@ -18,7 +18,7 @@ from eventlens.query.model import parse_query
 from tests.query.golden.compare import assert_matches
 
 # Engines checked against the fixtures; the reference engine is the oracle and comes first.
-ENGINES: tuple[str, ...] = ("reference",)
+ENGINES: tuple[str, ...] = ("reference", "parallel")
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "insights"
 RULES_FILE = FIXTURE_DIR / "rules.json"

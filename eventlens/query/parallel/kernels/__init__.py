@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, LoadSpec
+from eventlens.query.parallel.frame import Frame
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,3 @@ def _kernel(module: ModuleType) -> Kernel:
 def kernel_for(kind: str) -> Kernel:
     """The kernel of a query kind ("TrendsQuery", ...)."""
     return _kernel(importlib.import_module(f"{__name__}.{KERNEL_MODULES[kind]}"))
-
-
-def spec_of(params: Any) -> LoadSpec:
-    spec = params.spec
-    assert isinstance(spec, LoadSpec)
-    return spec

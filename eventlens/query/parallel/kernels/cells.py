@@ -63,6 +63,7 @@ def group_cells(
     n_persons: int = 0,
     values: np.ndarray | None = None,
     with_lists: bool = False,
+    range_slot: bool = False,
 ) -> list[Cells]:
     """Cells per group from parallel row arrays (group id, slot id, and per mode the person or
     the numeric value of each row).
@@ -70,40 +71,53 @@ def group_cells(
     mode "count": count = rows; "distinct": count = distinct persons; "actor": per (cell,
     person) event counts -> count = persons, total/low/high over the per-person counts, lists =
     the counts; "value": rows with a finite value -> count, total, low, high, lists = values.
+
+    range_slot: the rows carry slots 0..n_slots-2 only and the last slot is computed as their
+    union (distinct persons over all slots, per-actor counts summed over slots), reusing the
+    per-slot deduplication instead of a second pass over every row.
     """
     size = n_groups * n_slots
     cell = groups.astype(np.int64) * n_slots + slots.astype(np.int64)
     events = np.bincount(cell, minlength=size)
+    if range_slot:
+        events[n_slots - 1 :: n_slots] = np.bincount(groups, minlength=n_groups)[:n_groups]
     count = events
     total = np.zeros(size, np.float64)
     low = np.full(size, np.inf)
     high = np.full(size, -np.inf)
-    lists_source: tuple[np.ndarray, np.ndarray] | None = None
-    if mode == "distinct":
+    owner: np.ndarray | None = None  # cell of each list value
+    vals: np.ndarray | None = None
+    scale = max(n_persons, 1)
+    if mode in ("distinct", "actor"):
         assert persons is not None
-        key = np.unique(cell * max(n_persons, 1) + persons)
-        count = np.bincount(key // max(n_persons, 1), minlength=size)
-    elif mode == "actor":
-        assert persons is not None
-        key, per_person = np.unique(cell * max(n_persons, 1) + persons, return_counts=True)
-        owner = key // max(n_persons, 1)
+        key, per_person = np.unique(cell * scale + persons, return_counts=True)
+        owner = key // scale
+        if range_slot:
+            # (group, person) over all slots, from the per-slot distinct keys.
+            group_key = (owner // n_slots) * scale + key % scale
+            whole, inverse = np.unique(group_key, return_inverse=True)
+            whole_counts = np.bincount(inverse, weights=per_person).astype(np.int64)
+            owner = np.concatenate([owner, (whole // scale) * n_slots + (n_slots - 1)])
+            per_person = np.concatenate([per_person, whole_counts])
         count = np.bincount(owner, minlength=size)
-        total = np.bincount(owner, weights=per_person, minlength=size).astype(np.float64)
-        np.minimum.at(low, owner, per_person)
-        np.maximum.at(high, owner, per_person)
-        lists_source = (owner, per_person.astype(np.float64))
+        if mode == "actor":
+            total = np.bincount(owner, weights=per_person, minlength=size).astype(np.float64)
+            np.minimum.at(low, owner, per_person)
+            np.maximum.at(high, owner, per_person)
+            vals = per_person.astype(np.float64)
     elif mode == "value":
         assert values is not None
         ok = np.isfinite(values)
         owner, vals = cell[ok], values[ok]
+        if range_slot:
+            whole_owner = groups[ok].astype(np.int64) * n_slots + (n_slots - 1)
+            owner, vals = np.concatenate([owner, whole_owner]), np.concatenate([vals, vals])
         count = np.bincount(owner, minlength=size)
         total = np.bincount(owner, weights=vals, minlength=size).astype(np.float64)
         np.minimum.at(low, owner, vals)
         np.maximum.at(high, owner, vals)
-        lists_source = (owner, vals)
     per_cell_lists: list[np.ndarray] | None = None
-    if with_lists and lists_source is not None:
-        owner, vals = lists_source
+    if with_lists and owner is not None and vals is not None:
         order = np.argsort(owner, kind="stable")
         bounds = np.searchsorted(owner[order], np.arange(size + 1))
         sorted_vals = vals[order]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
 from eventlens.query.dates import Buckets, make_buckets, shift
 from eventlens.query.model import PropertyFilter, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, PropKey, _probe, props_keys
+from eventlens.query.parallel.frame import Frame, PropKey, probe_event, props_keys
 from eventlens.query.reference.filters import breakdown_value
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
@@ -50,18 +49,11 @@ def breakdown_labels(frame: Frame, key: str, kind: str) -> tuple[np.ndarray, lis
     value: strings as they are, other JSON as text, null / "" as the null label)."""
     column = frame.props[(kind, key)]
     labels = [
-        breakdown_value(_probe({key: v} if v is not None else {}), key, kind) for v in column.values
+        breakdown_value(probe_event({key: v} if v is not None else {}), key, kind)
+        for v in column.values
     ]
-    labels.append(breakdown_value(_probe({}), key, kind))
+    labels.append(breakdown_value(probe_event({}), key, kind))
     names = sorted(set(labels))
     index = {n: i for i, n in enumerate(names)}
     lut = np.array([index[label] for label in labels], dtype=np.int64)
     return lut[column.codes], names
-
-
-def global_mask(frame: Frame, props: Properties) -> np.ndarray:
-    return frame.match(props)
-
-
-def as_list(values: Any) -> list[Any]:
-    return list(values)

@@ -1,7 +1,7 @@
 """Lifecycle kernel: per partition, counts of new / returning / resurrecting / dormant per bucket.
 
-`new` needs each person's first-ever matching event, so the scan reads all history before the
-range for the series' events (a per-person first-seen index is the follow-up that removes this).
+`new` needs each person's first-ever matching event: rows from one interval before the range are
+read in full, older ones only as distinct (person, event, filter values) (`LoadSpec.history`).
 """
 
 from __future__ import annotations
@@ -40,15 +40,17 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
     q = nq.query
     assert isinstance(q, LifecycleQuery)
     buckets = range_buckets(nq, earliest_us)
+    extended = extended_buckets(nq, buckets)
     node = q.series[0]
     spec = LoadSpec(
-        lo=None,  # first-ever event decides `new`
+        lo=extended.starts_us[0],
         hi=buckets.end_us,
         events=event_names([node.event]),
         props=tuple(sorted(keys_of(q.properties, node.properties))),
         ordered=True,
+        history=True,  # `new` needs to know who had a matching event before
     )
-    return Params(nq, spec, buckets, extended_buckets(nq, buckets))
+    return Params(nq, spec, buckets, extended)
 
 
 def compute(params: Params, frame: Frame) -> Partial:
@@ -65,14 +67,22 @@ def compute(params: Params, frame: Frame) -> Partial:
     m = len(ext)
     first_period = np.full(frame.n_persons, -1, np.int64)
     first_period[frame.person[first]] = bucket_index(frame.ts[first], ext.starts_us, ext.end_us)
+    # A matching event before the extended range: the first-ever event is not in any period.
+    first_period[
+        frame.seen_before(
+            lambda h: h.match(q.properties) & h.node_mask(node.event, node.properties)
+        )
+    ] = -1
     period = bucket_index(frame.ts[rows], ext.starts_us, ext.end_us)
     ok = period >= 0
     pairs = np.unique(frame.person[rows[ok]] * m + period[ok])
     person, b = pairs // m, pairs % m
-    # pairs - 1 / pairs + 1 alias a neighbour person's pair only where b = 0 / b = m - 1, and
-    # those are masked below (b >= 1 for the previous period, b + 1 < m for the next one).
-    prev_active = np.isin(pairs - 1, pairs)
-    next_active = np.isin(pairs + 1, pairs)
+    # `pairs` is sorted and unique, so (person, b - 1) exists iff it is the element just before.
+    # A neighbour person's pair can alias only where b = 0 / b = m - 1, and those are masked
+    # below (b >= 1 for the previous period, b + 1 < m for the next one).
+    adjacent = pairs[1:] == pairs[:-1] + 1
+    prev_active = np.r_[False, adjacent]
+    next_active = np.r_[adjacent, False]
     counted = b >= 1  # the interval before the range only classifies the first bucket
     is_new = counted & (first_period[person] == b)
     returning = counted & ~is_new & prev_active

@@ -43,13 +43,14 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
     periods = make_buckets(first, to_us(shift(last, nq.interval, 1)), nq.interval, nq.week_start)
     first_time = rf.retentionType == "retention_first_time"
     spec = LoadSpec(
-        lo=None if first_time else periods.starts_us[0],
+        lo=periods.starts_us[0],
         hi=periods.end_us,
         events=event_names([rf.targetEntity.id, rf.returningEntity.id]),
         props=tuple(
             sorted(keys_of(q.properties, rf.targetEntity.properties, rf.returningEntity.properties))
         ),
         ordered=False,
+        history=first_time,  # first-ever start event: who started before the range
     )
     return Params(nq, spec, periods)
 
@@ -70,6 +71,15 @@ def compute(params: Params, frame: Frame) -> Partial:
         # Only the period of the person's first-ever start event, if it is in range.
         first_ts = np.full(frame.n_persons, np.iinfo(np.int64).max, np.int64)
         np.minimum.at(first_ts, frame.person[rows], frame.ts[rows])
+        # A start event before the range: the first-ever one is not in range.
+        first_ts[
+            frame.seen_before(
+                lambda h: (
+                    h.match(q.properties)
+                    & h.node_mask(rf.targetEntity.id, rf.targetEntity.properties)
+                )
+            )
+        ] = np.iinfo(np.int64).max
         persons = np.flatnonzero(first_ts != np.iinfo(np.int64).max)
         cohort = bucket_index(first_ts[persons], starts, end)
         s_person, s_period = persons[cohort >= 0], cohort[cohort >= 0]

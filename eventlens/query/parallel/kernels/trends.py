@@ -82,7 +82,7 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
     lo: int | None = buckets.starts_us[0]
     hi = buckets.end_us
     windows: list[tuple[tuple[int, int], ...] | None] = []
-    ordered = False
+    ordered = history = False
     for node in q.series:
         if node.math in ROLLING_DAYS:
             n = ROLLING_DAYS[node.math]
@@ -94,7 +94,7 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
         else:
             windows.append(None)
         if node.math == "first_time_for_user":
-            lo = None  # the first-ever matching event: all history before the range
+            history = True  # the first-ever matching event: who matched before the range
             ordered = True
     keys = keys_of(q.properties, *(n.properties for n in q.series))
     for node in q.series:
@@ -109,6 +109,7 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
         events=event_names(n.event for n in q.series),
         props=tuple(sorted(keys)),
         ordered=ordered,
+        history=history,
     )
     return Params(nq, spec, buckets, tuple(windows), tuple(range(len(q.series))))
 
@@ -137,6 +138,8 @@ def compute(params: Params, frame: Frame) -> Partial:
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
         if node.math == "first_time_for_user":
             rows = first_per_person(frame, rows)  # only the first-ever matching event counts
+            seen = frame.seen_before(_matcher(q, node))
+            rows = rows[~seen[frame.person[rows]]]  # first-ever event before the scan: not it
         ts = frame.ts[rows]
         names: list[str | None]
         if labels is None:
@@ -158,9 +161,9 @@ def compute(params: Params, frame: Frame) -> Partial:
         b = bucket_index(ts, starts, end)
         inr = np.flatnonzero(b >= 0)
         windows = params.windows[i]
+        range_slot = windows is None
         if windows is None:
-            sel = np.concatenate([inr, inr])
-            slot = np.concatenate([b[inr], np.full(inr.size, n_buckets, np.int64)])
+            sel, slot = inr, b[inr]  # the whole-range slot is derived (group_cells range_slot)
         else:
             parts, slot_parts = [], []
             for j, (lo, hi) in enumerate(windows):
@@ -190,9 +193,18 @@ def compute(params: Params, frame: Frame) -> Partial:
             n_persons=frame.n_persons,
             values=values,
             with_lists=_needs_lists(node.math),
+            range_slot=range_slot,
         )
         out[i] = {name: c for name, c in zip(names, cells, strict=True) if c.events.any()}
     return out
+
+
+def _matcher(q: TrendsQuery, node: EventsNode) -> Callable[[Frame], np.ndarray]:
+    def matches(h: Frame) -> np.ndarray:
+        out: np.ndarray = h.match(q.properties) & h.node_mask(node.event, node.properties)
+        return out
+
+    return matches
 
 
 def merge(partials: list[Partial]) -> Partial:

@@ -1,0 +1,361 @@
+// The insight builder: a plain "model" of the form <-> the query JSON the API takes, and the
+// form itself. The URL holds the query JSON, so fromQuery(toQuery(m)) must give m back.
+
+import { clear, field, h, select } from "./dom.js";
+
+export const KINDS = [
+  ["TrendsQuery", "Trends"],
+  ["FunnelsQuery", "Funnel"],
+  ["RetentionQuery", "Retention"],
+  ["StickinessQuery", "Stickiness"],
+  ["LifecycleQuery", "Lifecycle"],
+];
+const MATHS = [
+  ["total", "Total count"], ["dau", "Unique persons"], ["weekly_active", "Weekly active"],
+  ["monthly_active", "Monthly active"], ["first_time_for_user", "First time for person"],
+  ["sum", "Sum of property"], ["avg", "Average of property"], ["min", "Min of property"],
+  ["max", "Max of property"], ["median", "Median of property"], ["p75", "75th percentile"],
+  ["p90", "90th percentile"], ["p95", "95th percentile"], ["p99", "99th percentile"],
+  ["avg_count_per_actor", "Average per person"], ["min_count_per_actor", "Min per person"],
+  ["max_count_per_actor", "Max per person"], ["median_count_per_actor", "Median per person"],
+];
+const PROPERTY_MATHS = new Set(["sum", "avg", "min", "max", "median", "p75", "p90", "p95", "p99"]);
+export const OPERATORS = [
+  ["exact", "equals"], ["is_not", "does not equal"], ["icontains", "contains"],
+  ["not_icontains", "does not contain"], ["regex", "matches regex"], ["not_regex", "does not match regex"],
+  ["gt", ">"], ["gte", "≥"], ["lt", "<"], ["lte", "≤"], ["is_set", "is set"], ["is_not_set", "is not set"],
+  ["is_date_before", "date before"], ["is_date_after", "date after"], ["is_date_exact", "date is"],
+];
+const NO_VALUE = new Set(["is_set", "is_not_set"]);
+const NUMERIC = new Set(["gt", "gte", "lt", "lte"]);
+const LISTS = new Set(["exact", "is_not"]);
+export const DATE_PRESETS = [
+  ["-24h", "Last 24 hours"], ["dStart", "Today"], ["-7d", "Last 7 days"], ["-14d", "Last 14 days"],
+  ["-30d", "Last 30 days"], ["-90d", "Last 90 days"], ["mStart", "This month"],
+  ["-1mStart", "Since last month"], ["yStart", "This year"], ["all", "All time"], ["custom", "Custom dates"],
+];
+const INTERVALS = [["hour", "Hour"], ["day", "Day"], ["week", "Week"], ["month", "Month"]];
+const UNITS = ["second", "minute", "hour", "day", "week", "month"];
+
+export function defaultModel() {
+  return {
+    kind: "TrendsQuery",
+    series: [{ event: "$pageview", math: "total", math_property: "" }],
+    formula: "",
+    interval: "day",
+    date_from: "-7d",
+    date_to: "",
+    filters: [],
+    breakdown: { key: "", type: "event", limit: 25 },
+    funnel: { window: 14, unit: "day", order: "ordered" },
+    retention: { target: "$pageview", returning: "$pageview", period: "Day", total: 8, type: "retention_recurring" },
+  };
+}
+
+function filterValue(f) {
+  if (NO_VALUE.has(f.operator)) return undefined;
+  const text = f.value.trim();
+  if (NUMERIC.has(f.operator) && text !== "" && !Number.isNaN(Number(text))) return Number(text);
+  if (LISTS.has(f.operator) && text.includes(",")) return text.split(",").map((v) => v.trim());
+  return text;
+}
+
+function toFilters(filters) {
+  return filters
+    .filter((f) => f.key.trim())
+    .map((f) => {
+      const out = { key: f.key.trim(), operator: f.operator, type: f.type };
+      const value = filterValue(f);
+      if (value !== undefined) out.value = value;
+      return out;
+    });
+}
+
+function fromFilters(list) {
+  return (list || [])
+    .filter((f) => f && f.key !== undefined)
+    .map((f) => ({
+      key: f.key,
+      type: f.type || "event",
+      operator: f.operator || "exact",
+      value: Array.isArray(f.value) ? f.value.join(", ") : f.value === undefined || f.value === null ? "" : String(f.value),
+    }));
+}
+
+/** The query JSON for the form model. */
+export function toQuery(m) {
+  const q = { kind: m.kind };
+  const node = (s) => {
+    const n = { kind: "EventsNode", event: s.event };
+    if (m.kind === "TrendsQuery" && s.math && s.math !== "total") n.math = s.math;
+    if (m.kind === "TrendsQuery" && PROPERTY_MATHS.has(s.math)) n.math_property = s.math_property;
+    return n;
+  };
+  if (m.kind === "RetentionQuery") {
+    q.retentionFilter = {
+      targetEntity: { id: m.retention.target, type: "events" },
+      returningEntity: { id: m.retention.returning, type: "events" },
+      period: m.retention.period,
+      totalIntervals: Number(m.retention.total),
+      retentionType: m.retention.type,
+    };
+  } else {
+    const series = m.kind === "LifecycleQuery" ? m.series.slice(0, 1) : m.series;
+    q.series = series.map(node);
+  }
+  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") q.interval = m.interval;
+  q.dateRange = { date_from: m.date_from };
+  if (m.date_to) q.dateRange.date_to = m.date_to;
+  const props = toFilters(m.filters);
+  if (props.length) q.properties = props;
+  if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.key.trim()) {
+    q.breakdownFilter = {
+      breakdown: m.breakdown.key.trim(),
+      breakdown_type: m.breakdown.type,
+      breakdown_limit: Number(m.breakdown.limit) || 25,
+    };
+  }
+  if (m.kind === "TrendsQuery" && m.series.length > 1 && m.formula.trim()) {
+    q.trendsFilter = { formula: m.formula.trim() };
+  }
+  if (m.kind === "FunnelsQuery") {
+    q.funnelsFilter = {
+      funnelWindowInterval: Number(m.funnel.window) || 14,
+      funnelWindowIntervalUnit: m.funnel.unit,
+      funnelOrderType: m.funnel.order,
+    };
+  }
+  return q;
+}
+
+/** The form model for a query JSON (unknown parts take defaults). */
+export function fromQuery(q) {
+  const m = defaultModel();
+  if (!q || typeof q !== "object") return m;
+  if (KINDS.some(([k]) => k === q.kind)) m.kind = q.kind;
+  if (Array.isArray(q.series) && q.series.length) {
+    m.series = q.series.map((s) => ({ event: s.event || "", math: s.math || "total", math_property: s.math_property || "" }));
+  }
+  if (q.interval) m.interval = q.interval;
+  if (q.trendsFilter?.formula) m.formula = String(q.trendsFilter.formula);
+  if (q.dateRange) {
+    m.date_from = q.dateRange.date_from || "-7d";
+    m.date_to = q.dateRange.date_to || "";
+  }
+  m.filters = fromFilters(q.properties);
+  const b = q.breakdownFilter;
+  if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
+  const f = q.funnelsFilter;
+  if (f) m.funnel = { window: f.funnelWindowInterval || 14, unit: f.funnelWindowIntervalUnit || "day", order: f.funnelOrderType || "ordered" };
+  const r = q.retentionFilter;
+  if (r) {
+    m.retention = {
+      target: r.targetEntity?.id || "$pageview",
+      returning: r.returningEntity?.id || "$pageview",
+      period: r.period || "Day",
+      total: r.totalIntervals || 8,
+      type: r.retentionType || "retention_recurring",
+    };
+  }
+  return m;
+}
+
+/** Switching kind keeps what carries over (events, dates, filters). */
+export function switchKind(m, kind) {
+  m.kind = kind;
+  if (kind === "FunnelsQuery" && m.series.length < 2) {
+    m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "" });
+  }
+  if (kind === "RetentionQuery" && m.series[0]?.event) m.retention.target = m.series[0].event;
+  return m;
+}
+
+// -- the form --------------------------------------------------------------------------------
+
+function isPreset(value) {
+  return DATE_PRESETS.some(([v]) => v === value && v !== "custom");
+}
+
+/**
+ * Render the builder for model `m` into `el`. `onChange()` after every edit; the form redraws
+ * itself on structural edits (kind, rows added or removed). `catalog` feeds the autocomplete.
+ */
+export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
+  const redraw = () => renderBuilder(el, m, { catalog, timezone, onSubmit });
+  clear(el);
+  const lists = h(
+    "div",
+    { hidden: true },
+    h("datalist", { id: "dl-events" }, (catalog?.events || []).map((e) => h("option", { value: e.name }))),
+    h("datalist", { id: "dl-event-props" }, (catalog?.event_properties || []).map((k) => h("option", { value: k }))),
+    h("datalist", { id: "dl-person-props" }, (catalog?.person_properties || []).map((k) => h("option", { value: k }))),
+  );
+  const form = h("form", { class: "builder", novalidate: true, "aria-label": "Insight query" });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    onSubmit();
+  });
+  const bind = (input, set) => {
+    input.addEventListener("input", () => set(input.value));
+    input.addEventListener("change", () => set(input.value));
+    return input;
+  };
+  const eventInput = (label, value, set) =>
+    field(label, bind(h("input", { type: "text", list: "dl-events", value, required: true, autocomplete: "off", spellcheck: "false" }), set));
+
+  const kindBar = h("div", { class: "kinds", role: "group", "aria-label": "Insight type" });
+  for (const [kind, label] of KINDS) {
+    kindBar.append(
+      h("button", {
+        type: "button",
+        class: "kind",
+        "aria-pressed": String(m.kind === kind),
+        onclick: () => {
+          switchKind(m, kind);
+          redraw();
+        },
+      }, label),
+    );
+  }
+  form.append(kindBar);
+
+  // Series / steps / retention events.
+  if (m.kind === "RetentionQuery") {
+    const r = m.retention;
+    form.append(
+      h("fieldset", null, h("legend", null, "Cohorts"),
+        eventInput("Start event", r.target, (v) => (r.target = v)),
+        eventInput("Returning event", r.returning, (v) => (r.returning = v)),
+        field("Period", bind(select({}, [["Hour", "Hour"], ["Day", "Day"], ["Week", "Week"], ["Month", "Month"]], r.period), (v) => (r.period = v))),
+        field("Periods", bind(h("input", { type: "number", min: 1, max: 1000, value: r.total }), (v) => (r.total = v))),
+        field("Type", bind(select({}, [["retention_recurring", "Recurring"], ["retention_first_time", "First time"]], r.type), (v) => (r.type = v))),
+      ),
+    );
+  } else {
+    const funnel = m.kind === "FunnelsQuery";
+    const max = m.kind === "LifecycleQuery" ? 1 : funnel ? 20 : 26;
+    const fs = h("fieldset", null, h("legend", null, funnel ? "Steps" : m.kind === "LifecycleQuery" ? "Event" : "Series"));
+    m.series.slice(0, max).forEach((s, i) => {
+      const row = h("div", { class: "row series-row", "data-series": i });
+      row.append(eventInput(funnel ? `Step ${i + 1}` : `Event ${max > 1 ? String.fromCharCode(65 + i) : ""}`.trim(), s.event, (v) => (s.event = v)));
+      if (m.kind === "TrendsQuery") {
+        const prop = field("Property", bind(h("input", { type: "text", list: "dl-event-props", value: s.math_property, autocomplete: "off" }), (v) => (s.math_property = v)));
+        prop.hidden = !PROPERTY_MATHS.has(s.math);
+        const mathSel = bind(select({}, MATHS, s.math), (v) => {
+          s.math = v;
+          prop.hidden = !PROPERTY_MATHS.has(v);
+        });
+        row.append(field("Measure", mathSel), prop);
+      }
+      const minRows = funnel ? 2 : 1;
+      if (m.series.length > minRows) {
+        row.append(h("button", { type: "button", class: "icon", "aria-label": `Remove ${funnel ? "step" : "series"} ${i + 1}`, onclick: () => { m.series.splice(i, 1); redraw(); } }, "✕"));
+      }
+      fs.append(row);
+    });
+    if (m.series.length < max) {
+      fs.append(h("button", { type: "button", class: "secondary", onclick: () => { m.series.push({ event: "", math: "total", math_property: "" }); redraw(); } }, funnel ? "+ Add step" : "+ Add series"));
+    }
+    if (m.kind === "TrendsQuery" && m.series.length > 1) {
+      fs.append(field("Formula (optional, e.g. A/B*100)", bind(h("input", { type: "text", value: m.formula, autocomplete: "off", spellcheck: "false" }), (v) => (m.formula = v))));
+    }
+    if (funnel) {
+      const f = m.funnel;
+      fs.append(
+        h("div", { class: "row" },
+          field("Window", bind(h("input", { type: "number", min: 1, value: f.window }), (v) => (f.window = v))),
+          field("Unit", bind(select({}, UNITS, f.unit), (v) => (f.unit = v))),
+          field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => (f.order = v))),
+        ),
+      );
+    }
+    form.append(fs);
+  }
+
+  // Filters.
+  const filters = h("fieldset", null, h("legend", null, "Filters"));
+  m.filters.forEach((f, i) => {
+    const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
+    const valueField = field("Value", valueInput);
+    valueField.hidden = NO_VALUE.has(f.operator);
+    const keyInput = bind(h("input", { type: "text", value: f.key, list: f.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false" }), (v) => (f.key = v));
+    filters.append(
+      h("div", { class: "row filter-row", "data-filter": i },
+        h("span", { class: "badge" }, `Filter ${i + 1}`),
+        field("Property", keyInput),
+        field("Of", bind(select({}, [["event", "event"], ["person", "person"]], f.type), (v) => {
+          f.type = v;
+          keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
+        })),
+        field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
+          f.operator = v;
+          valueField.hidden = NO_VALUE.has(v);
+        })),
+        valueField,
+        h("button", { type: "button", class: "icon", "aria-label": `Remove filter ${i + 1}`, onclick: () => { m.filters.splice(i, 1); redraw(); } }, "✕"),
+      ),
+    );
+  });
+  filters.append(h("button", { type: "button", class: "secondary", onclick: () => { m.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ Add filter"));
+  form.append(filters);
+
+  // Breakdown.
+  if (m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") {
+    const b = m.breakdown;
+    const keyInput = bind(h("input", { type: "text", value: b.key, list: b.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false", placeholder: "none" }), (v) => (b.key = v));
+    form.append(
+      h("fieldset", null, h("legend", null, "Breakdown"),
+        h("div", { class: "row" },
+          field("By property", keyInput),
+          field("Of", bind(select({}, [["event", "event"], ["person", "person"]], b.type), (v) => {
+            b.type = v;
+            keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
+          })),
+          field("Top", bind(h("input", { type: "number", min: 1, max: 10000, value: b.limit }), (v) => (b.limit = v)), "narrow"),
+        ),
+      ),
+    );
+  }
+
+  // Dates and interval.
+  const custom = !isPreset(m.date_from);
+  const fromInput = bind(h("input", { type: "date", value: custom ? m.date_from.slice(0, 10) : "" }), (v) => (m.date_from = v));
+  const toInput = bind(h("input", { type: "date", value: m.date_to.slice(0, 10) }), (v) => (m.date_to = v));
+  const customBox = h("div", { class: "row" }, field("From", fromInput), field("To", toInput));
+  customBox.hidden = !custom;
+  const preset = bind(select({}, DATE_PRESETS, custom ? "custom" : m.date_from), (v) => {
+    customBox.hidden = v !== "custom";
+    if (v === "custom") {
+      m.date_from = fromInput.value || new Date(Date.now() - 7 * 864e5).toISOString().slice(0, 10);
+      fromInput.value = m.date_from;
+    } else {
+      m.date_from = v;
+      m.date_to = "";
+      toInput.value = "";
+    }
+  });
+  const when = h("fieldset", null, h("legend", null, "When"), h("div", { class: "row" }, field("Date range", preset)));
+  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") {
+    when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
+  }
+  when.append(customBox, h("p", { class: "muted tz-note" }, `Dates and buckets in the project's timezone: ${timezone}`));
+  form.append(when);
+  form.append(h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "run" }, "Run query")));
+  el.append(lists, form);
+  return form;
+}
+
+/** Mark the builder row an error's field points at (and return it), for a visible cue. */
+export function markError(formEl, fieldPath) {
+  for (const el of formEl.querySelectorAll(".has-error")) el.classList.remove("has-error");
+  if (!fieldPath) return null;
+  const f = fieldPath.replace(/^query\./, "");
+  let target = null;
+  let mm = f.match(/^properties\[(\d+)\]/);
+  if (mm) target = formEl.querySelector(`[data-filter="${mm[1]}"]`);
+  mm = f.match(/^series\[(\d+)\]/);
+  if (mm) target = formEl.querySelector(`[data-series="${mm[1]}"]`);
+  if (target) target.classList.add("has-error");
+  return target;
+}
+

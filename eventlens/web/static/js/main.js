@@ -1,0 +1,105 @@
+// Entry point: the hash router (#/p/<project>/<page>?q=...), the header and the session.
+
+import { api, describeError, session } from "./api.js";
+import { clear, h } from "./dom.js";
+import { dashboardPage, dashboardsPage, insightPage, livePage, loginPage } from "./views.js";
+
+const main = document.getElementById("main");
+const header = document.getElementById("top");
+const projectSelect = document.getElementById("project-select");
+let projects = null; // what GET /api/projects said for the current key
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const cut = raw.indexOf("?");
+  const path = cut < 0 ? raw : raw.slice(0, cut);
+  return { parts: path.split("/").filter(Boolean), params: new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1)) };
+}
+
+function onAuthError(err) {
+  session.clear();
+  projects = null;
+  route(`Logged out: ${describeError(err)}`);
+}
+
+function catalogFor(projectId) {
+  return api("GET", `/api/projects/${projectId}/catalog`).catch(() => null);
+}
+
+function renderHeader(project, view) {
+  header.hidden = false;
+  clear(projectSelect);
+  for (const p of projects) {
+    const opt = h("option", { value: p.id }, `${p.name} (#${p.id})`);
+    if (project && p.id === project.id) opt.selected = true;
+    projectSelect.append(opt);
+  }
+  const pid = project ? project.id : projects[0]?.id;
+  const links = { insight: "insight", dashboards: "dashboards", live: "live" };
+  for (const [name, path] of Object.entries(links)) {
+    const a = document.getElementById(`nav-${name}`);
+    a.href = `#/p/${pid}/${path}`;
+    if (name === view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.getElementById("project-tz").textContent = project ? `Timezone: ${project.timezone}` : "";
+}
+
+async function route(message) {
+  const { parts, params } = parseHash();
+  // Each route renders into a fresh element: a page's timers and late answers check
+  // `page.isConnected` and stop once the user has moved on.
+  const page = h("div", { class: "page" });
+  clear(main).append(page);
+  if (!session.key) {
+    header.hidden = true;
+    loginPage(page, { message, onLogin: (list) => { projects = list; route(); } });
+    return;
+  }
+  if (!projects) {
+    try {
+      projects = await api("GET", "/api/projects");
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+      clear(page).append(h("div", { class: "error", role: "alert" }, describeError(err)));
+      return;
+    }
+  }
+  if (parts[0] !== "p") {
+    if (projects.length) location.replace(`#/p/${projects[0].id}/insight`);
+    else clear(page).append(h("p", null, "This key cannot read any project."));
+    return;
+  }
+  const projectId = Number(parts[1]);
+  const project = projects.find((p) => p.id === projectId);
+  const view = parts[2] || "insight";
+  renderHeader(project, view);
+  if (!project) {
+    // Same answer whether or not the project exists: the key simply cannot see it.
+    clear(page).append(
+      h("h1", null, "Project not found"),
+      h("div", { class: "error", role: "alert" }, `Project ${parts[1]} not found: this key cannot read it.`),
+      h("p", null, "Pick one of your projects above."),
+    );
+    return;
+  }
+  document.title = `${project.name} · EventLens`;
+  const ctx = { project, params, onAuthError };
+  if (view === "insight") insightPage(page, { ...ctx, catalog: catalogFor(project.id) });
+  else if (view === "dashboards" && parts[3]) dashboardPage(page, { ...ctx, dashboardId: Number(parts[3]) });
+  else if (view === "dashboards") dashboardsPage(page, ctx);
+  else if (view === "live") livePage(page, { ...ctx, catalog: catalogFor(project.id) });
+  else clear(page).append(h("h1", null, "Page not found"), h("p", null, h("a", { href: `#/p/${project.id}/insight` }, "Go to insights")));
+}
+
+projectSelect.addEventListener("change", () => {
+  location.hash = `#/p/${projectSelect.value}/insight`;
+});
+document.getElementById("logout").addEventListener("click", () => {
+  session.clear();
+  projects = null;
+  history.replaceState(null, "", "#/");
+  route("Logged out.");
+});
+window.addEventListener("hashchange", () => route());
+route();

@@ -1,0 +1,340 @@
+// The pages: login, insight (builder + result), dashboards, one dashboard, live events.
+
+import { api, ApiError, describeError, session } from "./api.js";
+import { defaultModel, fromQuery, markError, renderBuilder, toQuery } from "./builder.js";
+import { renderResult } from "./charts.js";
+import { clear, field, fmtNumber, h, select } from "./dom.js";
+
+/** The posthog-python snippet shown while a project has no events. */
+export function snippetBox(token, title) {
+  const code = [
+    "pip install posthog",
+    "",
+    "from posthog import Posthog",
+    `posthog = Posthog("${token}", host="${location.origin}")`,
+    'posthog.capture("signup", distinct_id="user-123", properties={"plan": "free"})',
+    "posthog.flush()",
+  ].join("\n");
+  return h("section", { class: "empty" }, h("h2", null, title), h("p", null, "Send events from your app with PostHog's SDK; paste this snippet:"), h("pre", null, h("code", null, code)));
+}
+
+function errorBox(err) {
+  return h("div", { class: "error", role: "alert" }, h("strong", null, "Could not run this query. "), describeError(err));
+}
+
+function timeText(date, timezone) {
+  return new Intl.DateTimeFormat(undefined, { timeZone: timezone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(date);
+}
+
+/** A "Computing… (n s)" indicator; returns a stop function. */
+function loading(el, text) {
+  const started = Date.now();
+  const label = h("span", null, text);
+  const box = h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), label);
+  el.setAttribute("aria-busy", "true");
+  el.append(box);
+  const timer = setInterval(() => {
+    label.textContent = `${text} (${Math.round((Date.now() - started) / 1000)} s)`;
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    box.remove();
+    el.removeAttribute("aria-busy");
+  };
+}
+
+export function loginPage(main, { message, onLogin }) {
+  const input = h("input", { type: "password", id: "api-key", name: "api-key", autocomplete: "off", required: true, spellcheck: "false", placeholder: "phx_…" });
+  const status = h("p", { class: "error-text", role: "alert" }, message || "");
+  const form = h(
+    "form",
+    { class: "login card", "aria-labelledby": "login-title" },
+    h("h1", { id: "login-title" }, "EventLens"),
+    h("p", null, "Log in with the project's personal API key (shown once by ", h("code", null, "eventlens project create"), " or ", h("code", null, "eventlens demo"), "). It stays in this browser tab only."),
+    field("Personal API key", input),
+    h("button", { type: "submit", class: "primary" }, "Log in"),
+    status,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const key = input.value.trim();
+    if (!key) {
+      status.textContent = "Enter your personal API key.";
+      return;
+    }
+    status.textContent = "Checking…";
+    try {
+      const projects = await api("GET", "/api/projects", undefined, key);
+      session.set(key);
+      onLogin(projects);
+    } catch (err) {
+      status.textContent = err instanceof ApiError && err.status === 401 ? "This key was not accepted: check it and try again." : describeError(err);
+    }
+  });
+  clear(main).append(form);
+  input.focus();
+}
+
+export async function insightPage(main, { project, params, catalog, onAuthError }) {
+  let model;
+  let fromUrl = false;
+  try {
+    const q = params.get("q");
+    model = q ? fromQuery(JSON.parse(q)) : defaultModel();
+    fromUrl = Boolean(q);
+  } catch {
+    model = defaultModel();
+  }
+  const builderEl = h("div", { class: "builder-box" });
+  const resultEl = h("section", { class: "result card", "aria-label": "Result", "aria-live": "polite" });
+  const metaEl = h("p", { class: "meta" });
+  const chartEl = h("div", { class: "result-body" });
+  const saveEl = h("div", { class: "save" });
+  resultEl.append(metaEl, chartEl, saveEl);
+  const top = h("div", null);
+  clear(main).append(h("h1", null, "Insights"), top, h("div", { class: "insight" }, builderEl, resultEl));
+
+  let runId = 0;
+  // The builder redraws itself (rows added, kind switched): always look up the live form.
+  const form = () => builderEl.querySelector("form");
+  const run = async () => {
+    const query = toQuery(model);
+    history.replaceState(null, "", `#/p/${project.id}/insight?q=${encodeURIComponent(JSON.stringify(query))}`);
+    runId += 1;
+    const mine = runId;
+    const runButton = form().querySelector("#run");
+    runButton.disabled = true;
+    clear(chartEl);
+    clear(saveEl);
+    metaEl.textContent = "";
+    const stop = loading(chartEl, "Computing…");
+    try {
+      const res = await api("POST", `/api/projects/${project.id}/query`, { query });
+      if (mine !== runId || !main.isConnected) return;
+      stop();
+      markError(form(), null);
+      renderResult(chartEl, query, res);
+      metaEl.textContent = `Computed at ${timeText(new Date(), project.timezone)} (${project.timezone}) · data version ${res.data_version} · ${fmtNumber(res.timings?.total_ms)} ms`;
+      saveEl.append(saveForm(project, query, onAuthError));
+    } catch (err) {
+      if (mine !== runId) return;
+      stop();
+      if (err.status === 401) return onAuthError(err);
+      markError(form(), err.field);
+      chartEl.append(errorBox(err));
+    } finally {
+      if (mine === runId) runButton.disabled = false;
+    }
+  };
+  renderBuilder(builderEl, model, { catalog: null, timezone: project.timezone, onSubmit: run });
+  catalog.then((cat) => {
+    if (!main.isConnected || !cat) return;
+    if (cat.total_events === 0) top.append(snippetBox(cat.token, "No events yet"));
+    const focused = document.activeElement;
+    if (!builderEl.contains(focused)) renderBuilder(builderEl, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+    else {
+      // Keep the user's focus: only fill the autocomplete lists.
+      const fresh = h("div");
+      renderBuilder(fresh, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+      for (const id of ["dl-events", "dl-event-props", "dl-person-props"]) builderEl.querySelector(`#${id}`).replaceWith(fresh.querySelector(`#${id}`));
+    }
+  });
+  if (fromUrl) run();
+  else chartEl.append(h("p", { class: "muted" }, "Pick events and press “Run query”."));
+}
+
+function saveForm(project, query, onAuthError) {
+  const name = h("input", { type: "text", id: "insight-name", required: true, maxlength: 200, placeholder: "e.g. Daily signups" });
+  const dashSelect = select({ id: "dashboard-pick" }, [["", "New dashboard…"]], "");
+  const newName = h("input", { type: "text", id: "new-dashboard-name", maxlength: 200, placeholder: "Dashboard name" });
+  const newField = field("New dashboard name", newName);
+  const status = h("p", { class: "status-text", role: "status" });
+  api("GET", `/api/projects/${project.id}/dashboards`).then((dashes) => {
+    for (const d of dashes) dashSelect.append(h("option", { value: d.id }, d.name));
+    if (dashes.length) {
+      dashSelect.value = String(dashes[dashes.length - 1].id);
+      newField.hidden = true;
+    }
+  }, () => {});
+  dashSelect.addEventListener("change", () => (newField.hidden = dashSelect.value !== ""));
+  const form = h(
+    "form",
+    { class: "save-form", "aria-label": "Save insight" },
+    h("h2", null, "Save to a dashboard"),
+    h("div", { class: "row" }, field("Insight name", name), field("Dashboard", dashSelect), newField),
+    h("button", { type: "submit", class: "secondary" }, "Save insight"),
+    status,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      if (!name.value.trim()) throw new ApiError(400, { detail: "give the insight a name" });
+      const insight = await api("POST", `/api/projects/${project.id}/insights`, { name: name.value, query });
+      let dash;
+      if (dashSelect.value === "") {
+        dash = await api("POST", `/api/projects/${project.id}/dashboards`, { name: newName.value.trim() || "My dashboard", insight_ids: [insight.id] });
+      } else {
+        const cur = await api("GET", `/api/projects/${project.id}/dashboards/${dashSelect.value}`);
+        dash = await api("PATCH", `/api/projects/${project.id}/dashboards/${cur.id}`, { insight_ids: [...cur.insight_ids, insight.id] });
+      }
+      clear(status).append(`Saved “${insight.name}” to `, h("a", { href: `#/p/${project.id}/dashboards/${dash.id}` }, dash.name), ".");
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+      status.textContent = describeError(err);
+    }
+  });
+  return form;
+}
+
+export async function dashboardsPage(main, { project, onAuthError }) {
+  const list = h("ul", { class: "dash-list" });
+  const name = h("input", { type: "text", id: "dashboard-name", required: true, maxlength: 200 });
+  const status = h("p", { class: "status-text", role: "status" });
+  const form = h("form", { class: "row", "aria-label": "New dashboard" }, field("New dashboard", name), h("button", { type: "submit", class: "secondary" }, "Create"), status);
+  clear(main).append(h("h1", null, "Dashboards"), h("section", { class: "card" }, list), h("section", { class: "card" }, form));
+  const load = async () => {
+    const dashes = await api("GET", `/api/projects/${project.id}/dashboards`);
+    clear(list);
+    if (!dashes.length) list.append(h("li", { class: "muted" }, "No dashboards yet: run an insight and save it to one, or create one here."));
+    for (const d of dashes) {
+      list.append(h("li", null, h("a", { href: `#/p/${project.id}/dashboards/${d.id}` }, d.name), h("span", { class: "muted" }, ` · ${d.insight_ids.length} insight${d.insight_ids.length === 1 ? "" : "s"}`)));
+    }
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const d = await api("POST", `/api/projects/${project.id}/dashboards`, { name: name.value });
+      location.hash = `#/p/${project.id}/dashboards/${d.id}`;
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+      status.textContent = describeError(err);
+    }
+  });
+  try {
+    await load();
+  } catch (err) {
+    if (err.status === 401) return onAuthError(err);
+    list.append(h("li", null, errorBox(err)));
+  }
+}
+
+export async function dashboardPage(main, { project, dashboardId, onAuthError }) {
+  clear(main);
+  let dash;
+  try {
+    dash = await api("GET", `/api/projects/${project.id}/dashboards/${dashboardId}`);
+  } catch (err) {
+    if (err.status === 401) return onAuthError(err);
+    main.append(h("h1", null, "Dashboard"), errorBox(err));
+    return;
+  }
+  const grid = h("div", { class: "tiles" });
+  const refresh = h("button", { type: "button", class: "primary", id: "refresh-all" }, "Refresh all");
+  main.append(h("div", { class: "title-row" }, h("h1", null, dash.name), refresh), grid);
+  if (!dash.insights.length) {
+    grid.append(h("p", { class: "muted" }, "This dashboard is empty: open ", h("a", { href: `#/p/${project.id}/insight` }, "Insights"), ", run a query and save it here."));
+    return;
+  }
+  const tiles = dash.insights.map((ins) => {
+    const body = h("div", { class: "tile-body" });
+    const meta = h("p", { class: "meta" });
+    const link = `#/p/${project.id}/insight?q=${encodeURIComponent(JSON.stringify(ins.query))}`;
+    const remove = h("button", { type: "button", class: "icon", "aria-label": `Remove ${ins.name} from the dashboard` }, "✕");
+    remove.addEventListener("click", async () => {
+      const ids = dash.insight_ids.filter((i) => i !== ins.id);
+      try {
+        await api("PATCH", `/api/projects/${project.id}/dashboards/${dash.id}`, { insight_ids: ids });
+        dashboardPage(main, { project, dashboardId, onAuthError });
+      } catch (err) {
+        if (err.status === 401) return onAuthError(err);
+        meta.textContent = describeError(err);
+      }
+    });
+    const tile = h("article", { class: "tile card", "data-insight": ins.id }, h("header", null, h("h2", null, h("a", { href: link }, ins.name)), remove), body, meta);
+    grid.append(tile);
+    return { ins, body, meta };
+  });
+  // All tiles are computed together, on the same press, each against the latest data.
+  const runAll = async (force) => {
+    refresh.disabled = true;
+    await Promise.all(
+      tiles.map(async ({ ins, body, meta }) => {
+        clear(body);
+        meta.textContent = "";
+        const stop = loading(body, "Computing…");
+        try {
+          const res = await api("POST", `/api/projects/${project.id}/query`, { query: ins.query, refresh: force });
+          stop();
+          if (!main.isConnected) return;
+          renderResult(body, ins.query, res, { compact: true });
+          meta.textContent = `Computed at ${timeText(new Date(), project.timezone)} · data version ${res.data_version}`;
+        } catch (err) {
+          stop();
+          if (err.status === 401) return onAuthError(err);
+          body.append(errorBox(err));
+        }
+      }),
+    );
+    refresh.disabled = false;
+  };
+  refresh.addEventListener("click", () => runAll(true));
+  await runAll(false);
+}
+
+export function livePage(main, { project, catalog, onAuthError }) {
+  const tbody = h("tbody");
+  const status = h("p", { class: "meta", role: "status" }, "Loading…");
+  const pause = h("button", { type: "button", class: "secondary", "aria-pressed": "false" }, "Pause");
+  const empty = h("div");
+  clear(main).append(
+    h("div", { class: "title-row" }, h("h1", null, "Live events"), pause),
+    status,
+    empty,
+    h("div", { class: "card table-scroll" },
+      h("table", { class: "live" },
+        h("thead", null, h("tr", null, ["Time", "Event", "Person", "Properties"].map((c) => h("th", { scope: "col" }, c)))),
+        tbody,
+      ),
+    ),
+  );
+  let paused = false;
+  let timer = null;
+  let shownEmpty = false;
+  const fmt = new Intl.DateTimeFormat(undefined, { timeZone: project.timezone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  pause.addEventListener("click", () => {
+    paused = !paused;
+    pause.setAttribute("aria-pressed", String(paused));
+    pause.textContent = paused ? "Resume" : "Pause";
+    if (!paused) poll();
+  });
+  const poll = async () => {
+    clearTimeout(timer);
+    if (!main.isConnected || paused) return;
+    try {
+      const res = await api("GET", `/api/projects/${project.id}/events/live?limit=50`);
+      if (!main.isConnected) return;
+      clear(tbody);
+      for (const e of res.events) {
+        const props = JSON.stringify(e.properties);
+        tbody.append(
+          h("tr", null,
+            h("td", { class: "nowrap" }, fmt.format(new Date(e.timestamp))),
+            h("td", null, e.event),
+            h("td", null, e.distinct_id),
+            h("td", null, h("code", { class: "props", title: props }, props.length > 160 ? `${props.slice(0, 160)}…` : props)),
+          ),
+        );
+      }
+      if (!res.events.length && !shownEmpty) {
+        shownEmpty = true;
+        catalog.then((cat) => cat && empty.append(snippetBox(cat.token, "No events yet")));
+      } else if (res.events.length) clear(empty);
+      status.textContent = `Newest first · updated ${timeText(new Date(), project.timezone)} (${project.timezone}) · data version ${res.data_version} · refreshes every 1.5 s`;
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+      status.textContent = describeError(err);
+    }
+    timer = setTimeout(poll, 1500);
+  };
+  poll();
+}

@@ -1,0 +1,72 @@
+"""DashboardStore on a real SQLite file: what is saved comes back, and only to its project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventlens.dashboards import DashboardStore
+from eventlens.errors import InvalidInput, NotFound
+from eventlens.projects.store import SqliteMetadataStore
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+names = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DashboardStore:
+    # The same file as the project store: both sets of tables live side by side.
+    SqliteMetadataStore(tmp_path / "meta.db").close()
+    return DashboardStore(tmp_path / "meta.db")
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=names, query=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_saved_insight_round_trips(tmp_path_factory: Any, name: str, query: dict[str, Any]) -> None:
+    store = DashboardStore(tmp_path_factory.mktemp("s") / "meta.db")
+    saved = store.create_insight(1, name, query)
+    again = store.get_insight(1, saved.id)
+    assert again.name == name.strip() and again.query == query
+    dash = store.create_dashboard(1, name, [saved.id])
+    assert store.get_dashboard(1, dash.id).insight_ids == [saved.id]
+    store.close()
+
+
+def test_rows_belong_to_their_project(store: DashboardStore) -> None:
+    a = store.create_insight(1, "a", {"kind": "TrendsQuery"})
+    b = store.create_insight(2, "b", {"kind": "TrendsQuery"})
+    assert [i.id for i in store.list_insights(1)] == [a.id]
+    with pytest.raises(NotFound):
+        store.get_insight(2, a.id)
+    with pytest.raises(NotFound):
+        store.delete_insight(2, a.id)
+    with pytest.raises(InvalidInput) as err:
+        store.create_dashboard(1, "d", [a.id, b.id])
+    assert err.value.field == "insight_ids[1]"
+    dash = store.create_dashboard(1, "d", [a.id])
+    with pytest.raises(NotFound):
+        store.update_dashboard(2, dash.id, name="x")
+    assert store.list_dashboards(2) == []
+
+
+def test_reorder_and_delete(store: DashboardStore) -> None:
+    ids = [store.create_insight(1, f"i{n}", {"n": n}).id for n in range(3)]
+    dash = store.create_dashboard(1, "d", ids)
+    moved = store.update_dashboard(1, dash.id, insight_ids=list(reversed(ids)))
+    assert moved.insight_ids == list(reversed(ids))
+    store.delete_insight(1, ids[1])
+    assert store.get_dashboard(1, dash.id).insight_ids == [ids[2], ids[0]]
+    store.delete_dashboard(1, dash.id)
+    assert [i.id for i in store.list_insights(1)] == [ids[0], ids[2]]  # insights stay
+    with pytest.raises(InvalidInput):
+        store.create_insight(1, "  ", {})
