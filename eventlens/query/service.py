@@ -54,9 +54,12 @@ class QueryOutcome:
     kind: str
     fingerprint: str
     timings: dict[str, float] = field(default_factory=dict)
+    # EXPLAIN ANALYZE of this run (files pruned/kept, sub-tasks, rows, per-task times), when
+    # asked for with explain=True.
+    explain: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "results": self.results,
             "data_version": self.data_version,
             "engine": self.engine,
@@ -64,6 +67,9 @@ class QueryOutcome:
             "fingerprint": self.fingerprint,
             "timings": self.timings,
         }
+        if self.explain is not None:
+            out["explain"] = self.explain
+        return out
 
 
 def _ms(seconds: float) -> float:
@@ -106,14 +112,16 @@ class QueryService:
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
         refresh: bool = False,
+        explain: bool = False,
     ) -> QueryOutcome:
         """Run `query` (the query JSON object) on project `project_id`'s latest data.
 
-        Raises InvalidQuery (400, with `field`) for a bad query, engine or timeout, NotFound for
-        an unknown project, QueryTimeout (504) at the deadline. `refresh` is accepted for the
-        cache that comes later; today every query is computed.
+        Raises InvalidQuery (400, with `field`) for a bad query, engine or timeout, or for
+        `explain` with an engine that cannot explain; NotFound for an unknown project,
+        QueryTimeout (504) at the deadline. `refresh` is accepted for the cache that comes
+        later; today every query is computed.
         """
-        job = self._prepare(project_id, query, engine, timeout)
+        job = self._prepare(project_id, query, engine, timeout, explain)
         return await self.pool.run_async(job.execute, job.deadline)
 
     def run_sync(
@@ -124,9 +132,10 @@ class QueryService:
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
         refresh: bool = False,
+        explain: bool = False,
     ) -> QueryOutcome:
         """Blocking twin of `run` (for the CLI and tests)."""
-        job = self._prepare(project_id, query, engine, timeout)
+        job = self._prepare(project_id, query, engine, timeout, explain)
         return self.pool.run(job.execute, job.deadline)
 
     # -- steps ----------------------------------------------------------------------------------
@@ -143,7 +152,9 @@ class QueryService:
             )
         return Deadline(float(timeout))
 
-    def _prepare(self, project_id: int, query: Any, engine: str, timeout: float | None) -> _Job:
+    def _prepare(
+        self, project_id: int, query: Any, engine: str, timeout: float | None, explain: bool
+    ) -> _Job:
         """Everything cheap and fallible before a pool slot is taken: deadline, project, parse,
         engine, normalise. Errors here are 400/404 without queueing."""
         started = time.perf_counter()
@@ -154,6 +165,11 @@ class QueryService:
         parsed = parse_query(query)
         parsed_at = time.perf_counter()
         resolved = get_engine(engine)  # InvalidQuery(field=engine) naming the known ones
+        if explain and not callable(getattr(resolved, "explain", None)):
+            raise InvalidQuery(
+                f"engine {engine!r} cannot explain its plan; use engine 'parallel'",
+                field="explain",
+            )
         now = datetime.now(UTC)
         normalised = normalise(
             parsed,
@@ -174,6 +190,7 @@ class QueryService:
             plan_s=time.perf_counter() - parsed_at,
             query=query,
             now=now,
+            explain=explain,
         )
 
     def pin(self, project_id: int) -> Snapshot:
@@ -206,6 +223,7 @@ class _Job:
     plan_s: float
     query: dict[str, Any] = field(default_factory=dict)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    explain: bool = False
 
     def execute(self) -> QueryOutcome:
         """Runs in a pool thread: pin the snapshot, run the engine."""
@@ -219,7 +237,11 @@ class _Job:
             snapshot = self.service.pin(self.project.id)
             self.deadline.check()
             t1 = time.perf_counter()
-            if _accepts_deadline(self.engine):
+            report: dict[str, Any] | None = None
+            if self.explain:
+                results, plan_report = self.engine.explain(self.normalised, snapshot)
+                report = plan_report.to_dict()
+            elif _accepts_deadline(self.engine):
                 results = self.engine.run(self.normalised, snapshot, deadline=self.deadline)
             else:
                 results = self.engine.run(self.normalised, snapshot)
@@ -276,6 +298,7 @@ class _Job:
             kind=self.kind,
             fingerprint=str(getattr(self.normalised, "fingerprint", "")),
             timings=timings,
+            explain=report,
         )
 
     def _after(self, snapshot: Snapshot, results: Any, execute_s: float) -> None:

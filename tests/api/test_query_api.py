@@ -199,3 +199,34 @@ def test_any_body_is_answered_with_a_typed_error_never_a_500(
     if r.status_code == 400:
         err = r.json()
         assert err["type"] in ("InvalidQuery", "InvalidInput") and err["detail"]
+
+
+def test_default_engine_is_parallel_and_explain_shows_the_plan(deployment: Deployment) -> None:
+    day = deployment.now.date()
+    query = {**BASE, "dateRange": {"date_from": str(day - timedelta(days=3)), "date_to": str(day)}}
+    plain = _post(deployment, {"query": query})
+    with deployment.client(deployment.a["api_key"]) as c:
+        explained = c.post(
+            f"/api/projects/{deployment.a['id']}/query",
+            params={"explain": 1},
+            json={"query": query},
+        )
+    reference = _post(deployment, {"query": query, "engine": "reference"})
+    assert plain.status_code == explained.status_code == reference.status_code == 200
+    assert plain.json()["engine"] == "parallel" and "explain" not in plain.json()
+    assert explained.json()["results"] == plain.json()["results"] == reference.json()["results"]
+    plan = explained.json()["explain"]
+    assert plan["files_kept"] + plan["files_pruned"] == plan["files_total"] >= 1
+    assert plan["rows_scanned"] >= 1 and len(plan["subtask_runs"]) == len(plan["subtasks"]) >= 1
+    assert plan["timings_ms"]["total"] >= plan["timings_ms"]["merge"] >= 0
+
+
+def test_explain_with_the_reference_engine_is_a_400_naming_explain(deployment: Deployment) -> None:
+    with deployment.client(deployment.a["api_key"]) as c:
+        r = c.post(
+            f"/api/projects/{deployment.a['id']}/query",
+            params={"explain": "true"},
+            json={"query": BASE, "engine": "reference"},
+        )
+    assert r.status_code == 400 and r.json()["field"] == "explain"
+    assert "parallel" in r.json()["detail"]

@@ -6,7 +6,7 @@ import threading
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -86,8 +86,14 @@ async def run_query(
     body: Annotated[QueryRequest, Body(openapi_examples=QUERY_EXAMPLES)],
     principal: Annotated[Principal, Depends(require_principal)],
     service: Annotated[QueryService, Depends(query_service)],
+    explain: Annotated[
+        bool, Query(description="Add the plan and its measured costs (EXPLAIN ANALYZE).")
+    ] = False,
 ) -> Response:
     """Run an insight query on the project's latest data version.
+
+    With `?explain=1` the answer also carries `explain`: files pruned and kept, sub-tasks, rows
+    scanned, per-sub-task times and merge time (engine `parallel` only; else 400).
 
     The response names the `data_version` (event table snapshot) the result was computed on and
     the time spent in each step. Errors: 400 names the offending field (`query.` + the path
@@ -102,11 +108,12 @@ async def run_query(
             engine=body.engine,
             timeout=body.timeout,
             refresh=body.refresh,
+            explain=explain,
         )
     except InvalidQuery as exc:
         # Field paths from the query model are relative to the query object; the API names
         # fields relative to the request body.
-        if exc.field not in ("engine", "timeout", "query"):
+        if exc.field not in ("engine", "timeout", "query", "explain"):
             exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
     return JSONBytes(outcome.to_dict())
