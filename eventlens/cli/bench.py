@@ -17,6 +17,25 @@ from eventlens.cli.common import console, fail
 bench_app = typer.Typer(help="Benchmarks (capture throughput, queries).", no_args_is_help=True)
 
 
+@bench_app.command("import")
+def import_(
+    events: str = typer.Option("200k", "--events", help="Events to generate (10k, 1m, ...)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the report here."),
+) -> None:
+    """Bulk import vs the same events sent by posthog-python, both until stored."""
+    from eventlens.bench.importer import run_import_bench
+    from eventlens.errors import EventLensError
+    from eventlens.generate import parse_count
+
+    try:
+        n = parse_count(events)
+    except EventLensError as exc:
+        fail(exc)
+    report = run_import_bench(n, say=console.print)
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
 @bench_app.command("capture")
 def capture(
     seconds: float = typer.Option(10.0, "--seconds", help="Measured seconds per run."),
