@@ -4,9 +4,11 @@ times) and insight queries of every kind and option, for the differential tests.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
+
+from eventlens.query.model import MathType
 
 NOW = "2024-04-03T12:00:00Z"
 # A month that contains both the US (Mar 10) and the EU (Mar 31) spring-forward.
@@ -127,26 +129,8 @@ HOUR_RANGES: tuple[dict[str, Any], ...] = (
     {"date_from": "2024-03-09", "date_to": "2024-03-11"},
     {"date_from": "2024-03-30T20:00:00", "date_to": "2024-04-01T02:00:00"},
 )
-TREND_MATHS = (
-    "total",
-    "dau",
-    "weekly_active",
-    "monthly_active",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "median",
-    "p75",
-    "p90",
-    "p95",
-    "p99",
-    "avg_count_per_actor",
-    "min_count_per_actor",
-    "max_count_per_actor",
-    "median_count_per_actor",
-    "first_time_for_user",
-)
+# Every math the query model accepts: a new one is generated here (and must match) at once.
+TREND_MATHS: tuple[str, ...] = get_args(MathType)
 
 
 @st.composite

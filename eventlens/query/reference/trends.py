@@ -158,10 +158,13 @@ def _series_rows(
     return rows
 
 
-def _formula_rows(
+def formula_rows(
     q: TrendsQuery, formula: str, per_series: list[list[dict[str, Any]]], buckets: Buckets
 ) -> list[dict[str, Any]]:
-    """Combine series bucket by bucket (A = first series ...); per breakdown value if any."""
+    """Combine series bucket by bucket (A = first series ...); per breakdown value if any.
+
+    Works on finished series rows, so every engine applies formulas with this one function.
+    """
     letters = string.ascii_uppercase
     has_breakdown = q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
     values: list[str | None] = []
@@ -206,5 +209,5 @@ def run_trends(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, A
     buckets = range_buckets(nq, events)
     per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
     if q.trendsFilter is not None and q.trendsFilter.formula:
-        return _formula_rows(q, q.trendsFilter.formula, per_series, buckets)
+        return formula_rows(q, q.trendsFilter.formula, per_series, buckets)
     return [row for rows in per_series for row in rows]

@@ -8,7 +8,6 @@ actives) and per-actor maths it is not (one person may carry several folded valu
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from eventlens.query.dates import Buckets, to_us
-from eventlens.query.formula import evaluate
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, PROPERTY_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_per_person
@@ -35,6 +33,7 @@ from eventlens.query.reference.filters import (
     as_number,
     rank_values,
 )
+from eventlens.query.reference.trends import formula_rows
 
 QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 ROLLING_DAYS = {"weekly_active": 7, "monthly_active": 30}
@@ -319,45 +318,5 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
     assert isinstance(q, TrendsQuery)
     per_series = [_series_rows(params, i, merged.get(i, {}), rerun) for i in params.series]
     if q.trendsFilter is not None and q.trendsFilter.formula:
-        return _formula_rows(q, q.trendsFilter.formula, per_series, params.buckets)
+        return formula_rows(q, q.trendsFilter.formula, per_series, params.buckets)
     return [row for rows in per_series for row in rows]
-
-
-def _formula_rows(
-    q: TrendsQuery, formula: str, per_series: list[list[dict[str, Any]]], buckets: Buckets
-) -> list[dict[str, Any]]:
-    """Series combined bucket by bucket (A = first series ...), per breakdown value if any;
-    null and other stay last."""
-    letters = string.ascii_uppercase
-    values: list[str | None] = []
-    if _has_breakdown(q):
-        for rows in per_series:
-            for row in rows:
-                if row["breakdown_value"] not in values:
-                    values.append(row["breakdown_value"])
-        values.sort(key=lambda v: (v == NULL_BREAKDOWN) + 2 * (v == OTHER_BREAKDOWN))
-    else:
-        values = [None]
-    zero = [0.0] * len(buckets)
-    out = []
-    for value in values:
-        inputs = []
-        for rows in per_series:
-            match = [r for r in rows if r.get("breakdown_value") == value]
-            inputs.append(match[0]["data"] if match else zero)
-        data = [
-            evaluate(formula, {letters[k]: inputs[k][j] for k in range(len(inputs))})
-            for j in range(len(buckets))
-        ]
-        formula_row: dict[str, Any] = {
-            "label": formula,
-            "series_index": 0,
-            "formula": formula,
-            **axis(buckets),
-            "data": data,
-            "count": sum(data),
-        }
-        if value is not None:
-            formula_row["breakdown_value"] = value
-        out.append(formula_row)
-    return out
