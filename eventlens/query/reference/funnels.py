@@ -176,15 +176,26 @@ def _person_result(q: FunnelsQuery, events: Sequence[Event], window: int) -> Per
 def _steps_output(
     q: FunnelsQuery, results: Sequence[PersonFunnel], breakdown: str | None
 ) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    first_count = 0
-    prev_count = 0
-    for s, node in enumerate(q.series):
+    counts: list[int] = []
+    times: list[list[float]] = []
+    for s in range(len(q.series)):
         reached = [r for r in results if r.level > s]  # count = persons whose furthest >= s
-        count = len(reached)
-        if s == 0:
-            first_count = prev_count = count
-        times = [(r.steps[s].ts - r.steps[s - 1].ts) / 1e6 for r in reached] if s else []
+        counts.append(len(reached))
+        times.append([(r.steps[s].ts - r.steps[s - 1].ts) / 1e6 for r in reached] if s else [])
+    return step_rows(q, counts, times, breakdown)
+
+
+def step_rows(
+    q: FunnelsQuery, counts: Sequence[int], times: Sequence[Sequence[float]], breakdown: str | None
+) -> list[dict[str, Any]]:
+    """Output rows from per-step person counts and conversion times (seconds from the previous
+    step, over persons who reached the step). Works on finished counts, so every engine shapes
+    its funnel rows with this one function."""
+    out: list[dict[str, Any]] = []
+    first_count = counts[0] if counts else 0
+    prev_count = first_count
+    for s, node in enumerate(q.series):
+        count, step_times = counts[s], times[s]
         step: dict[str, Any] = {
             "order": s,
             "name": node.event or "All events",
@@ -192,8 +203,8 @@ def _steps_output(
             "count": count,
             "conversion_from_first": count / first_count if first_count else 0.0,
             "conversion_from_previous": count / prev_count if prev_count else 0.0,
-            "average_conversion_time": sum(times) / len(times) if times else None,
-            "median_conversion_time": quantile(times, 0.5) if times else None,
+            "average_conversion_time": sum(step_times) / len(step_times) if step_times else None,
+            "median_conversion_time": quantile(step_times, 0.5) if step_times else None,
         }
         if breakdown is not None:
             step["breakdown_value"] = breakdown

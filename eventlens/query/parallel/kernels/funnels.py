@@ -22,8 +22,8 @@ from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
-from eventlens.query.reference.buckets import quantile
 from eventlens.query.reference.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
+from eventlens.query.reference.funnels import step_rows
 
 # Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
 WINDOW_SECONDS = {
@@ -355,28 +355,9 @@ def merge(partials: list[Partial]) -> Partial:
 
 
 def _steps_output(q: FunnelsQuery, stats: StepStats, breakdown: str | None) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    first = prev = 0
-    for s, node in enumerate(q.series):
-        count = int(stats.counts[s])
-        if s == 0:
-            first = prev = count
-        times = stats.times[s] if s else []
-        step: dict[str, Any] = {
-            "order": s,
-            "name": node.event or "All events",
-            "custom_name": node.custom_name,
-            "count": count,
-            "conversion_from_first": count / first if first else 0.0,
-            "conversion_from_previous": count / prev if prev else 0.0,
-            "average_conversion_time": sum(times) / len(times) if times else None,
-            "median_conversion_time": quantile(times, 0.5) if times else None,
-        }
-        if breakdown is not None:
-            step["breakdown_value"] = breakdown
-        out.append(step)
-        prev = count
-    return out
+    n = len(q.series)
+    counts = [int(stats.counts[s]) for s in range(n)]
+    return step_rows(q, counts, [stats.times[s] if s else [] for s in range(n)], breakdown)
 
 
 def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[Any]:
