@@ -61,6 +61,16 @@ def query_range() -> dict[str, str]:
 def query_mix() -> dict[str, dict[str, object]]:
     """benchmark.md's query mix."""
     dr = query_range()
+    funnel: dict[str, object] = {
+        "kind": "FunnelsQuery",
+        "series": [
+            {"kind": "EventsNode", "event": "$pageview"},
+            {"kind": "EventsNode", "event": "signup"},
+            {"kind": "EventsNode", "event": "purchase"},
+        ],
+        "dateRange": dr,
+        "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
+    }
     return {
         "trends_breakdown": {
             "kind": "TrendsQuery",
@@ -86,25 +96,9 @@ def query_mix() -> dict[str, dict[str, object]]:
             "dateRange": dr,
             "properties": [{"key": "country", "value": ["US", "DE", "GB"], "operator": "exact"}],
         },
-        "funnel": {
-            "kind": "FunnelsQuery",
-            "series": [
-                {"kind": "EventsNode", "event": "$pageview"},
-                {"kind": "EventsNode", "event": "signup"},
-                {"kind": "EventsNode", "event": "purchase"},
-            ],
-            "dateRange": dr,
-            "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
-        },
+        "funnel": funnel,
         "funnel_breakdown": {
-            "kind": "FunnelsQuery",
-            "series": [
-                {"kind": "EventsNode", "event": "$pageview"},
-                {"kind": "EventsNode", "event": "signup"},
-                {"kind": "EventsNode", "event": "purchase"},
-            ],
-            "dateRange": dr,
-            "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
+            **funnel,
             "breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"},
         },
         "retention": {
