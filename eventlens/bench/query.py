@@ -1,35 +1,44 @@
 """`eventlens bench query`: the insight query mix (benchmark.md) on generated data, per engine.
 
-Engines: `parallel` (EventLens), `reference` (the single-threaded oracle), `duckdb` (hand-written
-SQL over the same Parquet files). One warm-up, then `runs` timed runs per (engine, query);
-min / median / p99 (max when runs < 100) and peak RSS. Every peer's numbers are checked against
-the parallel engine's; a query a peer cannot express is reported as such, not hidden.
+Engines: `parallel` (EventLens), `reference` (the single-threaded oracle; 10m and below only),
+`duckdb` (hand-written SQL over the same Parquet files), `chdb` (hand-written ClickHouse SQL on
+the same events loaded into a MergeTree table, `eventlens.bench.chdb_peer`). One warm-up (its
+time is kept as `first_ms`), then `runs` timed runs per (engine, query); min / median / p99 (max
+when runs < 100), peak RSS, the floor (a numpy sum over as many timestamps as the query's read
+range holds) and the parallel engine's ratio to each peer. Every peer's numbers are checked
+against the parallel engine's; a query a peer cannot express is reported as such, not hidden.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 
-from eventlens.bench.query_data import load_bench_table, query_mix, query_range
+from eventlens.bench.bounds import DAY_US, query_bounds, retention_bounds, week_start
+from eventlens.bench.chdb_peer import LIFECYCLE_STATUSES, NULL_BREAKDOWN, ChdbPeer
+from eventlens.bench.query_data import load_bench_table, query_mix
 from eventlens.generate.shape import DEFAULT_END
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine
 from eventlens.query.reference import ReferenceEngine
 from eventlens.storage.event_table import Snapshot
 
-DAY_US = 86_400_000_000
 NOW = DEFAULT_END
+ENGINES = ("parallel", "duckdb", "chdb", "reference")
+PEERS = ("duckdb", "chdb", "reference")
+REFERENCE_MAX_EVENTS = 10_000_000  # benchmark.md: the reference engine runs at 1m and 10m only
+OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
 
 
 def _peak_rss_mb() -> float:
@@ -46,9 +55,7 @@ class DuckDBPeer:
     def __init__(self, snapshot: Snapshot) -> None:
         self.con = duckdb.connect()
         self.src = _files_sql(snapshot)
-        dr = query_range()
-        self.lo = _us(datetime.fromisoformat(dr["date_from"]).replace(tzinfo=UTC))
-        self.hi = _us(datetime.fromisoformat(dr["date_to"]).replace(tzinfo=UTC)) + DAY_US
+        self.lo, self.hi = query_bounds()
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
@@ -71,7 +78,7 @@ class DuckDBPeer:
 
     def q_trends_sum_filter(self) -> Any:
         # Week buckets start on Sunday; the first bucket starts at the week holding date_from.
-        first = _week_start(self.lo)
+        first = week_start(self.lo)
         rows = self._rows(
             f"""SELECT (epoch_us(timestamp) - {first}) // {7 * DAY_US} AS w,
                    sum(TRY_CAST(json_extract_string(properties, '$.revenue') AS DOUBLE))
@@ -83,11 +90,11 @@ class DuckDBPeer:
         )
         return {int(w): float(s or 0.0) for w, s in rows}
 
-    def q_funnel(self) -> Any:
+    def _funnel_levels(self, extra: str = "") -> str:
+        """CTEs e (the funnel's events, plus `extra` columns) and lv (p, level 1-3)."""
         window = 7 * DAY_US
-        rows = self._rows(
-            f"""WITH e AS (
-                  SELECT person_id AS p, epoch_us(timestamp) AS t, event FROM {self.src}
+        return f"""WITH e AS (
+                  SELECT person_id AS p, epoch_us(timestamp) AS t, event{extra} FROM {self.src}
                   WHERE epoch_us(timestamp) >= {self.lo} AND epoch_us(timestamp) < {self.hi}
                     AND event IN ('$pageview', 'signup', 'purchase')),
                 a AS (SELECT p, t FROM e WHERE event = '$pageview'),
@@ -99,16 +106,31 @@ class DuckDBPeer:
                        FROM a1 ASOF LEFT JOIN u ON a1.p = u.p AND u.t >= a1.t1),
                 lv AS (SELECT p, max(CASE WHEN t1 IS NOT NULL AND t1 - t0 <= {window} THEN
                          CASE WHEN t2 IS NOT NULL AND t2 - t0 <= {window} THEN 3 ELSE 2 END
-                         ELSE 1 END) AS level FROM a2 GROUP BY p)
-            SELECT level, count(*) FROM lv GROUP BY level"""
-        )
+                         ELSE 1 END) AS level FROM a2 GROUP BY p)"""
+
+    def q_funnel(self) -> Any:
+        rows = self._rows(self._funnel_levels() + " SELECT level, count(*) FROM lv GROUP BY level")
         by_level = dict(rows)
         return [sum(c for lvl, c in by_level.items() if lvl > s) for s in range(3)]
 
+    def q_funnel_breakdown(self) -> Any:
+        # First touch: the value on the person's earliest funnel event (any step) having one.
+        browser = """, json_extract_string(properties, '$."$browser"') AS b"""
+        rows = self._rows(
+            self._funnel_levels(browser)
+            + """, fb AS (SELECT p, arg_min(b, t) FILTER (WHERE b IS NOT NULL AND b <> '') AS b
+                          FROM e GROUP BY p)
+            SELECT fb.b, lv.level, count(*) FROM lv JOIN fb USING (p) GROUP BY ALL"""
+        )
+        out: dict[str, list[int]] = {}
+        for b, level, n in rows:
+            counts = out.setdefault(b or NULL_BREAKDOWN, [0, 0, 0])
+            for s in range(level):
+                counts[s] += n
+        return out
+
     def q_retention(self) -> Any:
-        last = _week_start(self.hi - 1)
-        first = last - 7 * 7 * DAY_US
-        end = last + 7 * DAY_US
+        first, end = retention_bounds(self.hi)
         rows = self._rows(
             f"""WITH pk AS (
                   SELECT DISTINCT person_id AS p, (epoch_us(timestamp) - {first}) // {7 * DAY_US}
@@ -131,19 +153,36 @@ class DuckDBPeer:
         )
         return dict(rows)
 
-
-def _us(dt: datetime) -> int:
-    return (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-def _week_start(us: int) -> int:
-    day = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-    d = day.date() - timedelta(days=(day.weekday() + 1) % 7)  # Sunday
-    return _us(datetime(d.year, d.month, d.day, tzinfo=UTC))
+    def q_lifecycle(self) -> Any:
+        # Bit b of m = active on day b of [lo - 1 day, hi) (bit 0: the day before the range, read
+        # to classify the first day); f = day of the first-ever $pageview (all data).
+        origin = self.lo - DAY_US
+        days = (self.hi - self.lo) // DAY_US
+        rows = self._rows(
+            f"""WITH pp AS (
+                  SELECT (min(epoch_us(timestamp)) - {origin}) // {DAY_US} AS f,
+                    bit_or(CASE WHEN epoch_us(timestamp) >= {origin} THEN
+                      (1::UBIGINT) << ((epoch_us(timestamp) - {origin}) // {DAY_US})
+                      ELSE 0::UBIGINT END) AS m
+                  FROM {self.src}
+                  WHERE event = '$pageview' AND epoch_us(timestamp) < {self.hi}
+                  GROUP BY person_id HAVING m <> 0)
+            SELECT b, CASE WHEN (m >> b) & 1 = 0 THEN 'dormant' WHEN f = b THEN 'new'
+                           WHEN (m >> (b - 1)) & 1 = 1 THEN 'returning' ELSE 'resurrecting' END,
+                   count(*)
+            FROM pp, range(1, {days + 1}) r(b)
+            WHERE (m >> b) & 1 = 1 OR (m >> (b - 1)) & 1 = 1
+            GROUP BY ALL"""
+        )
+        out = {s: [0] * days for s in LIFECYCLE_STATUSES}
+        for b, status, n in rows:
+            out[status][b - 1] += -n if status == "dormant" else n
+        return out
 
 
 def agrees(name: str, peer: Any, ours: Any) -> bool | None:
-    """Does a peer's answer equal the parallel engine's? None: the peer cannot express it."""
+    """Does a peer's answer (the `DuckDBPeer` / `ChdbPeer` shapes) equal the parallel engine's
+    result JSON for query `name`? None: the peer cannot express it (no answer)."""
     if peer is None:
         return None
     if name == "trends_breakdown":
@@ -163,31 +202,30 @@ def agrees(name: str, peer: Any, ours: Any) -> bool | None:
         )
     if name == "funnel":
         return bool(peer == [s["count"] for s in ours])
+    if name == "funnel_breakdown":
+        theirs = {v: list(c) for v, c in peer.items()}
+        mine = {steps[0]["breakdown_value"]: [s["count"] for s in steps] for steps in ours}
+        if OTHER_BREAKDOWN in mine:  # values past breakdown_limit are merged by the engine
+            other = [0] * len(mine[OTHER_BREAKDOWN])
+            for v in [v for v in theirs if v not in mine]:
+                other = [a + b for a, b in zip(other, theirs.pop(v), strict=True)]
+            theirs[OTHER_BREAKDOWN] = other
+        return theirs == mine
     if name == "retention":
         return all(
             peer.get((c, k), 0) == v["count"]
             for c, row in enumerate(ours)
             for k, v in enumerate(row["values"])
+        ) and all(
+            n == 0 or (c < len(ours) and k < len(ours[c]["values"])) for (c, k), n in peer.items()
         )
     if name == "stickiness":
         return all(peer.get(n + 1, 0) == x for n, x in enumerate(ours[0]["data"]))
+    if name == "lifecycle":
+        return all(peer.get(row["status"]) == row["data"] for row in ours) and len(ours) == len(
+            LIFECYCLE_STATUSES
+        )
     return None
-
-
-def _runner(
-    engine: str,
-    name: str,
-    nq: Any,
-    snapshot: Snapshot,
-    parallel: ParallelEngine,
-    reference: ReferenceEngine,
-    duck: DuckDBPeer | None,
-) -> Callable[[], Any]:
-    if engine == "parallel":
-        return lambda: parallel.run(nq, snapshot)
-    if engine == "reference":
-        return lambda: reference.run(nq, snapshot)
-    return lambda: duck.run(name) if duck is not None else None
 
 
 def same(a: Any, b: Any, rel: float = 1e-9) -> bool:
@@ -212,6 +250,98 @@ def _stats(times: list[float]) -> dict[str, float]:
     }
 
 
+def floor_ms(rows: int, repeats: int = 5) -> float:
+    """The floor for a query reading `rows` rows: the best of `repeats` numpy sums over `rows`
+    int64 timestamps already in memory (ms). What no engine can beat on this machine."""
+    data = np.arange(max(rows, 1), dtype=np.int64)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        data.sum()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+class _Peers:
+    """The engines' runners, opened lazily per engine section and closed after it."""
+
+    def __init__(self, snapshot: Snapshot, chdb_path: Path) -> None:
+        self.snapshot = snapshot
+        self.chdb_path = chdb_path
+        self.parallel = ParallelEngine()
+        self.reference = ReferenceEngine()
+        self.duck: DuckDBPeer | None = None
+        self.chdb: ChdbPeer | None = None
+
+    def open(self, engine: str) -> dict[str, Any] | None:
+        """Prepare `engine`; its load report (chdb: load time, bytes on disk), if any."""
+        if engine == "duckdb":
+            self.duck = DuckDBPeer(self.snapshot)
+        if engine == "chdb":
+            self.chdb = ChdbPeer(self.snapshot, self.chdb_path)
+            return self.chdb.load_info
+        return None
+
+    def close(self) -> None:
+        if self.chdb is not None:
+            self.chdb.close()
+        self.duck = self.chdb = None
+
+    def runner(self, engine: str, name: str, nq: Any) -> Callable[[], Any]:
+        if engine == "parallel":
+            return lambda: self.parallel.run(nq, self.snapshot)
+        if engine == "reference":
+            return lambda: self.reference.run(nq, self.snapshot)
+        peer: DuckDBPeer | ChdbPeer | None = self.duck if engine == "duckdb" else self.chdb
+        assert peer is not None
+        return lambda: peer.run(name)
+
+
+def _time_one(engine: str, name: str, fn: Callable[[], Any], ours: Any, n: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    answer = fn()  # warm-up; its time shows the cold cache
+    first = time.perf_counter() - t0
+    if engine in ("duckdb", "chdb") and answer is None:
+        return {"engine": engine, "query": name, "expressible": False}
+    if engine == "parallel":
+        equal: bool | None = True
+    elif engine == "reference":
+        equal = same(answer, ours)
+    else:
+        equal = agrees(name, answer, ours)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {
+        "engine": engine,
+        "query": name,
+        "expressible": True,
+        "runs": n,
+        "equal_to_parallel": equal,
+        "first_ms": first * 1000,
+        "times_s": times,
+        **_stats(times),
+    }
+
+
+def _ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per query and peer: parallel median / peer median and parallel p99 / peer p99 (> 1: the
+    peer is faster)."""
+    timed = {(r["engine"], r["query"]): r for r in results if "median_ms" in r}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (engine, name), row in timed.items():
+        ours = timed.get(("parallel", name))
+        if engine == "parallel" or ours is None:
+            continue
+        out.setdefault(name, {})[engine] = {
+            "median": ours["median_ms"] / row["median_ms"],
+            "p99": ours["p99_ms"] / row["p99_ms"],
+        }
+    return out
+
+
 def run_bench(
     size: int,
     data_dir: Path,
@@ -221,66 +351,108 @@ def run_bench(
     progress: Callable[[str], None] = print,
     queries: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Load (or reuse) the data, then time every (engine, query) (`queries`: a subset of the
-    mix by name). Returns the full report."""
+    """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
+    then time every (engine, query) (`queries`: a subset of the mix by name), engine by engine.
+    The reference engine is skipped (and said so) above 10m events. Returns the full report:
+    `results` (one row per engine and query: `runs`, `first_ms`, `times_s`, `min_ms`,
+    `median_ms`, `p99_ms`, `equal_to_parallel`, or `expressible: false` / `skipped`),
+    `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit."""
     started = time.perf_counter()
     table = load_bench_table(data_dir / f"bench-{size}", size)
     snapshot = table.snapshot()
     load_s = time.perf_counter() - started
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
-    parallel = ParallelEngine()
-    reference = ReferenceEngine()
-    duck = DuckDBPeer(snapshot) if "duckdb" in engines else None
+    peers = _Peers(snapshot, data_dir / f"bench-{size}.chdb")
+    mix = {k: v for k, v in query_mix().items() if not queries or k in queries}
+    normalised = {
+        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=NOW) for k, q in mix.items()
+    }
+    ours: dict[str, Any] = {}
+    floor: dict[str, dict[str, float]] = {}
+    for name, nq in normalised.items():
+        ours[name], explain = peers.parallel.explain(nq, snapshot)
+        rows = int(explain.to_dict()["rows_kept"])
+        floor[name] = {"rows": rows, "ms": floor_ms(rows)}
     results: list[dict[str, Any]] = []
-    for name, query in query_mix().items():
-        if queries and name not in queries:
+    peer_load: dict[str, Any] = {}
+    engine_rss: dict[str, dict[str, float]] = {}
+    for engine in engines:
+        if engine == "reference" and size > REFERENCE_MAX_EVENTS:
+            progress("reference: skipped above 10m events (benchmark.md)")
+            results += [{"engine": engine, "query": k, "skipped": "size > 10m"} for k in mix]
             continue
-        nq = normalise(parse_query(query), timezone="UTC", week_start=0, now=NOW)
-        ours = parallel.run(nq, snapshot)
-        for engine in engines:
-            fn = _runner(engine, name, nq, snapshot, parallel, reference, duck)
-            answer = fn()  # warm-up
-            if engine == "duckdb" and answer is None:
-                results.append({"engine": engine, "query": name, "expressible": False})
-                progress(f"{name:18s} {engine:9s} not expressed in hand-written SQL")
-                continue
-            equal = (
-                True
-                if engine == "parallel"
-                else (agrees(name, answer, ours) if engine == "duckdb" else same(answer, ours))
-            )
-            n = reference_runs if engine == "reference" and reference_runs else runs
-            times = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            row = {
-                "engine": engine,
-                "query": name,
-                "runs": n,
-                "equal_to_parallel": equal,
-                "times_s": times,
-                **_stats(times),
-            }
-            results.append(row)
+        rss_before = _peak_rss_mb()
+        info = peers.open(engine)
+        if info is not None:
+            peer_load[engine] = info
             progress(
-                f"{name:18s} {engine:9s} median {row['median_ms']:9.1f} ms  "
-                f"min {row['min_ms']:9.1f}  p99 {row['p99_ms']:9.1f}  equal={equal}"
+                f"{engine}: {info['rows']:,} rows, loaded in {info['load_s']:.1f} s"
+                f"{' (reused)' if info['reused'] else ''}, "
+                f"{info['bytes_on_disk'] / 1e6:.1f} MB on disk"
             )
+        try:
+            for name, nq in normalised.items():
+                n = reference_runs if engine == "reference" and reference_runs else runs
+                row = _time_one(engine, name, peers.runner(engine, name, nq), ours[name], n)
+                results.append(row)
+                progress(_line(row))
+        finally:
+            peers.close()
+        engine_rss[engine] = {
+            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_growth_mb": _peak_rss_mb() - rss_before,
+        }
+    ratios = _ratios(results)
+    for name, by_peer in ratios.items():
+        shown = "  ".join(
+            f"{p} x{r['median']:.2f} (p99 x{r['p99']:.2f})" for p, r in by_peer.items()
+        )
+        progress(
+            f"{name:18s} parallel/peer  {shown}  floor {floor[name]['ms']:.1f} ms "
+            f"({floor[name]['rows']:,} rows)"
+        )
     return {
         "size": size,
         "files": len(snapshot.files),
+        "rows": sum(f.rows for f in snapshot.files),
+        "parquet_bytes": sum(f.size_bytes for f in snapshot.files),
         "load_s": load_s,
         "peak_rss_mb": _peak_rss_mb(),
+        "engine_rss": engine_rss,
+        "peer_load": peer_load,
+        "floor": floor,
+        "ratios": ratios,
         "machine": {
-            "cores": __import__("os").cpu_count(),
+            "cores": os.cpu_count(),
+            "ram_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "versions": _versions(),
         "commit": _commit(),
         "results": results,
     }
+
+
+def _line(row: dict[str, Any]) -> str:
+    head = f"{row['query']:18s} {row['engine']:9s}"
+    if not row.get("expressible", True):
+        return f"{head} not expressed in hand-written SQL"
+    return (
+        f"{head} median {row['median_ms']:9.1f} ms  min {row['min_ms']:9.1f}  "
+        f"p99 {row['p99_ms']:9.1f}  first {row['first_ms']:9.1f}  "
+        f"equal={row['equal_to_parallel']}"
+    )
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("eventlens", "duckdb", "chdb", "numpy", "pyarrow", "deltalake"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = ""
+    return out
 
 
 def _commit() -> str:

@@ -117,20 +117,27 @@ def register(app: typer.Typer) -> None:
 def bench_query(
     size: str = typer.Option("1m", "--size", help="Events: 1m, 10m, 100m (or any count)."),
     engines: str = typer.Option(
-        "parallel,duckdb,reference", "--engines", help="Comma-separated: parallel,duckdb,reference."
+        "parallel,duckdb,chdb,reference",
+        "--engines",
+        help="Comma-separated: parallel,duckdb,chdb,reference (reference is skipped above 10m).",
     ),
     runs: int = typer.Option(7, "--runs", help="Timed runs per (engine, query) after a warm-up."),
     reference_runs: int | None = typer.Option(
         None, "--reference-runs", help="Fewer runs for the (slow) reference engine."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write every run here."),
+    plot_out: Path | None = typer.Option(
+        None, "--plot", help="Write a PNG of median time per query and engine (log scale)."
+    ),
     queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Time the benchmark.md query mix on generated data (parallel vs reference vs DuckDB SQL)."""
+    """Time the benchmark.md query mix on generated data: parallel vs reference, DuckDB SQL and
+    chdb (ClickHouse) SQL, each peer checked against the parallel engine's numbers."""
     import orjson
 
-    from eventlens.bench.query import run_bench
+    from eventlens.bench.query import ENGINES, run_bench
+    from eventlens.bench.query_data import query_mix
     from eventlens.generate import parse_count
 
     try:
@@ -138,21 +145,58 @@ def bench_query(
     except EventLensError as exc:
         fail(exc)
     names = [e.strip() for e in engines.split(",") if e.strip()]
-    unknown = set(names) - {"parallel", "duckdb", "reference"}
-    if unknown:
-        fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use parallel, duckdb, reference)")
-    root = settings_for(data_dir).data_dir / "bench"
+    unknown = set(names) - set(ENGINES)
+    if unknown or not names:
+        fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use {', '.join(ENGINES)})")
+    if runs < 1 or (reference_runs is not None and reference_runs < 1):
+        fail("--runs and --reference-runs must be >= 1")
     subset = [q.strip() for q in queries.split(",") if q.strip()] or None
-    report = run_bench(n, root, names, runs, reference_runs, console.print, subset)
+    bad = set(subset or []) - set(query_mix())
+    if bad:
+        fail(f"unknown query(ies) {', '.join(sorted(bad))} (use {', '.join(query_mix())})")
+    root = settings_for(data_dir).data_dir / "bench"
+    report = run_bench(
+        n,
+        root,
+        names,
+        runs,
+        reference_runs,
+        lambda line: console.print(line, soft_wrap=True),
+        subset,
+    )
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if plot_out is not None:
+        from eventlens.bench.plot import plot_report
+
+        console.print(f"plot: {plot_report(report, plot_out)}")
+
+
+def bench_plot(
+    report_json: Path = typer.Argument(..., metavar="REPORT.json", help="A `bench query` JSON."),
+    out: Path = typer.Argument(..., metavar="OUT.png", help="Where to write the PNG."),
+) -> None:
+    """Plot a `bench query --json` report: median time per query and engine, log scale."""
+    import orjson
+
+    from eventlens.bench.plot import plot_report
+
+    try:
+        report = orjson.loads(report_json.read_bytes())
+        plot_report(report, out)
+    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        fail(f"cannot plot {report_json}: {exc}")
+    console.print(f"plot: {out}")
 
 
 def _register_bench(app: typer.Typer) -> None:
-    # `bench` is the generator engineer's group (eventlens/cli/bench.py); add `query` to it
-    # unless it already has one.
+    # `bench` is the generator engineer's group (eventlens/cli/bench.py); add `query` and
+    # `plot` to it unless it already has them.
     from eventlens.cli.bench import bench_app
 
-    if not any(c.name == "query" for c in bench_app.registered_commands):
+    present = {c.name for c in bench_app.registered_commands}
+    if "query" not in present:
         bench_app.command("query")(bench_query)
+    if "plot" not in present:
+        bench_app.command("plot")(bench_plot)

@@ -9,19 +9,33 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from eventlens.query import deadline
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.parallel import resident as resident_cache
 from eventlens.query.parallel.executors import Executor, get_executor
 from eventlens.query.parallel.frame import load
 from eventlens.query.parallel.kernels import kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
 from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTask, plan_query
+from eventlens.query.parallel.resident import concat_frames
 
 
 def run_subtask(kind: str, params: Any, task: SubTask) -> tuple[Any, TaskStats]:
     """Read the task's partition and run the kernel on it: (partial, stats)."""
     kernel = kernel_for(kind)
     started = time.perf_counter()
-    frame = load(task.source, params.spec)
+    source = task.source
+    resident = bool(source.buckets) and all(
+        resident_cache.CACHE.fits(n) for n in source.bucket_rows
+    )
+    if resident:
+        deadline.check()
+        frame = concat_frames(
+            [resident_cache.CACHE.bucket(paths).frame(params.spec) for paths in source.buckets]
+        )
+        deadline.check()
+    else:
+        frame = load(source, params.spec)
     read = time.perf_counter()
     partial = kernel.compute(params, frame)
     done = time.perf_counter()
@@ -33,6 +47,7 @@ def run_subtask(kind: str, params: Any, task: SubTask) -> tuple[Any, TaskStats]:
         rows_scanned=len(frame) + (len(frame.history) if frame.history is not None else 0),
         read_s=read - started,
         compute_s=done - read,
+        resident=resident,
     )
     return partial, stats
 

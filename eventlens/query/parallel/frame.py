@@ -95,6 +95,9 @@ class Frame:
         h = self.history
         if h is None or len(h) == 0 or self.person_ids is None or h.person_ids is None:
             return out
+        if h.person_ids is self.person_ids:  # resident buckets: one person dictionary
+            out[h.person[matches(h)]] = True
+            return out
         codes = np.unique(h.person[matches(h)])
         if codes.size == 0:
             return out
@@ -172,9 +175,14 @@ class Source:
     paths: tuple[str, ...] = ()
     table: pa.Table | None = None
     history_paths: tuple[str, ...] = ()  # files with rows before LoadSpec.lo (history scans)
+    # Per person bucket of the task: every data file of the bucket (not only those the time
+    # range keeps) and their rows; the key of the bucket's resident columns (resident.py).
+    buckets: tuple[tuple[str, ...], ...] = ()
+    bucket_rows: tuple[int, ...] = ()
 
 
-def _pointer(key: str) -> str:
+def json_pointer(key: str) -> str:
+    """The JSON pointer of a top-level key, for DuckDB's json_extract."""
     # JSON pointer (RFC 6901): any key is expressible, no quoting rules to get wrong.
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
@@ -185,7 +193,7 @@ def _sql(spec: LoadSpec, relation: str, distinct: bool = False) -> tuple[str, li
     for i, (kind, key) in enumerate(spec.props):
         source = "person_properties" if kind == "person" else "properties"
         cols.append(f"json_extract({source}, ?) AS p{i}")
-        params.append(_pointer(key))
+        params.append(json_pointer(key))
     where = []
     if spec.lo is not None:
         where.append("epoch_us(timestamp) >= ?")
@@ -287,20 +295,22 @@ def _frame(result: pa.Table | None, spec: LoadSpec) -> Frame:
         props[key] = PropColumn(codes, [orjson.loads(t) for t in texts])
     frame = Frame(ts, event, event_names, person, len(person_ids), props, person_ids)
     if spec.ordered:
-        frame = _take(frame, _person_order(person, ts, result.column("uuid")))
+        uuids = result.column("uuid")
+        frame = _take(frame, person_order(person, ts, lambda: uuids.combine_chunks()))
     return frame
 
 
-def _person_order(person: np.ndarray, ts: np.ndarray, uuids: pa.ChunkedArray) -> np.ndarray:
+def person_order(person: np.ndarray, ts: np.ndarray, uuids: Callable[[], pa.Array]) -> np.ndarray:
     """Row order by (person code, ts, uuid): contiguous persons (codes ascending), time order,
-    and the reference's uuid tie-break among equal timestamps."""
+    and the reference's uuid tie-break among equal timestamps. `uuids()` (the rows' uuid
+    column) is called only if some person has two events at the same instant."""
     order = np.lexsort((ts, person))
     p, t = person[order], ts[order]
     tie = np.flatnonzero((p[1:] == p[:-1]) & (t[1:] == t[:-1]))  # row i ties with row i + 1
     if tie.size:
         starts = tie[np.r_[True, tie[1:] != tie[:-1] + 1]]
         ends = tie[np.r_[tie[1:] != tie[:-1] + 1, True]] + 2  # exclusive
-        column = uuids.combine_chunks()
+        column = uuids()
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = order[a:b]
             keys = column.take(pa.array(rows)).to_pylist()
@@ -335,6 +345,23 @@ def bucket_index(ts: np.ndarray, starts_us: Sequence[int], end_us: int) -> np.nd
     starts = np.asarray(starts_us, dtype=np.int64)
     if starts.size == 0:
         return np.full(ts.shape, -1, np.int64)
-    idx = np.searchsorted(starts, ts, side="right").astype(np.int64) - 1
+    widths = np.diff(np.r_[starts, end_us])
+    if (widths == widths[0]).all() and widths[0] > 0:
+        # Equal widths (UTC, or hours; no DST change inside): a division, not a binary search.
+        idx: np.ndarray = (ts - starts[0]) // widths[0]
+    else:
+        idx = np.searchsorted(starts, ts, side="right").astype(np.int64) - 1
     idx[(ts < starts[0]) | (ts >= end_us)] = -1
     return idx
+
+
+def distinct_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys ascending, rows per key). O(n) when `keys` is already non-decreasing, as
+    (person, time-derived) keys are over rows in (person, ts) order; a sort otherwise."""
+    if keys.size == 0:
+        return keys, np.zeros(0, np.int64)
+    if keys.size == 1 or bool((keys[1:] >= keys[:-1]).all()):
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        return keys[starts], np.diff(np.r_[starts, keys.size])
+    uniq, counts = np.unique(keys, return_counts=True)
+    return np.asarray(uniq), np.asarray(counts)

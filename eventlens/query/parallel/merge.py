@@ -23,6 +23,7 @@ class TaskStats:
     rows_scanned: int
     read_s: float
     compute_s: float
+    resident: bool = False  # read from resident bucket columns (else a Parquet scan)
 
     @property
     def seconds(self) -> float:
@@ -68,6 +69,7 @@ class ExplainReport:
                         "files": t.files,
                         "rows_in_files": t.rows_in_files,
                         "rows_scanned": t.rows_scanned,
+                        "source": "resident" if t.resident else "parquet",
                         "read_ms": round(t.read_s * 1000, 3),
                         "compute_ms": round(t.compute_s * 1000, 3),
                     }

@@ -172,6 +172,9 @@ def plan_query(
     by_bucket: dict[int, list[Any]] = {}
     for f in kept:
         by_bucket.setdefault(f.bucket, []).append(f)
+    every: dict[int, list[Any]] = {}
+    for f in files:
+        every.setdefault(f.bucket, []).append(f)
     tasks: list[SubTask] = []
     group: list[int] = []
     group_files: list[Any] = []
@@ -179,10 +182,10 @@ def plan_query(
         group.append(bucket)
         group_files.extend(by_bucket[bucket])
         if sum(f.rows for f in group_files) >= min_task_rows:
-            tasks.append(_task(len(tasks), group, group_files, main, history))
+            tasks.append(_task(len(tasks), group, group_files, main, history, every))
             group, group_files = [], []
     if group or not tasks:
-        tasks.append(_task(len(tasks), group, group_files, main, history))
+        tasks.append(_task(len(tasks), group, group_files, main, history, every))
     return Plan(
         kind=nq.kind,
         kernel=kernel.name,
@@ -198,7 +201,12 @@ def plan_query(
 
 
 def _task(
-    index: int, buckets: list[int], files: list[Any], main: set[str], history: set[str]
+    index: int,
+    buckets: list[int],
+    files: list[Any],
+    main: set[str],
+    history: set[str],
+    every: dict[int, list[Any]],
 ) -> SubTask:
     return SubTask(
         index=index,
@@ -206,6 +214,8 @@ def _task(
         source=Source(
             paths=tuple(f.path for f in files if f.path in main),
             history_paths=tuple(f.path for f in files if f.path in history),
+            buckets=tuple(tuple(sorted(f.path for f in every[b])) for b in buckets),
+            bucket_rows=tuple(sum(f.rows for f in every[b]) for b in buckets),
         ),
         rows=sum(f.rows for f in files),
         size_bytes=sum(f.size_bytes for f in files),

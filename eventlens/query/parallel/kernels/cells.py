@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eventlens.query.parallel.frame import distinct_keys
+
 
 @dataclass
 class Cells:
@@ -87,18 +89,18 @@ def group_cells(
     high = np.full(size, -np.inf)
     owner: np.ndarray | None = None  # cell of each list value
     vals: np.ndarray | None = None
-    scale = max(n_persons, 1)
     if mode in ("distinct", "actor"):
         assert persons is not None
-        key, per_person = np.unique(cell * scale + persons, return_counts=True)
-        owner = key // scale
+        # Person-major keys: over rows in (person, ts) order without a breakdown they are
+        # already sorted, and deduplicating them is one pass (distinct_keys).
+        key, per_person = distinct_keys(persons.astype(np.int64) * size + cell)
+        owner = key % size
         if range_slot:
-            # (group, person) over all slots, from the per-slot distinct keys.
-            group_key = (owner // n_slots) * scale + key % scale
-            whole, inverse = np.unique(group_key, return_inverse=True)
-            whole_counts = np.bincount(inverse, weights=per_person).astype(np.int64)
-            owner = np.concatenate([owner, (whole // scale) * n_slots + (n_slots - 1)])
-            per_person = np.concatenate([per_person, whole_counts])
+            # (person, group) over all slots, from the per-slot distinct keys.
+            group_key = (key // size) * n_groups + owner // n_slots
+            whole, whole_counts = _sum_by_key(group_key, per_person)
+            owner = np.concatenate([owner, (whole % n_groups) * n_slots + (n_slots - 1)])
+            per_person = np.concatenate([per_person, whole_counts.astype(np.int64)])
         count = np.bincount(owner, minlength=size)
         if mode == "actor":
             total = np.bincount(owner, weights=per_person, minlength=size).astype(np.float64)
@@ -142,3 +144,14 @@ def group_cells(
             )
         )
     return out
+
+
+def _sum_by_key(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys ascending, sum of `weights` per key); no sort if keys are non-decreasing."""
+    if keys.size == 0:
+        return keys, weights[:0].astype(np.int64)
+    if keys.size > 1 and not bool((keys[1:] >= keys[:-1]).all()):
+        order = np.argsort(keys, kind="stable")
+        keys, weights = keys[order], weights[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.add.reduceat(weights, starts).astype(np.int64)

@@ -30,36 +30,50 @@ def ordered_funnels(
     (level, label id (-1 without breakdown), chain) where chain[s] is the row filling step s of
     the best attempt (-1 if not reached), rows indexing the input order."""
     size = person.size
-    lowest = np.where(bits == 0, n, _lowest_bit(bits))
-    # Equal timestamps: earlier steps first (then the uuid order the input already has).
-    order = np.lexsort((np.arange(size), lowest, ts, person))
-    p, t, b = person[order], ts[order], bits[order]
-    seg_end = np.searchsorted(p, p, side="right")
+    # Equal timestamps: earlier steps first (then the uuid order the input already has). The
+    # input is in (person, ts) order, so only runs of equal (person, ts) may need reordering.
+    order: np.ndarray | None = None
+    if ((person[1:] == person[:-1]) & (ts[1:] == ts[:-1])).any():
+        lowest = np.where(bits == 0, n, _lowest_bit(bits))
+        order = np.lexsort((np.arange(size), lowest, ts, person))
+    p, t, b = (person, ts, bits) if order is None else (person[order], ts[order], bits[order])
+    runs = _run_starts(p)
+    run_end = np.repeat(np.r_[runs[1:], size], np.diff(np.r_[runs, size]))  # per row
     anchors = np.flatnonzero(b & 1)
+    anchor_ts, anchor_end = t[anchors], run_end[anchors]
     level = np.ones(anchors.size, np.int64)
     chain = [anchors]
     alive = np.ones(anchors.size, bool)
     cur = anchors
+    positions = np.arange(size)
     for s in range(1, n):
-        pos = np.flatnonzero((b >> s) & 1)  # rows matching step s
-        if pos.size == 0:
-            nxt = np.full(cur.size, -1, np.int64)
-        else:
-            k = np.searchsorted(pos, cur, side="right")  # first match after the previous step
-            nxt = np.where(k < pos.size, pos[np.minimum(k, pos.size - 1)], -1)
-        ok = alive & (nxt >= 0) & (nxt < seg_end[cur])  # same person
-        ok &= t[np.maximum(nxt, 0)] - t[anchors] <= window  # window counted from step 1
+        # nxt[i]: the first row after i matching step s (size if none): a reverse running min,
+        # so each anchor's next step is one gather instead of a binary search.
+        has = np.where((b >> s) & 1 == 1, positions, size)
+        after = np.r_[np.minimum.accumulate(has[::-1])[::-1][1:], size]
+        nxt = after[cur]
+        ok = alive & (nxt < anchor_end)  # same person
+        ok &= t[np.minimum(nxt, size - 1)] - anchor_ts <= window  # window counted from step 1
         level += ok
         cur = np.where(ok, nxt, cur)
         chain.append(np.where(ok, nxt, -1))
         alive = ok
-    # Best attempt per person: furthest level, earliest anchor on a tie.
-    pick = np.lexsort((anchors, -level, p[anchors]))
-    first = np.ones(pick.size, bool)
-    first[1:] = p[anchors[pick[1:]]] != p[anchors[pick[:-1]]]
-    best = pick[first]
+    # Best attempt per person: furthest level, earliest anchor on a tie. Anchors are in row
+    # order, so each person's anchors are one run.
+    anchor_runs = _run_starts(p[anchors])
+    counts = np.diff(np.r_[anchor_runs, anchors.size])
+    best_of_person = (
+        np.repeat(np.maximum.reduceat(level, anchor_runs), counts) if counts.size else level
+    )
+    top = np.flatnonzero(level == best_of_person)
+    first = np.ones(top.size, bool)
+    first[1:] = p[anchors[top[1:]]] != p[anchors[top[:-1]]]
+    best = top[first]
     best_level = level[best]
-    best_chain = [np.where(c[best] >= 0, order[np.maximum(c[best], 0)], -1) for c in chain]
+    if order is None:
+        best_chain = [c[best] for c in chain]
+    else:
+        best_chain = [np.where(c[best] >= 0, order[np.maximum(c[best], 0)], -1) for c in chain]
     label = np.full(best.size, -1, np.int64)
     if labels is not None:
         label = _attribute(
@@ -73,6 +87,13 @@ def ordered_funnels(
             best_chain,
         )
     return best_level, label, best_chain
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Start of each run of equal adjacent keys."""
+    if keys.size == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
 
 
 def _lowest_bit(bits: np.ndarray) -> np.ndarray:

@@ -15,7 +15,13 @@ import numpy as np
 from eventlens.query.dates import Buckets
 from eventlens.query.model import LifecycleQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_per_person
+from eventlens.query.parallel.frame import (
+    Frame,
+    LoadSpec,
+    bucket_index,
+    distinct_keys,
+    first_per_person,
+)
 from eventlens.query.parallel.kernels.common import (
     event_names,
     extended_buckets,
@@ -75,7 +81,7 @@ def compute(params: Params, frame: Frame) -> Partial:
     ] = -1
     period = bucket_index(frame.ts[rows], ext.starts_us, ext.end_us)
     ok = period >= 0
-    pairs = np.unique(frame.person[rows[ok]] * m + period[ok])
+    pairs, _ = distinct_keys(frame.person[rows[ok]] * m + period[ok])
     person, b = pairs // m, pairs % m
     # `pairs` is sorted and unique, so (person, b - 1) exists iff it is the element just before.
     # A neighbour person's pair can alias only where b = 0 / b = m - 1, and those are masked

@@ -15,7 +15,7 @@ import numpy as np
 from eventlens.query.dates import Buckets, day_label, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index
+from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels.common import event_names, keys_of
 
 _CHUNK_CELLS = 4_000_000  # persons x periods per dense block (bounded memory)
@@ -85,7 +85,7 @@ def compute(params: Params, frame: Frame) -> Partial:
         s_person, s_period = persons[cohort >= 0], cohort[cohort >= 0]
     else:
         c = bucket_index(frame.ts[rows], starts, end)
-        pairs = np.unique(frame.person[rows[c >= 0]] * t + c[c >= 0])
+        pairs, _ = distinct_keys(frame.person[rows[c >= 0]] * t + c[c >= 0])
         s_person, s_period = pairs // t, pairs % t
     out.sizes = np.bincount(s_period, minlength=t).astype(np.int64)
     back = base & frame.node_mask(rf.returningEntity.id, rf.returningEntity.properties)
@@ -93,7 +93,7 @@ def compute(params: Params, frame: Frame) -> Partial:
     p = bucket_index(frame.ts[r_rows], starts, end)
     r_person, r_period = frame.person[r_rows[p >= 0]], p[p >= 0]
     # Dense person x period blocks over the persons that are in some cohort.
-    members = np.unique(s_person)
+    members, _ = distinct_keys(s_person)
     if members.size == 0:
         return out
     slot = np.full(frame.n_persons, -1, np.int64)

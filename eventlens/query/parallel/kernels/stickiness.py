@@ -12,7 +12,7 @@ import numpy as np
 from eventlens.query.dates import Buckets
 from eventlens.query.model import StickinessQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index
+from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
@@ -50,7 +50,7 @@ def compute(params: Params, frame: Frame) -> Partial:
     b_all = bucket_index(frame.ts, params.buckets.starts_us, params.buckets.end_us)
     for i, node in enumerate(q.series):
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties) & (b_all >= 0))
-        pairs = np.unique(frame.person[rows] * n + b_all[rows])
+        pairs, _ = distinct_keys(frame.person[rows] * n + b_all[rows])
         per_person = np.bincount(pairs // n, minlength=frame.n_persons)
         active = per_person[per_person > 0]
         out[i] = np.bincount(active - 1, minlength=n)[:n].astype(np.int64)

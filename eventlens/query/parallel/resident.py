@@ -1,0 +1,318 @@
+"""Resident buckets: every row of one person bucket, decoded once and kept in memory in
+(person, timestamp, uuid) order, so a sub-task builds its Frame with a mask and a few takes
+instead of a Parquet scan, a JSON extraction and a sort.
+
+Why (ADR 0006): at 10M events the scan was 60-80% of every query, and the person sort most of
+the rest of the fixed cost. A Delta data file never changes once written (compaction and person
+merges write new files), so a bucket's rows are fully identified by the paths of its files: a
+`ResidentBucket` keyed by those paths is valid for every snapshot holding exactly those files
+and needs no invalidation. A different file set is a different key; old keys age out of the
+byte-bounded LRU (`ResidentCache`).
+
+Property columns are decoded lazily, per (kind, key), the first time a query reads them, with
+the same per-distinct-value decoding as the scan path (frame.PropColumn).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eventlens.query import deadline
+from eventlens.query.parallel.frame import (
+    Frame,
+    LoadSpec,
+    PropColumn,
+    PropKey,
+    connection,
+    json_pointer,
+    person_order,
+)
+
+# Bytes per row of a resident bucket before property columns: ts 8, event 4, person 4, order 4.
+BASE_ROW_BYTES = 20
+DEFAULT_MAX_BYTES = 4 << 30
+
+
+class EventNames:
+    """A process-wide event-name dictionary, so event codes agree across buckets (frames of
+    several buckets concatenate without remapping)."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._codes: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def codes(self, names: Sequence[str]) -> np.ndarray:
+        """The int32 code of each name (new names get new codes)."""
+        with self._lock:
+            out = np.empty(len(names), np.int32)
+            for i, name in enumerate(names):
+                code = self._codes.get(name)
+                if code is None:
+                    code = self._codes[name] = len(self._names)
+                    self._names.append(name)
+                out[i] = code
+            return out
+
+    def names(self) -> list[str]:
+        """A copy of the dictionary: names[code]."""
+        with self._lock:
+            return list(self._names)
+
+
+EVENT_NAMES = EventNames()
+
+
+def _files_sql(paths: Sequence[str]) -> str:
+    return "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+
+
+def _small_codes(codes: np.ndarray, distinct: int) -> np.ndarray:
+    # Codes index a per-column dictionary; most properties have few distinct values, so the
+    # narrowest signed type keeps a resident column at 1-2 bytes per row.
+    for dtype in (np.int8, np.int16, np.int32):
+        if distinct < np.iinfo(dtype).max:
+            return codes.astype(dtype)
+    return codes
+
+
+@dataclass
+class ResidentBucket:
+    """One bucket's rows, sorted by (person code, ts, uuid). `order[i]` is the file-order row
+    of sorted row i (to place lazily read property columns)."""
+
+    paths: tuple[str, ...]
+    ts: np.ndarray  # int64 µs
+    event: np.ndarray  # int32 codes into EVENT_NAMES
+    person: np.ndarray  # int32 codes 0..n_persons-1, ascending
+    person_ids: pa.Array
+    order: np.ndarray
+    build_s: float
+    props: dict[PropKey, PropColumn] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def rows(self) -> int:
+        return int(self.ts.shape[0])
+
+    @property
+    def n_persons(self) -> int:
+        return len(self.person_ids)
+
+    @property
+    def nbytes(self) -> int:
+        base = self.ts.nbytes + self.event.nbytes + self.person.nbytes + self.order.nbytes
+        props = sum(int(c.codes.nbytes) for c in self.props.values())
+        return int(base) + int(self.person_ids.nbytes) + props
+
+    def prop(self, key: PropKey) -> PropColumn:
+        """The property column `key` in this bucket's row order (decoded on first use)."""
+        with self._lock:
+            column = self.props.get(key)
+            if column is None:
+                column = self.props[key] = self._read_prop(key)
+            return column
+
+    def _read_prop(self, key: PropKey) -> PropColumn:
+        kind, name = key
+        source = "person_properties" if kind == "person" else "properties"
+        result = _arrow(
+            connection(),
+            f"SELECT json_extract({source}, ?) AS v FROM {_files_sql(self.paths)}",
+            [json_pointer(name)],
+        )
+        encoded = pc.dictionary_encode(result.column("v").combine_chunks())
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        values = [orjson.loads(t) for t in encoded.dictionary.to_pylist()]
+        return PropColumn(_small_codes(codes[self.order], len(values)), values)
+
+    def frame(self, spec: LoadSpec) -> Frame:
+        """The rows `spec` asks for (time range, event names, properties), already in
+        (person, ts, uuid) order; with `spec.history`, `Frame.history` holds the matching rows
+        before `spec.lo` with the same person codes."""
+        frame = self._select(self._mask(spec.lo, spec.hi, spec.events), spec)
+        if spec.history and spec.lo is not None:
+            frame.history = self._select(self._mask(None, spec.lo, spec.events), spec)
+        return frame
+
+    def _mask(self, lo: int | None, hi: int | None, events: frozenset[str] | None) -> np.ndarray:
+        mask = np.ones(self.rows, dtype=bool)
+        if lo is not None:
+            mask &= self.ts >= lo
+        if hi is not None:
+            mask &= self.ts < hi
+        if events is not None:
+            wanted = EVENT_NAMES.codes(sorted(events))
+            lut = np.zeros(int(max(wanted.max(initial=-1), self.event.max(initial=-1))) + 1, bool)
+            lut[wanted] = True
+            mask &= lut[self.event]
+        return mask
+
+    def _select(self, mask: np.ndarray, spec: LoadSpec) -> Frame:
+        rows = np.flatnonzero(mask)
+        props = {}
+        for key in spec.props:
+            column = self.prop(key)
+            props[key] = PropColumn(column.codes[rows], column.values)
+        return Frame(
+            ts=self.ts[rows],
+            event=self.event[rows],
+            event_names=EVENT_NAMES.names(),
+            person=self.person[rows].astype(np.int64),
+            n_persons=self.n_persons,
+            props=props,
+            person_ids=self.person_ids,
+        )
+
+
+def build_bucket(paths: Sequence[str]) -> ResidentBucket:
+    """Read every row of `paths` (one bucket's data files) and sort it by (person, ts, uuid)."""
+    started = time.perf_counter()
+    con = connection()
+    files = _files_sql(paths)
+    table = _arrow(con, f"SELECT epoch_us(timestamp) AS ts, event, person_id FROM {files}")
+    ts = table.column("ts").to_numpy().astype(np.int64)
+    names = pc.dictionary_encode(table.column("event").combine_chunks())
+    event = EVENT_NAMES.codes(names.dictionary.to_pylist())[
+        names.indices.to_numpy(zero_copy_only=False)
+    ]
+    persons = pc.dictionary_encode(table.column("person_id").combine_chunks())
+    person = persons.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # The uuid (the reference's tie order) is read only if some person has equal timestamps.
+    order = person_order(person, ts, lambda: _uuids(con, files))
+    return ResidentBucket(
+        paths=tuple(paths),
+        ts=ts[order],
+        event=event[order],
+        person=person[order].astype(np.int32),
+        person_ids=persons.dictionary,
+        order=order.astype(np.int32 if order.size < 2**31 else np.int64),
+        build_s=time.perf_counter() - started,
+    )
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
+    result: pa.Table = con.sql(sql, params=params or []).to_arrow_table()
+    return result
+
+
+def _uuids(con: duckdb.DuckDBPyConnection, files: str) -> pa.Array:
+    column: pa.Array = _arrow(con, f"SELECT uuid FROM {files}").column("uuid").combine_chunks()
+    return column
+
+
+class ResidentCache:
+    """Byte-bounded LRU of ResidentBuckets keyed by their file paths. Thread-safe; a bucket
+    being built by one thread is waited for, not built twice."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._buckets: OrderedDict[tuple[str, ...], ResidentBucket] = OrderedDict()
+        self._building: dict[tuple[str, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def fits(self, rows: int) -> bool:
+        """Can a bucket of `rows` rows be resident? (A query whose buckets do not fit reads
+        Parquet instead: thrashing the cache would be slower than not using it.)"""
+        return self.max_bytes > 0 and rows * BASE_ROW_BYTES * 2 <= self.max_bytes
+
+    def bucket(self, paths: Sequence[str]) -> ResidentBucket:
+        """The resident bucket of `paths` (sorted, the bucket's complete file list)."""
+        key = tuple(paths)
+        with self._lock:
+            found = self._buckets.get(key)
+            if found is not None:
+                self._buckets.move_to_end(key)
+                self.hits += 1
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._buckets.get(key)
+                if found is not None:
+                    self._buckets.move_to_end(key)
+                    self.hits += 1
+                    return found
+            deadline.check()
+            bucket = build_bucket(key)
+            with self._lock:
+                self.misses += 1
+                self._buckets[key] = bucket
+                self._building.pop(key, None)
+                self._evict()
+            return bucket
+
+    def _evict(self) -> None:
+        total = sum(b.nbytes for b in self._buckets.values())
+        while total > self.max_bytes and len(self._buckets) > 1:
+            _, old = self._buckets.popitem(last=False)
+            total -= old.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(b.nbytes for b in self._buckets.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+
+CACHE = ResidentCache()
+
+
+def configure(max_bytes: int) -> None:
+    """Set the resident cache's byte budget (0 disables it: every sub-task scans Parquet)."""
+    CACHE.max_bytes = max_bytes
+    with CACHE._lock:
+        CACHE._evict()
+    if max_bytes <= 0:
+        CACHE.clear()
+
+
+def concat_frames(frames: list[Frame]) -> Frame:
+    """Frames of different buckets as one (person codes offset; dictionaries concatenated)."""
+    if len(frames) == 1:
+        return frames[0]
+    offsets = np.cumsum([0] + [f.n_persons for f in frames[:-1]])
+    props: dict[PropKey, PropColumn] = {}
+    for key in frames[0].props:
+        codes: list[np.ndarray] = []
+        values: list[Any] = []
+        for f in frames:
+            column = f.props[key]
+            shifted = column.codes.astype(np.int64)
+            shifted[shifted >= 0] += len(values)
+            codes.append(shifted)
+            values.extend(column.values)
+        props[key] = PropColumn(np.concatenate(codes), values)
+    ids = [f.person_ids for f in frames if f.person_ids is not None]
+    history = [f.history for f in frames]
+    out = Frame(
+        ts=np.concatenate([f.ts for f in frames]),
+        event=np.concatenate([f.event for f in frames]),
+        event_names=max((f.event_names for f in frames), key=len),
+        person=np.concatenate([f.person + off for f, off in zip(frames, offsets, strict=True)]),
+        n_persons=sum(f.n_persons for f in frames),
+        props=props,
+        person_ids=pa.concat_arrays(ids) if len(ids) == len(frames) else None,
+    )
+    if all(h is not None for h in history):
+        hs = [h for h in history if h is not None]
+        merged = concat_frames(hs)
+        merged.person_ids = out.person_ids
+        out.history = merged
+    return out
