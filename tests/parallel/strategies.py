@@ -237,7 +237,8 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
             "targetEntity": entity(),
             "returningEntity": entity(),
             "period": draw(st.sampled_from(("Hour", "Day", "Week", "Month"))),
-            "totalIntervals": draw(st.integers(1, 10)),
+            # Past 62 periods the kernel switches from per-person bit masks to dense blocks.
+            "totalIntervals": draw(st.one_of(st.integers(1, 10), st.integers(62, 66))),
             "retentionType": draw(st.sampled_from(("retention_recurring", "retention_first_time"))),
         },
     }

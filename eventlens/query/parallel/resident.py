@@ -38,6 +38,7 @@ from eventlens.query.parallel.frame import (
     json_pointer,
     person_order,
 )
+from eventlens.query.parallel.kernels.compiled import select_rows
 
 # Bytes per row of a resident bucket before property columns: ts 8, event 4, person 4, order 4.
 BASE_ROW_BYTES = 20
@@ -100,6 +101,7 @@ class ResidentBucket:
     order: np.ndarray
     build_s: float
     props: dict[PropKey, PropColumn] = field(default_factory=dict)
+    _first: np.ndarray | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -114,6 +116,7 @@ class ResidentBucket:
     def nbytes(self) -> int:
         base = self.ts.nbytes + self.event.nbytes + self.person.nbytes + self.order.nbytes
         props = sum(int(c.codes.nbytes) for c in self.props.values())
+        props += 0 if self._first is None else int(self._first.nbytes)
         return int(base) + int(self.person_ids.nbytes) + props
 
     def prop(self, key: PropKey) -> PropColumn:
@@ -141,26 +144,42 @@ class ResidentBucket:
         """The rows `spec` asks for (time range, event names, properties), already in
         (person, ts, uuid) order; with `spec.history`, `Frame.history` holds the matching rows
         before `spec.lo` with the same person codes."""
-        frame = self._select(self._mask(spec.lo, spec.hi, spec.events), spec)
+        wanted = self._wanted(spec.events)
+        frame = self._select(select_rows(self.ts, self.event, spec.lo, spec.hi, wanted), spec)
         if spec.history and spec.lo is not None:
-            frame.history = self._select(self._mask(None, spec.lo, spec.events), spec)
+            if spec.props:
+                before = select_rows(self.ts, self.event, None, spec.lo, wanted)
+            else:
+                # Without property filters "had a matching event before lo" only needs each
+                # person's first event of each name (the earliest one, if any, is before lo).
+                first = self.first_rows()
+                before = first[
+                    select_rows(self.ts[first], self.event[first], None, spec.lo, wanted)
+                ]
+            frame.history = self._select(before, spec)
         return frame
 
-    def _mask(self, lo: int | None, hi: int | None, events: frozenset[str] | None) -> np.ndarray:
-        mask = np.ones(self.rows, dtype=bool)
-        if lo is not None:
-            mask &= self.ts >= lo
-        if hi is not None:
-            mask &= self.ts < hi
-        if events is not None:
-            wanted = EVENT_NAMES.codes(sorted(events))
-            lut = np.zeros(int(max(wanted.max(initial=-1), self.event.max(initial=-1))) + 1, bool)
-            lut[wanted] = True
-            mask &= lut[self.event]
-        return mask
+    def first_rows(self) -> np.ndarray:
+        """Rows (ascending) that are the first of their (person, event name): a small index
+        built on first use and kept with the bucket."""
+        with self._lock:
+            if self._first is None:
+                key = self.person.astype(np.int64) * (int(self.event.max(initial=0)) + 1)
+                _, first = np.unique(key + self.event, return_index=True)
+                self._first = np.sort(first)
+            return self._first
 
-    def _select(self, mask: np.ndarray, spec: LoadSpec) -> Frame:
-        rows = np.flatnonzero(mask)
+    def _wanted(self, events: frozenset[str] | None) -> np.ndarray:
+        """Event-code lookup table: True for the codes of `events` (all codes if None)."""
+        top = int(self.event.max(initial=-1)) + 1
+        if events is None:
+            return np.ones(top, bool)
+        codes = EVENT_NAMES.codes(sorted(events))
+        lut = np.zeros(max(top, int(codes.max(initial=-1)) + 1), bool)
+        lut[codes] = True
+        return lut
+
+    def _select(self, rows: np.ndarray, spec: LoadSpec) -> Frame:
         props = {}
         for key in spec.props:
             column = self.prop(key)

@@ -1,17 +1,19 @@
-"""Vectorised ordered funnels (no exclusions; no attribution, first/last touch or step).
+"""Fast ordered funnels (no exclusions; no attribution, first/last touch or step).
 
 Equivalent to the per-person attempt loop because, in a non-strict ordered funnel, an attempt
 anchored at a first-step event advances greedily: step s is filled by the first later event (in
 the person's (time, step, uuid) order) that matches step s, and a later match can only be later
-in time, so if the first one is outside the window every one is. So for every anchor the chain
-anchor -> next step-1 match -> next step-2 match ... is computed with one searchsorted per step
-over all anchors at once; each person's best attempt is the furthest chain, the earliest anchor
+in time, so if the first one is outside the window every one is. So every anchor's chain
+anchor -> next step-1 match -> next step-2 match ... is followed in one compiled pass per person
+(compiled.ordered_funnel); each person's best attempt is the furthest chain, the earliest anchor
 on a tie (the reference's rule). The differential tests hold this equal to the reference.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from eventlens.query.parallel.kernels.compiled import ordered_funnel
 
 
 def ordered_funnels(
@@ -37,44 +39,11 @@ def ordered_funnels(
         lowest = np.where(bits == 0, n, _lowest_bit(bits))
         order = np.lexsort((np.arange(size), lowest, ts, person))
     p, t, b = (person, ts, bits) if order is None else (person[order], ts[order], bits[order])
-    runs = _run_starts(p)
-    run_end = np.repeat(np.r_[runs[1:], size], np.diff(np.r_[runs, size]))  # per row
-    anchors = np.flatnonzero(b & 1)
-    anchor_ts, anchor_end = t[anchors], run_end[anchors]
-    level = np.ones(anchors.size, np.int64)
-    chain = [anchors]
-    alive = np.ones(anchors.size, bool)
-    cur = anchors
-    positions = np.arange(size)
-    for s in range(1, n):
-        # nxt[i]: the first row after i matching step s (size if none): a reverse running min,
-        # so each anchor's next step is one gather instead of a binary search.
-        has = np.where((b >> s) & 1 == 1, positions, size)
-        after = np.r_[np.minimum.accumulate(has[::-1])[::-1][1:], size]
-        nxt = after[cur]
-        ok = alive & (nxt < anchor_end)  # same person
-        ok &= t[np.minimum(nxt, size - 1)] - anchor_ts <= window  # window counted from step 1
-        level += ok
-        cur = np.where(ok, nxt, cur)
-        chain.append(np.where(ok, nxt, -1))
-        alive = ok
-    # Best attempt per person: furthest level, earliest anchor on a tie. Anchors are in row
-    # order, so each person's anchors are one run.
-    anchor_runs = _run_starts(p[anchors])
-    counts = np.diff(np.r_[anchor_runs, anchors.size])
-    best_of_person = (
-        np.repeat(np.maximum.reduceat(level, anchor_runs), counts) if counts.size else level
-    )
-    top = np.flatnonzero(level == best_of_person)
-    first = np.ones(top.size, bool)
-    first[1:] = p[anchors[top[1:]]] != p[anchors[top[:-1]]]
-    best = top[first]
-    best_level = level[best]
-    if order is None:
-        best_chain = [c[best] for c in chain]
-    else:
-        best_chain = [np.where(c[best] >= 0, order[np.maximum(c[best], 0)], -1) for c in chain]
-    label = np.full(best.size, -1, np.int64)
+    best_level, chains = ordered_funnel(p, t, b, n, window)
+    best_chain = [chains[:, s] for s in range(n)]
+    if order is not None:
+        best_chain = [np.where(c >= 0, order[np.maximum(c, 0)], -1) for c in best_chain]
+    label = np.full(best_level.size, -1, np.int64)
     if labels is not None:
         label = _attribute(
             person,
@@ -83,17 +52,10 @@ def ordered_funnels(
             null_label,
             attribution,
             attribution_step,
-            p[anchors[best]],
+            p[chains[:, 0]],
             best_chain,
         )
     return best_level, label, best_chain
-
-
-def _run_starts(keys: np.ndarray) -> np.ndarray:
-    """Start of each run of equal adjacent keys."""
-    if keys.size == 0:
-        return np.zeros(0, np.int64)
-    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
 
 
 def _lowest_bit(bits: np.ndarray) -> np.ndarray:

@@ -15,10 +15,18 @@ import numpy as np
 from eventlens.query.dates import Buckets, day_label, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
+from eventlens.query.parallel.frame import (
+    Frame,
+    LoadSpec,
+    bucket_index,
+    distinct_keys,
+    first_per_person,
+)
 from eventlens.query.parallel.kernels.common import event_names, keys_of
+from eventlens.query.parallel.kernels.compiled import retention_cells
 
 _CHUNK_CELLS = 4_000_000  # persons x periods per dense block (bounded memory)
+MAX_COMPILED_PERIODS = 62  # periods as bits of an int64 per person
 
 
 @dataclass
@@ -49,7 +57,7 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
         props=tuple(
             sorted(keys_of(q.properties, rf.targetEntity.properties, rf.returningEntity.properties))
         ),
-        ordered=False,
+        ordered=True,  # per-person passes (compiled.retention_cells)
         history=first_time,  # first-ever start event: who started before the range
     )
     return Params(nq, spec, periods)
@@ -66,33 +74,49 @@ def compute(params: Params, frame: Frame) -> Partial:
     base = frame.match(q.properties)
     starts, end = params.periods.starts_us, params.periods.end_us
     target = base & frame.node_mask(rf.targetEntity.id, rf.targetEntity.properties)
-    rows = np.flatnonzero(target)
-    if rf.retentionType == "retention_first_time":
-        # Only the period of the person's first-ever start event, if it is in range.
-        first_ts = np.full(frame.n_persons, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(first_ts, frame.person[rows], frame.ts[rows])
-        # A start event before the range: the first-ever one is not in range.
-        first_ts[
-            frame.seen_before(
-                lambda h: (
-                    h.match(q.properties)
-                    & h.node_mask(rf.targetEntity.id, rf.targetEntity.properties)
-                )
+    back = base & frame.node_mask(rf.returningEntity.id, rf.returningEntity.properties)
+    first_time = rf.retentionType == "retention_first_time"
+    excluded = np.zeros(frame.n_persons, bool)
+    if first_time:
+        # A start event before the range: the person's first-ever one is not in range.
+        excluded = frame.seen_before(
+            lambda h: (
+                h.match(q.properties) & h.node_mask(rf.targetEntity.id, rf.targetEntity.properties)
             )
-        ] = np.iinfo(np.int64).max
-        persons = np.flatnonzero(first_ts != np.iinfo(np.int64).max)
-        cohort = bucket_index(first_ts[persons], starts, end)
-        s_person, s_period = persons[cohort >= 0], cohort[cohort >= 0]
+        )
+    period = bucket_index(frame.ts, starts, end)
+    if t <= MAX_COMPILED_PERIODS:
+        start = np.where(target, np.where(period >= 0, period, -2), -1)
+        sizes, matrix = retention_cells(
+            frame.person, start, np.where(back, period, -1), t, first_time, excluded
+        )
+        return Partial(sizes, matrix)
+    return _dense(frame, target, back, period, t, first_time, excluded)
+
+
+def _dense(
+    frame: Frame,
+    target: np.ndarray,
+    back: np.ndarray,
+    period: np.ndarray,
+    t: int,
+    first_time: bool,
+    excluded: np.ndarray,
+) -> Partial:
+    """More periods than a bit mask holds: person x period blocks multiplied (numpy)."""
+    out = Partial(np.zeros(t, np.int64), np.zeros((t, t), np.int64))
+    rows = np.flatnonzero(target)
+    if first_time:
+        first = first_per_person(frame, rows)
+        first = first[~excluded[frame.person[first]] & (period[first] >= 0)]
+        s_person, s_period = frame.person[first], period[first]
     else:
-        c = bucket_index(frame.ts[rows], starts, end)
-        pairs, _ = distinct_keys(frame.person[rows[c >= 0]] * t + c[c >= 0])
+        rows = rows[period[rows] >= 0]
+        pairs, _ = distinct_keys(frame.person[rows] * t + period[rows])
         s_person, s_period = pairs // t, pairs % t
     out.sizes = np.bincount(s_period, minlength=t).astype(np.int64)
-    back = base & frame.node_mask(rf.returningEntity.id, rf.returningEntity.properties)
-    r_rows = np.flatnonzero(back)
-    p = bucket_index(frame.ts[r_rows], starts, end)
-    r_person, r_period = frame.person[r_rows[p >= 0]], p[p >= 0]
-    # Dense person x period blocks over the persons that are in some cohort.
+    r_rows = np.flatnonzero(back & (period >= 0))
+    r_person, r_period = frame.person[r_rows], period[r_rows]
     members, _ = distinct_keys(s_person)
     if members.size == 0:
         return out

@@ -1,0 +1,174 @@
+"""Compiled row loops (numba: nopython, nogil, cached on disk): the steps that walk every row once.
+
+Why compiled (ADR 0006): expressed as whole-array numpy operations, these steps made 5-10 passes
+over the rows and allocated a temporary per pass; one loop does the same in one pass, and
+`nogil` lets the local executor's threads run them on both cores at once. Each function takes
+and returns plain numpy arrays, so its numpy twin in the differential tests stays the oracle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _jit(fn: F) -> F:
+    return cast(F, numba.njit(cache=True, nogil=True)(fn))
+
+
+INT64_MIN = np.iinfo(np.int64).min
+INT64_MAX = np.iinfo(np.int64).max
+
+
+@_jit
+def _select_rows(ts: Any, event: Any, lo: int, hi: int, wanted: Any) -> Any:  # pragma: no cover
+    # Branch-free (the row is written, then kept or overwritten): the test is unpredictable,
+    # and one unsigned compare checks lo <= t < hi.
+    span = np.uint64(hi - lo)
+    out = np.empty(ts.shape[0], np.int64)
+    k = 0
+    for i in range(ts.shape[0]):
+        out[k] = i
+        k += (np.uint64(ts[i] - lo) < span) & wanted[event[i]]
+    return out[:k]
+
+
+def select_rows(
+    ts: np.ndarray, event: np.ndarray, lo: int | None, hi: int | None, wanted: np.ndarray
+) -> np.ndarray:
+    """Indices (ascending) of rows with lo <= ts < hi (None: unbounded) whose event code is
+    True in `wanted` (a bool lookup table longer than every code in `event`)."""
+    out: np.ndarray = _select_rows(
+        ts,
+        event,
+        INT64_MIN if lo is None else lo,
+        INT64_MAX if hi is None else hi,
+        wanted,
+    )
+    return out
+
+
+@_jit
+def _ordered_funnel(p: Any, t: Any, b: Any, n: int, window: int) -> Any:  # pragma: no cover
+    size = p.shape[0]
+    runs = 0
+    longest = 0
+    start = 0
+    for i in range(size):
+        if i + 1 == size or p[i + 1] != p[i]:
+            runs += 1
+            longest = max(longest, i + 1 - start)
+            start = i + 1
+    levels = np.zeros(runs, np.int64)
+    chains = np.full((runs, n), -1, np.int64)
+    anchored = np.zeros(runs, np.bool_)
+    nxt = np.empty((n, max(longest, 1)), np.int64)
+    cur = np.empty(n, np.int64)
+    run = 0
+    a = 0
+    while a < size:
+        e = a
+        while e < size and p[e] == p[a]:
+            e += 1
+        # nxt[s, i - a]: the first row after i (in this person's run) matching step s, or -1.
+        for s in range(n):
+            cur[s] = -1
+        for i in range(e - 1, a - 1, -1):
+            for s in range(n):
+                nxt[s, i - a] = cur[s]
+                if (b[i] >> s) & 1:
+                    cur[s] = i
+        best_level = 0
+        best_anchor = -1
+        for k in range(a, e):
+            if not b[k] & 1:
+                continue
+            level = 1
+            at = k
+            for s in range(1, n):
+                j = nxt[s, at - a]
+                if j < 0 or t[j] - t[k] > window:
+                    break
+                level += 1
+                at = j
+            if level > best_level:  # strictly: the earliest anchor wins a tie
+                best_level = level
+                best_anchor = k
+        if best_anchor >= 0:
+            anchored[run] = True
+            levels[run] = best_level
+            at = best_anchor
+            chains[run, 0] = at
+            for s in range(1, best_level):
+                at = nxt[s, at - a]
+                chains[run, s] = at
+        run += 1
+        a = e
+    return levels[anchored], chains[anchored]
+
+
+def ordered_funnel(
+    person: np.ndarray, ts: np.ndarray, bits: np.ndarray, n: int, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ordered, non-strict funnel per person over rows in (person, ts, step) order: for each
+    person with a step-1 event (ascending person order), (level reached by the best attempt,
+    rows filling steps 0..n-1 of it, -1 when not reached). An attempt anchored at a step-1
+    event takes, for each next step, the first later row matching it; it stops when that row
+    is missing or more than `window` µs after the anchor. Best: furthest, earliest anchor."""
+    levels, chains = _ordered_funnel(person, ts, bits, n, window)
+    return np.asarray(levels), np.asarray(chains)
+
+
+@_jit
+def _retention(
+    person: Any, start: Any, back: Any, t: int, first_only: bool, excluded: Any
+) -> Any:  # pragma: no cover
+    sizes = np.zeros(t, np.int64)
+    matrix = np.zeros((t, t), np.int64)
+    size = person.shape[0]
+    a = 0
+    while a < size:
+        e = a
+        cohorts = 0
+        returns = 0
+        first_seen = False
+        while e < size and person[e] == person[a]:
+            if start[e] >= 0 and not (first_only and first_seen):
+                cohorts |= 1 << start[e]
+            if start[e] != -1:
+                first_seen = True
+            if back[e] >= 0:
+                returns |= 1 << back[e]
+            e += 1
+        if excluded[person[a]]:
+            cohorts = 0
+        for c in range(t):
+            if (cohorts >> c) & 1:
+                sizes[c] += 1
+                for k in range(t):
+                    if (returns >> k) & 1:
+                        matrix[c, k] += 1
+        a = e
+    return sizes, matrix
+
+
+def retention_cells(
+    person: np.ndarray,
+    start: np.ndarray,
+    back: np.ndarray,
+    periods: int,
+    first_only: bool,
+    excluded: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cohort sizes (periods,) and returners (periods, periods) over rows in (person, ts)
+    order. start[i]: period of a start event (-1: not a start event, -2: a start event
+    outside the periods, which still counts as the person's first one); back[i]: period of a
+    return event or -1. first_only: only a person's first start event makes a cohort.
+    excluded[person]: person has no cohort (a first-ever start before the range). periods <= 62."""
+    sizes, matrix = _retention(person, start, back, periods, first_only, excluded)
+    return np.asarray(sizes), np.asarray(matrix)
