@@ -38,8 +38,7 @@ _SCHEMA = """(
     timestamp DateTime64(6, 'UTC'),
     properties String,
     person_properties String
-) ENGINE = MergeTree ORDER BY (person_id, timestamp)
-SETTINGS old_parts_lifetime = 1"""  # the parts merged away by the load's OPTIMIZE go soon
+) ENGINE = MergeTree ORDER BY (person_id, timestamp)"""
 
 
 def _prop(key: str) -> str:
@@ -58,7 +57,8 @@ class ChdbPeer:
     `path` is the session directory (created, or reused when its table holds the snapshot's row
     count; otherwise rebuilt). `load_info` says how the data got there: `load_s` (seconds the
     load took when it was done, also when reused), `reused`, `rows`, `bytes_on_disk` (active
-    MergeTree parts), `dir_bytes` (the session directory), `path`. Raises RuntimeError if the
+    MergeTree parts: the directory also holds the parts merged away by the load's OPTIMIZE
+    until ClickHouse's background cleanup drops them), `path`. Raises RuntimeError if the
     loaded row count differs from the snapshot's. Call `close()` when done: chdb allows one
     open session per process.
     """
@@ -92,8 +92,6 @@ class ChdbPeer:
                     "currentDatabase() AND table = 'events' AND active"
                 )
             ),
-            # The whole session directory, until ClickHouse drops the merged-away parts too.
-            "dir_bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
             "path": str(path),
         }
 

@@ -405,7 +405,7 @@ def run_bench(
     ratios = _ratios(results)
     for name, by_peer in ratios.items():
         shown = "  ".join(
-            f"{p} x{r['median']:.2f} (p99 x{r['p99']:.2f})" for p, r in by_peer.items()
+            f"{p} x{r['median']:.3g} (p99 x{r['p99']:.3g})" for p, r in by_peer.items()
         )
         progress(
             f"{name:18s} parallel/peer  {shown}  floor {floor[name]['ms']:.1f} ms "

@@ -132,8 +132,7 @@ def bench_query(
     queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Time the benchmark.md query mix on generated data: parallel vs reference, DuckDB SQL and
-    chdb (ClickHouse) SQL, each peer checked against the parallel engine's numbers."""
+    """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL."""
     import orjson
 
     from eventlens.bench.query import ENGINES, run_bench

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eventlens.query.parallel.frame import distinct_keys
+from eventlens.query.parallel.kernels.compiled import distinct_per_cell
 
 
 @dataclass
@@ -89,7 +90,11 @@ def group_cells(
     high = np.full(size, -np.inf)
     owner: np.ndarray | None = None  # cell of each list value
     vals: np.ndarray | None = None
-    if mode in ("distinct", "actor"):
+    if mode == "distinct" and persons is not None and _contiguous(persons):
+        count, whole = distinct_per_cell(cell, groups.astype(np.int64), persons, size, n_groups)
+        if range_slot:
+            count[n_slots - 1 :: n_slots] = whole
+    elif mode in ("distinct", "actor"):
         assert persons is not None
         # Person-major keys: over rows in (person, ts) order without a breakdown they are
         # already sorted, and deduplicating them is one pass (distinct_keys).
@@ -155,3 +160,9 @@ def _sum_by_key(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
         keys, weights = keys[order], weights[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     return keys[starts], np.add.reduceat(weights, starts).astype(np.int64)
+
+
+def _contiguous(persons: np.ndarray) -> bool:
+    """Are each person's rows adjacent? (True for frames in person order; the rolling maths
+    repeat rows per window, which breaks it.)"""
+    return persons.size < 2 or bool((persons[1:] >= persons[:-1]).all())

@@ -172,3 +172,56 @@ def retention_cells(
     excluded[person]: person has no cohort (a first-ever start before the range). periods <= 62."""
     sizes, matrix = _retention(person, start, back, periods, first_only, excluded)
     return np.asarray(sizes), np.asarray(matrix)
+
+
+@_jit
+def _distinct_per_cell(
+    cell: Any, group: Any, person: Any, size: int, n_groups: int
+) -> Any:  # pragma: no cover
+    per_cell = np.zeros(size, np.int64)
+    per_group = np.zeros(n_groups, np.int64)
+    last_cell = np.full(size, -1, np.int64)
+    last_group = np.full(n_groups, -1, np.int64)
+    for i in range(cell.shape[0]):
+        p = person[i]
+        c = cell[i]
+        if last_cell[c] != p:
+            last_cell[c] = p
+            per_cell[c] += 1
+        g = group[i]
+        if last_group[g] != p:
+            last_group[g] = p
+            per_group[g] += 1
+    return per_cell, per_group
+
+
+def distinct_per_cell(
+    cell: np.ndarray, group: np.ndarray, person: np.ndarray, size: int, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct persons per cell (0..size-1) and per group (0..n_groups-1) in one pass, without
+    sorting. Requires each person's rows to be contiguous (rows in person order)."""
+    per_cell, per_group = _distinct_per_cell(cell, group, person, size, n_groups)
+    return np.asarray(per_cell), np.asarray(per_group)
+
+
+@_jit
+def _touch_labels(
+    person: Any, bits: Any, labels: Any, null_label: int, last: bool, n_persons: int
+) -> Any:  # pragma: no cover
+    out = np.full(n_persons, null_label, np.int64)
+    for i in range(person.shape[0]):
+        if bits[i] != 0 and labels[i] != null_label:
+            p = person[i]
+            if last or out[p] == null_label:
+                out[p] = labels[i]
+    return out
+
+
+def touch_labels(
+    person: np.ndarray, bits: np.ndarray, labels: np.ndarray, null_label: int, last: bool
+) -> np.ndarray:
+    """Per person code: the label of the person's first (last: latest) row with a step bit and
+    a non-null label, in row order; `null_label` if none."""
+    n_persons = int(person.max()) + 1 if person.size else 0
+    out: np.ndarray = _touch_labels(person, bits, labels, null_label, last, n_persons)
+    return out

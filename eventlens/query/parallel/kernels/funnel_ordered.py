@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventlens.query.parallel.kernels.compiled import ordered_funnel
+from eventlens.query.parallel.kernels.compiled import ordered_funnel, touch_labels
 
 
 def ordered_funnels(
@@ -78,16 +78,6 @@ def _attribute(
         rows = chain[step]
         return np.where(rows >= 0, labels[np.maximum(rows, 0)], null_label)
     # first_touch / last_touch: the earliest / latest funnel event (any step) with a value.
-    cand = np.flatnonzero((bits != 0) & (labels != null_label))
-    out = np.full(person.max() + 1 if person.size else 0, null_label, np.int64)
-    if cand.size:
-        cp = person[cand]
-        if attribution == "last_touch":
-            keep = np.ones(cand.size, bool)
-            keep[:-1] = cp[1:] != cp[:-1]
-        else:
-            keep = np.ones(cand.size, bool)
-            keep[1:] = cp[1:] != cp[:-1]
-        out[cp[keep]] = labels[cand[keep]]
+    out = touch_labels(person, bits, labels, null_label, last=attribution == "last_touch")
     result: np.ndarray = out[persons]
     return result

@@ -323,17 +323,26 @@ def _vectorised(
     )
     label_names: list[str | None] = [None] if ids is None else [*names, NULL_BREAKDOWN]
     out: Partial = {}
-    for g in np.unique(label) if label.size else []:
-        sel = label == g
-        lv = level[sel]
+    if level.size == 0:
+        return out
+    # Persons grouped by label (one stable sort), conversion times computed once for all.
+    order = np.argsort(label, kind="stable") if ids is not None else np.arange(level.size)
+    groups = label[order]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    levels = level[order]
+    seconds = [
+        (ts[np.maximum(chain[s], 0)][order] - ts[np.maximum(chain[s - 1], 0)][order]) / 1e6
+        for s in range(1, n)
+    ]
+    for a, e in zip(starts.tolist(), np.r_[starts[1:], groups.size].tolist(), strict=True):
+        lv = levels[a:e]
         stats = StepStats.empty(n)
         for s in range(n):
             reached = lv > s
-            stats.counts[s] = int(reached.sum())
+            stats.counts[s] = int(np.count_nonzero(reached))
             if s:
-                now, before = chain[s][sel][reached], chain[s - 1][sel][reached]
-                stats.times[s] = ((ts[now] - ts[before]) / 1e6).tolist()
-        key = label_names[int(g)] if ids is not None else None
+                stats.times[s] = seconds[s - 1][a:e][reached].tolist()
+        key = label_names[int(groups[a])] if ids is not None else None
         out[key] = stats if key not in out else out[key].merge(stats)
     return out
 

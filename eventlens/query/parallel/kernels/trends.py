@@ -132,6 +132,7 @@ def compute(params: Params, frame: Frame) -> Partial:
         bf = q.breakdownFilter
         assert bf is not None and bf.breakdown is not None
         labels = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
+    b_all: np.ndarray | None = None
     for pos, i in enumerate(params.series):
         node = q.series[i]
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
@@ -157,7 +158,9 @@ def compute(params: Params, frame: Frame) -> Partial:
                 g = remap[g] if g.size else g
                 label_names = uniq
             names = list(label_names)
-        b = bucket_index(ts, starts, end)
+        if b_all is None:  # one bucket index for every series over the same rows
+            b_all = bucket_index(frame.ts, starts, end)
+        b = b_all[rows]
         inr = np.flatnonzero(b >= 0)
         windows = params.windows[i]
         range_slot = windows is None
