@@ -22,6 +22,14 @@ def _env_int(name: str, default: int) -> int:
     return default if raw is None else int(raw)
 
 
+def _quarter_of_memory_mb() -> int:
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1024
+    return max(256, total // 4 // 2**20)
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return default if raw is None else float(raw)
@@ -89,6 +97,11 @@ class Settings:
     )
     # Threads that run queries (bounded: a query past its deadline keeps its slot until it stops).
     query_workers: int = field(default_factory=lambda: _env_int("EVENTLENS_QUERY_WORKERS", 2))
+    # Memory for the parallel engine's resident buckets (decoded, person-sorted event columns;
+    # docs/adr/0006): MiB, default a quarter of physical memory; 0 = always read Parquet.
+    query_resident_mb: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_QUERY_RESIDENT_MB", _quarter_of_memory_mb())
+    )
     # Query log (JSON lines in <data_dir>/query-log.jsonl, one backup at .1 after rotation):
     # what `eventlens shadow replay --log` replays.
     query_log: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_LOG", True))

@@ -64,6 +64,23 @@ query_runaway = Gauge(
     "Queries past their deadline whose engine thread has not returned yet (holds a pool slot).",
     registry=REGISTRY,
 )
+resident_bytes = Gauge(
+    "eventlens_query_resident_bytes",
+    "Bytes of decoded event columns kept in memory by the parallel engine (resident buckets).",
+    registry=REGISTRY,
+)
+resident_lookups = Counter(
+    "eventlens_query_resident_lookups_total",
+    "Resident bucket lookups by sub-tasks: hit (in memory) or miss (read and sorted first).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+resident_build_seconds = Histogram(
+    "eventlens_query_resident_build_seconds",
+    "Seconds to read and sort one person bucket into memory (a resident bucket miss).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
 
 # --- storage / persons (owner: storage) ---
 ingest_duplicates = Counter(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine
+from eventlens.query.parallel.resident import CACHE
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
@@ -25,9 +28,11 @@ def compare_engines(
     week_start: int = 0,
     now: str,
     min_task_rows: int = 0,
+    resident: bool = True,
 ) -> Any:
     """Assert parallel == reference (floats within 1e-9 relative) on a fresh table with
-    `buckets` person buckets; returns the reference result."""
+    `buckets` person buckets; returns the reference result. `resident`: the parallel engine
+    reads resident buckets (else its Parquet scan path), and the report must say so."""
     nq = normalise(
         parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
     )
@@ -38,8 +43,22 @@ def compare_engines(
         snapshot = table.snapshot()
         expected = ReferenceEngine().run(nq, snapshot)
         engine = ParallelEngine(executor, min_task_rows=min_task_rows)
-        got, report = engine.explain(nq, snapshot)
+        with resident_budget(CACHE.max_bytes if resident else 0):
+            got, report = engine.explain(nq, snapshot)
+        sources = {t.resident for t in report.tasks if t.files or t.rows_scanned}
+        assert sources <= {resident}, f"sub-tasks read {sources}, expected resident={resident}"
     got = json.loads(json.dumps(got))  # JSON-able, as the API serves it
     problems = mismatches(expected, got)
     assert not problems, f"{problems[:5]}\nquery={query}\nreport={report.to_dict()}"
     return expected
+
+
+@contextmanager
+def resident_budget(max_bytes: int) -> Iterator[None]:
+    """The resident cache with another byte budget (0: off) for the duration."""
+    before = CACHE.max_bytes
+    CACHE.resize(max_bytes)
+    try:
+        yield
+    finally:
+        CACHE.resize(before)

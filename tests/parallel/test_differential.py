@@ -1,6 +1,6 @@
 """Differential tests: the parallel engine returns exactly the reference engine's results
 (floats within 1e-9 relative) on generated events and queries of every kind, with each
-executor and with 1, 2 and 16 person buckets."""
+executor, with 1, 2 and 16 person buckets, and from resident buckets or Parquet scans."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ LAYOUTS = st.tuples(
     st.sampled_from(s.TIMEZONES),
     st.sampled_from((0, 1)),  # week start
     st.sampled_from((0, 20, 10**9)),  # min_task_rows: one sub-task per bucket .. all in one
+    st.booleans(),  # resident buckets (else the Parquet scan path)
 )
 
 
 def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[Any, ...]) -> None:
-    buckets, executor, timezone, week_start, min_task_rows = layout
+    buckets, executor, timezone, week_start, min_task_rows, resident = layout
     compare_engines(
         events,
         query,
@@ -39,6 +40,7 @@ def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[An
         week_start=week_start,
         now=s.NOW,
         min_task_rows=min_task_rows,
+        resident=resident,
     )
 
 

@@ -1,7 +1,8 @@
 """Engine "parallel": plan -> executor.map(sub-tasks) -> merge -> finish.
 
-A sub-task is `run_subtask(kind, params, task)`: a pure function of the kernel, its plan-time
-parameters and an immutable file list, so any executor may run, retry or (later) cache it.
+A sub-task is `run_subtask(kind, params, task, resident)`: a pure function of the kernel, its
+plan-time parameters and an immutable file list, so any executor may run, retry or (later) cache
+it. Resident buckets (resident.py) are the same rows decoded once and kept in memory.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTas
 from eventlens.query.parallel.resident import concat_frames
 
 
-def run_subtask(kind: str, params: Any, task: SubTask) -> tuple[Any, TaskStats]:
-    """Read the task's partition and run the kernel on it: (partial, stats)."""
+def run_subtask(
+    kind: str, params: Any, task: SubTask, resident: bool = False
+) -> tuple[Any, TaskStats]:
+    """Read the task's partition and run the kernel on it: (partial, stats). `resident`: read
+    the task's buckets from the resident cache (resident.py), else scan its Parquet files."""
     kernel = kernel_for(kind)
     started = time.perf_counter()
     source = task.source
-    resident = bool(source.buckets) and all(
-        resident_cache.CACHE.fits(n) for n in source.bucket_rows
-    )
+    resident = resident and bool(source.buckets)
     if resident:
         deadline.check()
         frame = concat_frames(
@@ -83,11 +85,17 @@ class ParallelEngine:
         executor = self._executor()
         report = ExplainReport(plan=plan, executor=executor.name, plan_s=time.perf_counter() - t0)
         kernel = kernel_for(plan.kind)
+        # All of the plan's buckets resident at once, or none: a plan larger than the budget
+        # would evict its own buckets while it runs.
+        rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
+        use_resident = resident_cache.CACHE.fits(rows)
 
         def execute(params: Any) -> Any:
             started = time.perf_counter()
             outputs = executor.map(
-                lambda task: run_subtask(plan.kind, params, task), plan.tasks, None
+                lambda task: run_subtask(plan.kind, params, task, use_resident),
+                plan.tasks,
+                None,
             )
             report.execute_s += time.perf_counter() - started
             report.tasks.extend(stats for _, stats in outputs)

@@ -28,6 +28,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eventlens.observability import metrics
 from eventlens.query import deadline
 from eventlens.query.parallel.frame import (
     Frame,
@@ -40,8 +41,8 @@ from eventlens.query.parallel.frame import (
 )
 from eventlens.query.parallel.kernels.compiled import select_rows
 
-# Bytes per row of a resident bucket before property columns: ts 8, event 4, person 4, order 4.
-BASE_ROW_BYTES = 20
+# Bytes per row of a resident bucket before property columns: ts 8, event 4, person 8, order 4.
+BASE_ROW_BYTES = 24
 DEFAULT_MAX_BYTES = 4 << 30
 
 
@@ -96,7 +97,7 @@ class ResidentBucket:
     paths: tuple[str, ...]
     ts: np.ndarray  # int64 µs
     event: np.ndarray  # int32 codes into EVENT_NAMES
-    person: np.ndarray  # int32 codes 0..n_persons-1, ascending
+    person: np.ndarray  # int64 codes 0..n_persons-1, ascending (int64: kernels do arithmetic)
     person_ids: pa.Array
     order: np.ndarray
     build_s: float
@@ -115,7 +116,8 @@ class ResidentBucket:
     @property
     def nbytes(self) -> int:
         base = self.ts.nbytes + self.event.nbytes + self.person.nbytes + self.order.nbytes
-        props = sum(int(c.codes.nbytes) for c in self.props.values())
+        # Decoded values are Python objects: counted at a flat 64 bytes each.
+        props = sum(int(c.codes.nbytes) + 64 * len(c.values) for c in self.props.values())
         props += 0 if self._first is None else int(self._first.nbytes)
         return int(base) + int(self.person_ids.nbytes) + props
 
@@ -188,7 +190,7 @@ class ResidentBucket:
             ts=self.ts[rows],
             event=self.event[rows],
             event_names=EVENT_NAMES.names(),
-            person=self.person[rows].astype(np.int64),
+            person=self.person[rows],
             n_persons=self.n_persons,
             props=props,
             person_ids=self.person_ids,
@@ -214,7 +216,7 @@ def build_bucket(paths: Sequence[str]) -> ResidentBucket:
         paths=tuple(paths),
         ts=ts[order],
         event=event[order],
-        person=person[order].astype(np.int32),
+        person=person[order],
         person_ids=persons.dictionary,
         order=order.astype(np.int32 if order.size < 2**31 else np.int64),
         build_s=time.perf_counter() - started,
@@ -244,29 +246,28 @@ class ResidentCache:
         self.misses = 0
 
     def fits(self, rows: int) -> bool:
-        """Can a bucket of `rows` rows be resident? (A query whose buckets do not fit reads
-        Parquet instead: thrashing the cache would be slower than not using it.)"""
-        return self.max_bytes > 0 and rows * BASE_ROW_BYTES * 2 <= self.max_bytes
+        """Can buckets totalling `rows` rows be resident together (with room for property
+        columns)? A query whose buckets do not fit reads Parquet instead: thrashing the cache
+        would be slower than not using it."""
+        return self.max_bytes > 0 and rows * BASE_ROW_BYTES * 3 // 2 <= self.max_bytes
 
     def bucket(self, paths: Sequence[str]) -> ResidentBucket:
         """The resident bucket of `paths` (sorted, the bucket's complete file list)."""
         key = tuple(paths)
         with self._lock:
-            found = self._buckets.get(key)
+            found = self._hit(key)
             if found is not None:
-                self._buckets.move_to_end(key)
-                self.hits += 1
                 return found
             building = self._building.setdefault(key, threading.Lock())
         with building:
             with self._lock:
-                found = self._buckets.get(key)
+                found = self._hit(key)
                 if found is not None:
-                    self._buckets.move_to_end(key)
-                    self.hits += 1
                     return found
             deadline.check()
             bucket = build_bucket(key)
+            metrics.resident_lookups.labels(outcome="miss").inc()
+            metrics.resident_build_seconds.observe(bucket.build_s)
             with self._lock:
                 self.misses += 1
                 self._buckets[key] = bucket
@@ -274,11 +275,26 @@ class ResidentCache:
                 self._evict()
             return bucket
 
+    def _hit(self, key: tuple[str, ...]) -> ResidentBucket | None:
+        found = self._buckets.get(key)
+        if found is not None:
+            self._buckets.move_to_end(key)
+            self.hits += 1
+            metrics.resident_lookups.labels(outcome="hit").inc()
+        return found
+
     def _evict(self) -> None:
         total = sum(b.nbytes for b in self._buckets.values())
-        while total > self.max_bytes and len(self._buckets) > 1:
+        while total > self.max_bytes and self._buckets:
             _, old = self._buckets.popitem(last=False)
             total -= old.nbytes
+        metrics.resident_bytes.set(total)
+
+    def resize(self, max_bytes: int) -> None:
+        """A new byte budget; buckets beyond it are dropped (least recently used first)."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            self._evict()
 
     @property
     def nbytes(self) -> int:
@@ -288,6 +304,7 @@ class ResidentCache:
     def clear(self) -> None:
         with self._lock:
             self._buckets.clear()
+            metrics.resident_bytes.set(0)
 
 
 CACHE = ResidentCache()
@@ -295,11 +312,7 @@ CACHE = ResidentCache()
 
 def configure(max_bytes: int) -> None:
     """Set the resident cache's byte budget (0 disables it: every sub-task scans Parquet)."""
-    CACHE.max_bytes = max_bytes
-    with CACHE._lock:
-        CACHE._evict()
-    if max_bytes <= 0:
-        CACHE.clear()
+    CACHE.resize(max_bytes)
 
 
 def concat_frames(frames: list[Frame]) -> Frame:

@@ -43,13 +43,11 @@ def select_rows(
 ) -> np.ndarray:
     """Indices (ascending) of rows with lo <= ts < hi (None: unbounded) whose event code is
     True in `wanted` (a bool lookup table longer than every code in `event`)."""
-    out: np.ndarray = _select_rows(
-        ts,
-        event,
-        INT64_MIN if lo is None else lo,
-        INT64_MAX if hi is None else hi,
-        wanted,
-    )
+    low = INT64_MIN if lo is None else lo
+    high = INT64_MAX if hi is None else hi
+    if high <= low:  # empty range (the loop's unsigned span test needs lo < hi)
+        return np.zeros(0, np.int64)
+    out: np.ndarray = _select_rows(ts, event, low, high, wanted)
     return out
 
 

@@ -175,23 +175,23 @@ def compute(params: Params, frame: Frame) -> Partial:
             parts.append(inr)
             slot_parts.append(np.full(inr.size, n_buckets, np.int64))
             sel, slot = np.concatenate(parts), np.concatenate(slot_parts)
+        # Every row of the frame, in order (the common case: the scan already kept only this
+        # series' event): read the columns as they are instead of gathering them.
+        picked = rows[sel]
+        every = picked.size == len(frame)
         values = None
         if node.math in PROPERTY_MATHS:
             assert node.math_property is not None
             column = frame.props[("event", node.math_property)]
-            numbers = column.lookup(
-                lambda is_set, v: as_number(v) if is_set else None, dtype=object
-            )
-            values = np.array(
-                [np.nan if x is None else x for x in numbers[rows[sel]]], dtype=np.float64
-            )
+            numbers = column.lookup(_number, dtype=np.float64)
+            values = numbers if every else numbers[picked]
         cells = group_cells(
-            g[sel],
+            g if every else g[sel],
             slot,
             len(names),
             slots_n,
             mode=_mode(node.math),
-            persons=frame.person[rows[sel]],
+            persons=frame.person if every else frame.person[picked],
             n_persons=frame.n_persons,
             values=values,
             with_lists=_needs_lists(node.math),
@@ -199,6 +199,11 @@ def compute(params: Params, frame: Frame) -> Partial:
         )
         out[i] = {name: c for name, c in zip(names, cells, strict=True) if c.events.any()}
     return out
+
+
+def _number(is_set: bool, value: Any) -> float:
+    number = as_number(value) if is_set else None
+    return np.nan if number is None else float(number)
 
 
 def _matcher(q: TrendsQuery, node: EventsNode) -> Callable[[Frame], np.ndarray]:
