@@ -71,7 +71,7 @@ resident_bytes = Gauge(
 )
 resident_lookups = Counter(
     "eventlens_query_resident_lookups_total",
-    "Resident bucket lookups by sub-tasks: hit (in memory) or miss (read and sorted first).",
+    "Resident bucket lookups by sub-tasks: hit, extended (new files merged in) or miss (built).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -33,7 +33,7 @@ from eventlens.query.deadline import Deadline
 from eventlens.query.engines import get_engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
-from eventlens.query.parallel import resident
+from eventlens.query.parallel import resident_cache
 from eventlens.query.pool import QueryPool
 from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.shadow.querylog import QueryLog
@@ -91,7 +91,7 @@ class QueryService:
         self.settings = settings
         self.metadata = metadata
         self.pool = QueryPool(workers=max(1, settings.query_workers))
-        resident.configure(settings.query_resident_mb * 2**20)
+        resident_cache.configure(settings.query_resident_mb * 2**20)
         self._tables: dict[int, EventTable] = {}
         self._tables_lock = threading.Lock()
         # Shadow mode (docs/shadow-mode.md): None unless settings.shadow_candidate is set.

@@ -11,7 +11,7 @@ from typing import Any
 
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine
-from eventlens.query.parallel.resident import CACHE
+from eventlens.query.parallel.resident_cache import CACHE
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
@@ -29,22 +29,27 @@ def compare_engines(
     now: str,
     min_task_rows: int = 0,
     resident: bool = True,
+    appends: int = 1,
 ) -> Any:
     """Assert parallel == reference (floats within 1e-9 relative) on a fresh table with
     `buckets` person buckets; returns the reference result. `resident`: the parallel engine
-    reads resident buckets (else its Parquet scan path), and the report must say so."""
+    reads resident buckets (else its Parquet scan path), and the report must say so.
+    `appends`: the events arrive in that many appends, the parallel engine running the query
+    after each (so resident buckets are extended with the new files, as under live ingest)."""
     nq = normalise(
         parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
     )
     with tempfile.TemporaryDirectory(prefix="eventlens-par-") as tmp:
         table = EventTable.open_or_create(Path(tmp) / "events", buckets=buckets)
-        if events:
-            table.append(event_rows(events), log_offset=None)
-        snapshot = table.snapshot()
-        expected = ReferenceEngine().run(nq, snapshot)
         engine = ParallelEngine(executor, min_task_rows=min_task_rows)
+        step = -(-len(events) // appends) if events else 1
         with resident_budget(CACHE.max_bytes if resident else 0):
+            for start in range(0, len(events), step):
+                table.append(event_rows(events[start : start + step]), log_offset=None)
+                got, report = engine.explain(nq, table.snapshot())
+            snapshot = table.snapshot()
             got, report = engine.explain(nq, snapshot)
+        expected = ReferenceEngine().run(nq, snapshot)
         sources = {t.resident for t in report.tasks if t.files or t.rows_scanned}
         assert sources <= {resident}, f"sub-tasks read {sources}, expected resident={resident}"
     got = json.loads(json.dumps(got))  # JSON-able, as the API serves it

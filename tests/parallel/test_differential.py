@@ -1,6 +1,7 @@
 """Differential tests: the parallel engine returns exactly the reference engine's results
 (floats within 1e-9 relative) on generated events and queries of every kind, with each
-executor, with 1, 2 and 16 person buckets, and from resident buckets or Parquet scans."""
+executor, with 1, 2 and 16 person buckets, from resident buckets (built at once or extended
+append by append) or Parquet scans."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ LAYOUTS = st.tuples(
     st.sampled_from((0, 1)),  # week start
     st.sampled_from((0, 20, 10**9)),  # min_task_rows: one sub-task per bucket .. all in one
     st.booleans(),  # resident buckets (else the Parquet scan path)
+    st.sampled_from((1, 2, 3)),  # appends, querying in between (resident buckets extended)
 )
 
 
 def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[Any, ...]) -> None:
-    buckets, executor, timezone, week_start, min_task_rows, resident = layout
+    buckets, executor, timezone, week_start, min_task_rows, resident, appends = layout
     compare_engines(
         events,
         query,
@@ -41,6 +43,7 @@ def _check(events: list[dict[str, Any]], query: dict[str, Any], layout: tuple[An
         now=s.NOW,
         min_task_rows=min_task_rows,
         resident=resident,
+        appends=appends,
     )
 
 

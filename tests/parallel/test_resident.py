@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine
 from eventlens.query.parallel.kernels.compiled import distinct_per_cell, select_rows
-from eventlens.query.parallel.resident import CACHE, ResidentCache
+from eventlens.query.parallel.resident_cache import CACHE, ResidentCache
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
 from tests.parallel.strategies import person_uuid
@@ -75,13 +75,32 @@ def test_buckets_are_built_once_then_reused(tmp_path: Path) -> None:
     assert _total(first) == 18
 
 
-def test_new_files_are_seen_at_once(tmp_path: Path) -> None:
+def test_new_files_extend_the_buckets_and_are_seen_at_once(tmp_path: Path) -> None:
     table = _table(tmp_path)
     before, _ = _run(table)
+    extended = CACHE.extended
     table.append(event_rows(_events(range(5), 3, "Firefox")), log_offset=None)
-    after, _ = _run(table)
+    after, report = _run(table)
     assert _total(after) == _total(before) + 5
     assert "Firefox" in {row["breakdown_value"] for row in after}
+    assert CACHE.extended > extended  # read only the new files, merged into the sorted rows
+    with resident_budget(0):
+        scanned, _ = _run(table)
+    assert after == scanned
+
+
+def test_a_new_row_tied_with_an_old_one_rebuilds_the_bucket(tmp_path: Path) -> None:
+    table = _table(tmp_path)
+    _run(table)
+    extended, misses = CACHE.extended, CACHE.misses
+    # Same person, same instant as a stored row: only the uuids can order them.
+    table.append(event_rows(_events(range(1), 1, "Opera")), log_offset=None)
+    after, _ = _run(table)
+    assert CACHE.extended == extended and CACHE.misses > misses
+    with resident_budget(0):
+        scanned, _ = _run(table)
+    assert after == scanned
+    assert _total(after) == 19
 
 
 def test_a_plan_larger_than_the_budget_reads_parquet_with_the_same_answer(tmp_path: Path) -> None:

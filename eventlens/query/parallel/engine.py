@@ -12,7 +12,7 @@ from typing import Any
 
 from eventlens.query import deadline
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel import resident as resident_cache
+from eventlens.query.parallel import resident_cache
 from eventlens.query.parallel.executors import Executor, get_executor
 from eventlens.query.parallel.frame import load
 from eventlens.query.parallel.kernels import kernel_for

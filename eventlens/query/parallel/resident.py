@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +27,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventlens.observability import metrics
-from eventlens.query import deadline
 from eventlens.query.parallel.frame import (
     Frame,
     LoadSpec,
@@ -43,7 +40,6 @@ from eventlens.query.parallel.kernels.compiled import select_rows
 
 # Bytes per row of a resident bucket before property columns: ts 8, event 4, person 8, order 4.
 BASE_ROW_BYTES = 24
-DEFAULT_MAX_BYTES = 4 << 30
 
 
 class EventNames:
@@ -80,7 +76,22 @@ def _files_sql(paths: Sequence[str]) -> str:
     return "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
 
 
-def _small_codes(codes: np.ndarray, distinct: int) -> np.ndarray:
+def read_prop_texts(paths: Sequence[str], key: PropKey) -> tuple[np.ndarray, list[str]]:
+    """A property of every row of `paths` (file order): (codes, JSON texts by code), -1 = missing
+    or null."""
+    kind, name = key
+    source = "person_properties" if kind == "person" else "properties"
+    result = _arrow(
+        connection(),
+        f"SELECT json_extract({source}, ?) AS v FROM {_files_sql(paths)}",
+        [json_pointer(name)],
+    )
+    encoded = pc.dictionary_encode(result.column("v").combine_chunks())
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def small_codes(codes: np.ndarray, distinct: int) -> np.ndarray:
     # Codes index a per-column dictionary; most properties have few distinct values, so the
     # narrowest signed type keeps a resident column at 1-2 bytes per row.
     for dtype in (np.int8, np.int16, np.int32):
@@ -94,7 +105,7 @@ class ResidentBucket:
     """One bucket's rows, sorted by (person code, ts, uuid). `order[i]` is the file-order row
     of sorted row i (to place lazily read property columns)."""
 
-    paths: tuple[str, ...]
+    paths: tuple[str, ...]  # the key: the bucket's data files, sorted
     ts: np.ndarray  # int64 µs
     event: np.ndarray  # int32 codes into EVENT_NAMES
     person: np.ndarray  # int64 codes 0..n_persons-1, ascending (int64: kernels do arithmetic)
@@ -102,6 +113,10 @@ class ResidentBucket:
     order: np.ndarray
     build_s: float
     props: dict[PropKey, PropColumn] = field(default_factory=dict)
+    # The order the files were read in (`order` counts rows in it); `paths` unless extended.
+    read_paths: tuple[str, ...] = ()
+    # Per property column: its values as JSON text, by code (to extend it with new files).
+    texts: dict[PropKey, list[str]] = field(default_factory=dict)
     _first: np.ndarray | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -130,17 +145,10 @@ class ResidentBucket:
             return column
 
     def _read_prop(self, key: PropKey) -> PropColumn:
-        kind, name = key
-        source = "person_properties" if kind == "person" else "properties"
-        result = _arrow(
-            connection(),
-            f"SELECT json_extract({source}, ?) AS v FROM {_files_sql(self.paths)}",
-            [json_pointer(name)],
-        )
-        encoded = pc.dictionary_encode(result.column("v").combine_chunks())
-        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-        values = [orjson.loads(t) for t in encoded.dictionary.to_pylist()]
-        return PropColumn(_small_codes(codes[self.order], len(values)), values)
+        codes, texts = read_prop_texts(self.read_paths or self.paths, key)
+        self.texts[key] = texts
+        values = [orjson.loads(t) for t in texts]
+        return PropColumn(small_codes(codes[self.order], len(values)), values)
 
     def frame(self, spec: LoadSpec) -> Frame:
         """The rows `spec` asks for (time range, event names, properties), already in
@@ -197,30 +205,56 @@ class ResidentBucket:
         )
 
 
-def build_bucket(paths: Sequence[str]) -> ResidentBucket:
-    """Read every row of `paths` (one bucket's data files) and sort it by (person, ts, uuid)."""
-    started = time.perf_counter()
+@dataclass
+class Rows:
+    """Rows of some files in file order: ts (µs), event codes (EVENT_NAMES), person codes into
+    `person_ids`, and `uuids()` to read the uuid column only when ties need it."""
+
+    ts: np.ndarray
+    event: np.ndarray
+    person: np.ndarray
+    person_ids: pa.Array
+    uuids: Callable[[], pa.Array]
+
+
+def read_rows(paths: Sequence[str]) -> Rows:
+    """Read the columns every query needs from `paths`, in file order."""
     con = connection()
     files = _files_sql(paths)
     table = _arrow(con, f"SELECT epoch_us(timestamp) AS ts, event, person_id FROM {files}")
-    ts = table.column("ts").to_numpy().astype(np.int64)
     names = pc.dictionary_encode(table.column("event").combine_chunks())
-    event = EVENT_NAMES.codes(names.dictionary.to_pylist())[
-        names.indices.to_numpy(zero_copy_only=False)
-    ]
     persons = pc.dictionary_encode(table.column("person_id").combine_chunks())
-    person = persons.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return Rows(
+        ts=table.column("ts").to_numpy().astype(np.int64),
+        event=EVENT_NAMES.codes(names.dictionary.to_pylist())[
+            names.indices.to_numpy(zero_copy_only=False)
+        ],
+        person=persons.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        person_ids=persons.dictionary,
+        uuids=lambda: _uuids(con, files),
+    )
+
+
+def build_bucket(paths: Sequence[str]) -> ResidentBucket:
+    """Read every row of `paths` (one bucket's data files) and sort it by (person, ts, uuid)."""
+    started = time.perf_counter()
+    rows = read_rows(paths)
     # The uuid (the reference's tie order) is read only if some person has equal timestamps.
-    order = person_order(person, ts, lambda: _uuids(con, files))
+    order = person_order(rows.person, rows.ts, rows.uuids)
     return ResidentBucket(
         paths=tuple(paths),
-        ts=ts[order],
-        event=event[order],
-        person=person[order],
-        person_ids=persons.dictionary,
-        order=order.astype(np.int32 if order.size < 2**31 else np.int64),
+        ts=rows.ts[order],
+        event=rows.event[order],
+        person=rows.person[order],
+        person_ids=rows.person_ids,
+        order=order_codes(order),
         build_s=time.perf_counter() - started,
     )
+
+
+def order_codes(order: np.ndarray) -> np.ndarray:
+    """A row permutation in the narrowest type that holds it."""
+    return order.astype(np.int32 if order.size < 2**31 else np.int64)
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
@@ -231,88 +265,6 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 def _uuids(con: duckdb.DuckDBPyConnection, files: str) -> pa.Array:
     column: pa.Array = _arrow(con, f"SELECT uuid FROM {files}").column("uuid").combine_chunks()
     return column
-
-
-class ResidentCache:
-    """Byte-bounded LRU of ResidentBuckets keyed by their file paths. Thread-safe; a bucket
-    being built by one thread is waited for, not built twice."""
-
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._buckets: OrderedDict[tuple[str, ...], ResidentBucket] = OrderedDict()
-        self._building: dict[tuple[str, ...], threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def fits(self, rows: int) -> bool:
-        """Can buckets totalling `rows` rows be resident together (with room for property
-        columns)? A query whose buckets do not fit reads Parquet instead: thrashing the cache
-        would be slower than not using it."""
-        return self.max_bytes > 0 and rows * BASE_ROW_BYTES * 3 // 2 <= self.max_bytes
-
-    def bucket(self, paths: Sequence[str]) -> ResidentBucket:
-        """The resident bucket of `paths` (sorted, the bucket's complete file list)."""
-        key = tuple(paths)
-        with self._lock:
-            found = self._hit(key)
-            if found is not None:
-                return found
-            building = self._building.setdefault(key, threading.Lock())
-        with building:
-            with self._lock:
-                found = self._hit(key)
-                if found is not None:
-                    return found
-            deadline.check()
-            bucket = build_bucket(key)
-            metrics.resident_lookups.labels(outcome="miss").inc()
-            metrics.resident_build_seconds.observe(bucket.build_s)
-            with self._lock:
-                self.misses += 1
-                self._buckets[key] = bucket
-                self._building.pop(key, None)
-                self._evict()
-            return bucket
-
-    def _hit(self, key: tuple[str, ...]) -> ResidentBucket | None:
-        found = self._buckets.get(key)
-        if found is not None:
-            self._buckets.move_to_end(key)
-            self.hits += 1
-            metrics.resident_lookups.labels(outcome="hit").inc()
-        return found
-
-    def _evict(self) -> None:
-        total = sum(b.nbytes for b in self._buckets.values())
-        while total > self.max_bytes and self._buckets:
-            _, old = self._buckets.popitem(last=False)
-            total -= old.nbytes
-        metrics.resident_bytes.set(total)
-
-    def resize(self, max_bytes: int) -> None:
-        """A new byte budget; buckets beyond it are dropped (least recently used first)."""
-        with self._lock:
-            self.max_bytes = max_bytes
-            self._evict()
-
-    @property
-    def nbytes(self) -> int:
-        with self._lock:
-            return sum(b.nbytes for b in self._buckets.values())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._buckets.clear()
-            metrics.resident_bytes.set(0)
-
-
-CACHE = ResidentCache()
-
-
-def configure(max_bytes: int) -> None:
-    """Set the resident cache's byte budget (0 disables it: every sub-task scans Parquet)."""
-    CACHE.resize(max_bytes)
 
 
 def concat_frames(frames: list[Frame]) -> Frame:

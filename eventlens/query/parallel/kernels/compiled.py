@@ -223,3 +223,43 @@ def touch_labels(
     n_persons = int(person.max()) + 1 if person.size else 0
     out: np.ndarray = _touch_labels(person, bits, labels, null_label, last, n_persons)
     return out
+
+
+@_jit
+def _merge_positions(p_old: Any, t_old: Any, p_new: Any, t_new: Any) -> Any:  # pragma: no cover
+    n = p_old.shape[0]
+    m = p_new.shape[0]
+    pos_old = np.empty(n, np.int64)
+    pos_new = np.empty(m, np.int64)
+    i = 0
+    j = 0
+    k = 0
+    while i < n and j < m:
+        if p_old[i] == p_new[j] and t_old[i] == t_new[j]:
+            return pos_old, pos_new, True
+        if p_old[i] < p_new[j] or (p_old[i] == p_new[j] and t_old[i] < t_new[j]):
+            pos_old[i] = k
+            i += 1
+        else:
+            pos_new[j] = k
+            j += 1
+        k += 1
+    while i < n:
+        pos_old[i] = k
+        i += 1
+        k += 1
+    while j < m:
+        pos_new[j] = k
+        j += 1
+        k += 1
+    return pos_old, pos_new, False
+
+
+def merge_positions(
+    p_old: np.ndarray, t_old: np.ndarray, p_new: np.ndarray, t_new: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where the rows of two (person, ts)-sorted sequences go in their merge: (positions of the
+    old rows, positions of the new rows). None if an old and a new row have the same person and
+    timestamp (their order then needs the uuids)."""
+    pos_old, pos_new, tie = _merge_positions(p_old, t_old, p_new, t_new)
+    return None if tie else (np.asarray(pos_old), np.asarray(pos_new))

@@ -1,0 +1,122 @@
+"""The resident bucket cache: a byte-bounded LRU of ResidentBuckets keyed by their files.
+
+A lookup for a file set not in memory extends the bucket of an earlier file set of the same
+bucket when the new set only adds files (resident_extend.py), and builds it otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from eventlens.observability import metrics
+from eventlens.query import deadline
+from eventlens.query.parallel.resident import BASE_ROW_BYTES, ResidentBucket, build_bucket
+from eventlens.query.parallel.resident_extend import extend_bucket
+
+DEFAULT_MAX_BYTES = 4 << 30
+
+
+class ResidentCache:
+    """Byte-bounded LRU of ResidentBuckets keyed by their file paths. Thread-safe; a bucket
+    being built by one thread is waited for, not built twice."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._buckets: OrderedDict[tuple[str, ...], ResidentBucket] = OrderedDict()
+        self._building: dict[tuple[str, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0  # built or extended
+        self.extended = 0
+
+    def fits(self, rows: int) -> bool:
+        """Can buckets totalling `rows` rows be resident together (with room for property
+        columns)? A query whose buckets do not fit reads Parquet instead: thrashing the cache
+        would be slower than not using it."""
+        return self.max_bytes > 0 and rows * BASE_ROW_BYTES * 3 // 2 <= self.max_bytes
+
+    def bucket(self, paths: Sequence[str]) -> ResidentBucket:
+        """The resident bucket of `paths` (sorted, the bucket's complete file list)."""
+        key = tuple(paths)
+        with self._lock:
+            found = self._hit(key)
+            if found is not None:
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._hit(key)
+                if found is not None:
+                    return found
+                base = self._superseded(key)
+            deadline.check()
+            bucket = None
+            if base is not None:
+                bucket = extend_bucket(base, key)
+            outcome = "extended" if bucket is not None else "miss"
+            if bucket is None:
+                bucket = build_bucket(key)
+            metrics.resident_lookups.labels(outcome=outcome).inc()
+            metrics.resident_build_seconds.observe(bucket.build_s)
+            with self._lock:
+                self.misses += 1
+                if outcome == "extended":
+                    self.extended += 1
+                if base is not None:
+                    self._buckets.pop(base.paths, None)  # superseded by the newer file set
+                self._buckets[key] = bucket
+                self._building.pop(key, None)
+                self._evict()
+            return bucket
+
+    def _superseded(self, key: tuple[str, ...]) -> ResidentBucket | None:
+        """The largest cached bucket whose files are all in `key` (the same bucket at an
+        earlier version, before some appends), if any."""
+        wanted = set(key)
+        best: ResidentBucket | None = None
+        for paths, bucket in self._buckets.items():
+            bigger = best is None or bucket.rows > best.rows
+            if len(paths) < len(key) and wanted.issuperset(paths) and bigger:
+                best = bucket
+        return best
+
+    def _hit(self, key: tuple[str, ...]) -> ResidentBucket | None:
+        found = self._buckets.get(key)
+        if found is not None:
+            self._buckets.move_to_end(key)
+            self.hits += 1
+            metrics.resident_lookups.labels(outcome="hit").inc()
+        return found
+
+    def _evict(self) -> None:
+        total = sum(b.nbytes for b in self._buckets.values())
+        while total > self.max_bytes and self._buckets:
+            _, old = self._buckets.popitem(last=False)
+            total -= old.nbytes
+        metrics.resident_bytes.set(total)
+
+    def resize(self, max_bytes: int) -> None:
+        """A new byte budget; buckets beyond it are dropped (least recently used first)."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            self._evict()
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(b.nbytes for b in self._buckets.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+            metrics.resident_bytes.set(0)
+
+
+CACHE = ResidentCache()
+
+
+def configure(max_bytes: int) -> None:
+    """Set the resident cache's byte budget (0 disables it: every sub-task scans Parquet)."""
+    CACHE.resize(max_bytes)
