@@ -228,23 +228,29 @@ def compute(params: Params, frame: Frame) -> Partial:
     rows = np.flatnonzero(frame.match(q.properties))
     if rows.size == 0:
         return out
+    # No property filter (or one every row passes): the frame's columns as they are.
+    every = rows.size == len(frame)
+
+    def take(column: np.ndarray) -> np.ndarray:
+        return column if every else column[rows]
+
     bits = np.zeros(rows.size, np.int64)
     for s, node in enumerate(q.series):
-        bits |= frame.node_mask(node.event, node.properties)[rows].astype(np.int64) << s
+        bits[take(frame.node_mask(node.event, node.properties))] |= 1 << s
     excl = np.zeros(rows.size, np.int64)
     for e, ex in enumerate(ff.exclusions):
-        excl |= frame.node_mask(ex.event, ex.properties)[rows].astype(np.int64) << e
+        excl[take(frame.node_mask(ex.event, ex.properties))] |= 1 << e
     bf = q.breakdownFilter
     labels: list[str] | None = None
     ids: np.ndarray | None = None
     names: list[str] = []
     if bf is not None and bf.breakdown is not None:
         ids, names = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
-        ids = ids[rows]
-    person = frame.person[rows]
+        ids = take(ids)
+    person = take(frame.person)
     attribution = ff.breakdownAttributionType
     if ff.funnelOrderType == "ordered" and not ff.exclusions and attribution != "all_events":
-        return _vectorised(params, q, person, frame.ts[rows], bits, ids, names)
+        return _vectorised(params, q, person, take(frame.ts), bits, ids, names)
     if ids is not None:
         labels = [names[i] for i in ids.tolist()]
     # Persons who can reach step 1: a first-step event (ordered) or any step event (unordered).
@@ -253,7 +259,7 @@ def compute(params: Params, frame: Frame) -> Partial:
     candidates[person[opener]] = True
     starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
     ends = np.r_[starts[1:], rows.size]
-    ts_all = frame.ts[rows].tolist()
+    ts_all = take(frame.ts).tolist()
     bits_all, excl_all = bits.tolist(), excl.tolist()
     for count, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         if not candidates[person[a]]:
