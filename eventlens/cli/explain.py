@@ -69,7 +69,8 @@ def _print(report: dict[str, Any]) -> None:
         f"{', '.join(report['properties']) or '-'}"
     )
     table = Table(title="sub-tasks")
-    for col in ("#", "buckets", "files", "rows in files", "rows scanned", "read ms", "compute ms"):
+    columns = ("#", "buckets", "files", "rows in files", "source", "rows read", "read ms")
+    for col in (*columns, "compute ms"):
         table.add_column(col, justify="right")
     for run in report["subtask_runs"]:
         buckets = run["buckets"]
@@ -79,6 +80,7 @@ def _print(report: dict[str, Any]) -> None:
             shown,
             str(run["files"]),
             f"{run['rows_in_files']:,}",
+            run.get("source", "parquet"),
             f"{run['rows_scanned']:,}",
             f"{run['read_ms']:.1f}",
             f"{run['compute_ms']:.1f}",
