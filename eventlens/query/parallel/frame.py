@@ -117,6 +117,18 @@ class Frame:
             return np.zeros(len(self), dtype=bool)
         return np.asarray(self.event == code)
 
+    def event_bits(self, names: Sequence[str | None]) -> np.ndarray:
+        """Per row, bit s set when the row's event is names[s] (None: any event); one gather
+        through a per-code table instead of a comparison per name."""
+        table = np.zeros(len(self.event_names), np.int64)
+        for s, name in enumerate(names):
+            if name is None:
+                table |= 1 << s
+            elif name in self.event_names:
+                table[self.event_names.index(name)] |= 1 << s
+        out: np.ndarray = table[self.event]
+        return out
+
     def match(self, props: Properties) -> np.ndarray:
         """Rows matching a property filter list (AND) or group (AND/OR, nested)."""
         n = len(self)

@@ -118,11 +118,19 @@ class ResidentBucket:
     # Per property column: its values as JSON text, by code (to extend it with new files).
     texts: dict[PropKey, list[str]] = field(default_factory=dict)
     _first: np.ndarray | None = None
+    _event_top: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def rows(self) -> int:
         return int(self.ts.shape[0])
+
+    @property
+    def event_top(self) -> int:
+        """1 + the highest event code in the bucket (computed once)."""
+        if self._event_top is None:
+            self._event_top = int(self.event.max(initial=-1)) + 1
+        return self._event_top
 
     @property
     def n_persons(self) -> int:
@@ -181,7 +189,7 @@ class ResidentBucket:
 
     def _wanted(self, events: frozenset[str] | None) -> np.ndarray:
         """Event-code lookup table: True for the codes of `events` (all codes if None)."""
-        top = int(self.event.max(initial=-1)) + 1
+        top = self.event_top
         if events is None:
             return np.ones(top, bool)
         codes = EVENT_NAMES.codes(sorted(events))

@@ -17,7 +17,7 @@ import numpy as np
 
 from eventlens.query import deadline
 from eventlens.query.dates import to_us
-from eventlens.query.model import FunnelsQuery
+from eventlens.query.model import FunnelsQuery, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
@@ -234,9 +234,12 @@ def compute(params: Params, frame: Frame) -> Partial:
     def take(column: np.ndarray) -> np.ndarray:
         return column if every else column[rows]
 
-    bits = np.zeros(rows.size, np.int64)
-    for s, node in enumerate(q.series):
-        bits[take(frame.node_mask(node.event, node.properties))] |= 1 << s
+    if all(_unfiltered(node.properties) for node in q.series):
+        bits = take(frame.event_bits([node.event for node in q.series]))
+    else:
+        bits = np.zeros(rows.size, np.int64)
+        for s, node in enumerate(q.series):
+            bits[take(frame.node_mask(node.event, node.properties))] |= 1 << s
     excl = np.zeros(rows.size, np.int64)
     for e, ex in enumerate(ff.exclusions):
         excl[take(frame.node_mask(ex.event, ex.properties))] |= 1 << e
@@ -302,6 +305,11 @@ def compute(params: Params, frame: Frame) -> Partial:
             )
         _add(out, value, n, r[0], p)
     return out
+
+
+def _unfiltered(props: Any) -> bool:
+    """No property filter at all (an empty list, or an empty group)."""
+    return not (props.values if isinstance(props, PropertyGroup) else props)
 
 
 def _vectorised(
