@@ -99,14 +99,17 @@ class ChdbPeer:
         started = time.perf_counter()
         self.session.query("TRUNCATE TABLE events")
         if snapshot.files:
-            # One INSERT over a glob of the table's files, restricted to the snapshot's own
-            # (a compacted table still has removed files on disk); ClickHouse prunes by _path
-            # before reading, and reads the files in parallel.
+            # One INSERT over a glob of the table's data files, restricted to the snapshot's
+            # own (a compacted table still has removed files on disk); ClickHouse prunes by
+            # _path before reading, and reads the files in parallel. The glob names the
+            # partition folders: `**` would also match the Delta log's checkpoint Parquet,
+            # which chdb 4.4 then fails on ("Size of filter doesn't match size of column").
             root = Path(snapshot.files[0].path).parent.parent.parent
+            glob = str(root) + "/day=*/bucket=*/*.parquet"
             wanted = ", ".join(_sql_str(f.path) for f in snapshot.files)
             self.session.query(
                 "INSERT INTO events SELECT uuid, event, distinct_id, person_id, timestamp, "
-                f"properties, person_properties FROM file({_sql_str(str(root) + '/**/*.parquet')}, "
+                f"properties, person_properties FROM file({_sql_str(glob)}, "
                 f"Parquet) WHERE _path IN ({wanted})"
             )
             self.session.query("OPTIMIZE TABLE events FINAL")

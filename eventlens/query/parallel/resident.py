@@ -6,8 +6,9 @@ Why (ADR 0006): at 10M events the scan was 60-80% of every query, and the person
 the rest of the fixed cost. A Delta data file never changes once written (compaction and person
 merges write new files), so a bucket's rows are fully identified by the paths of its files: a
 `ResidentBucket` keyed by those paths is valid for every snapshot holding exactly those files
-and needs no invalidation. A different file set is a different key; old keys age out of the
-byte-bounded LRU (`ResidentCache`).
+and needs no invalidation. A different file set is a different key: resident_cache.py holds
+the byte-bounded LRU, and extends a bucket whose new file set only adds files
+(resident_extend.py) instead of rebuilding it.
 
 Property columns are decoded lazily, per (kind, key), the first time a query reads them, with
 the same per-distinct-value decoding as the scan path (frame.PropColumn).
