@@ -64,6 +64,12 @@ class EventNames:
                 out[i] = code
             return out
 
+    def known(self, names: Sequence[str]) -> np.ndarray:
+        """The codes of those `names` that have one (a query naming an event nobody sent must
+        not grow the dictionary)."""
+        with self._lock:
+            return np.array([self._codes[n] for n in names if n in self._codes], np.int64)
+
     def names(self) -> list[str]:
         """A copy of the dictionary: names[code]."""
         with self._lock:
@@ -193,9 +199,9 @@ class ResidentBucket:
         top = self.event_top
         if events is None:
             return np.ones(top, bool)
-        codes = EVENT_NAMES.codes(sorted(events))
-        lut = np.zeros(max(top, int(codes.max(initial=-1)) + 1), bool)
-        lut[codes] = True
+        codes = EVENT_NAMES.known(sorted(events))
+        lut = np.zeros(top, bool)
+        lut[codes[codes < top]] = True  # codes past `top` are names this bucket never saw
         return lut
 
     def _select(self, rows: np.ndarray, spec: LoadSpec) -> Frame:
