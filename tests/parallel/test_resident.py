@@ -84,6 +84,7 @@ def test_new_files_extend_the_buckets_and_are_seen_at_once(tmp_path: Path) -> No
     assert _total(after) == _total(before) + 5
     assert "Firefox" in {row["breakdown_value"] for row in after}
     assert CACHE.extended > extended  # read only the new files, merged into the sorted rows
+    assert report.tasks and all(t.resident for t in report.tasks)
     with resident_budget(0):
         scanned, _ = _run(table)
     assert after == scanned
