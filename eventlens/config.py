@@ -102,6 +102,9 @@ class Settings:
     query_resident_mb: int = field(
         default_factory=lambda: _env_int("EVENTLENS_QUERY_RESIDENT_MB", _quarter_of_memory_mb())
     )
+    # At server start, read every project's events into the resident buckets in the
+    # background (first queries then skip the read and sort).
+    query_warm: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_WARM", True))
     # Query log (JSON lines in <data_dir>/query-log.jsonl, one backup at .1 after rotation):
     # what `eventlens shadow replay --log` replays.
     query_log: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_LOG", True))

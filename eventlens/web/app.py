@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,7 @@ from eventlens.errors import EventLensError
 from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
+from eventlens.query.service import warm_resident
 from eventlens.runtime import Runtime
 from eventlens.web import api, dashboard
 from eventlens.web.api import catalog, insights, live
@@ -36,6 +38,13 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = Runtime.open(settings)
         app.state.runtime = runtime
         start_ingest(runtime)
+        if settings.query_warm:
+            threading.Thread(
+                target=warm_resident,
+                args=(settings, runtime.metadata),
+                name="eventlens-warm",
+                daemon=True,
+            ).start()
         # What exists now lives as long as the server: freeze it out of the cyclic GC's view
         # so collections on the capture hot path scan only per-request garbage (4% of capture
         # CPU in a profile).

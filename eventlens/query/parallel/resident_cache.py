@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from eventlens.observability import metrics
 from eventlens.query import deadline
@@ -120,3 +121,18 @@ CACHE = ResidentCache()
 def configure(max_bytes: int) -> None:
     """Set the resident cache's byte budget (0 disables it: every sub-task scans Parquet)."""
     CACHE.resize(max_bytes)
+
+
+def warm(snapshot: Any) -> int:
+    """Make every person bucket of `snapshot` (an eventlens Snapshot) resident, if they fit
+    the budget together: the rows made resident (0 if they do not fit). Property columns are
+    left for the queries that need them."""
+    by_bucket: dict[int, list[str]] = {}
+    for f in snapshot.files:
+        by_bucket.setdefault(f.bucket, []).append(f.path)
+    rows = sum(f.rows for f in snapshot.files)
+    if not by_bucket or not CACHE.fits(rows):
+        return 0
+    for paths in by_bucket.values():
+        CACHE.bucket(sorted(paths))  # the planner's key: all of the bucket's files, sorted
+    return int(rows)

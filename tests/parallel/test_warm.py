@@ -1,0 +1,82 @@
+"""Warm-up at server start: a real `eventlens serve` over a project that already has events
+reads them into resident buckets in the background, before any query asks (the metric shows
+it), and a query then finds every bucket in memory."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from eventlens.config import Settings
+from eventlens.query.testing import event_rows
+from eventlens.storage.event_table import EventTable
+from tests.parallel.strategies import person_uuid
+from tests.support.server import ServerProcess
+
+
+def _resident_bytes(server: ServerProcess) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("eventlens_query_resident_bytes "):
+            return float(line.split()[1])
+    raise AssertionError("eventlens_query_resident_bytes is not exported")
+
+
+def _seed(data_dir: Path, project_id: int) -> None:
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    events = [
+        {
+            "event": "$pageview",
+            "distinct_id": f"d{p}",
+            "person_id": person_uuid(p),
+            "timestamp": (today - timedelta(days=back)).isoformat(),
+        }
+        for p in range(20)
+        for back in (1, 2, 3)
+    ]
+    path = Settings().with_data_dir(data_dir).event_table_dir(project_id)
+    EventTable.open_or_create(path, buckets=4).append(event_rows(events), log_offset=None)
+
+
+def _explain(server: ServerProcess, project: dict[str, str]) -> dict[str, object]:
+    response = httpx.post(
+        f"{server.url}/api/projects/{project['id']}/query?explain=1",
+        headers={"Authorization": f"Bearer {project['api_key']}"},
+        json={"query": {"kind": "TrendsQuery", "series": [{"event": "$pageview"}]}},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_a_started_server_warms_resident_buckets(data_dir: Path, project: dict[str, str]) -> None:
+    _seed(data_dir, int(project["id"]))
+    server = ServerProcess(data_dir).start()
+    try:
+        deadline = time.monotonic() + 20  # generous: a background read of 60 events
+        while _resident_bytes(server) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _resident_bytes(server) > 0  # before any query ran
+        body = _explain(server, project)
+        explain = body["explain"]
+        assert isinstance(explain, dict)
+        assert {run["source"] for run in explain["subtask_runs"]} == {"resident"}
+        assert sum(row["count"] for row in body["results"]) == 60  # type: ignore[union-attr]
+    finally:
+        server.stop()
+
+
+def test_warm_up_can_be_turned_off(data_dir: Path, project: dict[str, str]) -> None:
+    _seed(data_dir, int(project["id"]))
+    server = ServerProcess(data_dir, env={"EVENTLENS_QUERY_WARM": "0"}).start()
+    try:
+        time.sleep(1.0)  # what a warm-up would have had time to do
+        assert _resident_bytes(server) == 0
+        _explain(server, project)
+        assert _resident_bytes(server) > 0  # the first query read them
+    finally:
+        server.stop()
