@@ -343,31 +343,3 @@ class _Job:
         shadow = self.service.shadow
         if shadow is not None and shadow.wants(self.project.id, self.engine_name):
             shadow.primary_failed(self.project.id, self.kind)
-
-
-def warm_resident(settings: Settings, metadata: MetadataStore) -> None:
-    """Read every project's event table into the parallel engine's resident buckets (largest
-    projects may not fit the budget: they are skipped), so the first queries after a start do
-    not pay for it. Runs in a background thread at server start; never raises."""
-    resident_cache.configure(settings.query_resident_mb * 2**20)
-    try:
-        projects = metadata.list_projects()
-    except Exception as exc:  # e.g. the server stopping at once
-        log.warning("query.warm_failed", error=repr(exc))
-        return
-    for project in projects:
-        started = time.perf_counter()
-        try:
-            path = settings.event_table_dir(project.id)
-            if not DeltaTable.is_deltatable(str(path)):
-                continue
-            rows = resident_cache.warm(EventTable.open_or_create(path).snapshot())
-        except Exception as exc:  # a warm-up failure only costs the first query its speed
-            log.warning("query.warm_failed", project_id=project.id, error=repr(exc))
-            continue
-        log.info(
-            "query.warm",
-            project_id=project.id,
-            rows=rows,
-            seconds=round(time.perf_counter() - started, 3),
-        )

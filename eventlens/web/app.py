@@ -19,7 +19,7 @@ from eventlens.errors import EventLensError
 from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
-from eventlens.query.service import warm_resident
+from eventlens.query.warmup import warm_resident
 from eventlens.runtime import Runtime
 from eventlens.web import api, dashboard
 from eventlens.web.api import catalog, insights, live

@@ -1,9 +1,11 @@
 """Warm-up at server start: a real `eventlens serve` over a project that already has events
 reads them into resident buckets in the background, before any query asks (the metric shows
-it), and a query then finds every bucket in memory."""
+it), with the properties recent queries used (from the query log) decoded too, and a query then
+finds every bucket in memory."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,11 +43,11 @@ def _seed(data_dir: Path, project_id: int) -> None:
     EventTable.open_or_create(path, buckets=4).append(event_rows(events), log_offset=None)
 
 
-def _explain(server: ServerProcess, project: dict[str, str]) -> dict[str, object]:
+def _explain(server: ServerProcess, project: dict[str, str], **extra: object) -> dict[str, object]:
     response = httpx.post(
         f"{server.url}/api/projects/{project['id']}/query?explain=1",
         headers={"Authorization": f"Bearer {project['api_key']}"},
-        json={"query": {"kind": "TrendsQuery", "series": [{"event": "$pageview"}]}},
+        json={"query": {"kind": "TrendsQuery", "series": [{"event": "$pageview"}], **extra}},
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -80,3 +82,32 @@ def test_warm_up_can_be_turned_off(data_dir: Path, project: dict[str, str]) -> N
         assert _resident_bytes(server) > 0  # the first query read them
     finally:
         server.stop()
+
+
+def _warm_logs(data_dir: Path) -> list[dict[str, object]]:
+    lines = (data_dir / "server.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    return [e for e in entries if e.get("event") == "query.warm"]
+
+
+def test_properties_recent_queries_used_are_decoded_at_start(
+    data_dir: Path, project: dict[str, str]
+) -> None:
+    _seed(data_dir, int(project["id"]))
+    first = ServerProcess(data_dir).start()
+    try:
+        _explain(first, project, breakdownFilter={"breakdown": "$browser"})  # in the query log
+    finally:
+        first.stop()
+    started = len(_warm_logs(data_dir))
+    second = ServerProcess(data_dir).start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(_warm_logs(data_dir)) == started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        warmed = _warm_logs(data_dir)[started:]
+        assert warmed and warmed[0]["project_id"] == int(project["id"])
+        assert warmed[0]["properties"] == ["event.$browser"]
+        assert warmed[0]["rows"] == 60
+    finally:
+        second.stop()

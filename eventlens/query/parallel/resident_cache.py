@@ -13,6 +13,7 @@ from typing import Any
 
 from eventlens.observability import metrics
 from eventlens.query import deadline
+from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.resident import BASE_ROW_BYTES, ResidentBucket, build_bucket
 from eventlens.query.parallel.resident_extend import extend_bucket
 
@@ -123,16 +124,25 @@ def configure(max_bytes: int) -> None:
     CACHE.resize(max_bytes)
 
 
-def warm(snapshot: Any) -> int:
-    """Make every person bucket of `snapshot` (an eventlens Snapshot) resident, if they fit
-    the budget together: the rows made resident (0 if they do not fit). Property columns are
-    left for the queries that need them."""
+def bucket_keys(snapshot: Any) -> list[tuple[str, ...]]:
+    """The resident keys of a snapshot's person buckets: each bucket's files, sorted (the key
+    the planner gives its sub-tasks)."""
     by_bucket: dict[int, list[str]] = {}
     for f in snapshot.files:
         by_bucket.setdefault(f.bucket, []).append(f.path)
+    return [tuple(sorted(paths)) for paths in by_bucket.values()]
+
+
+def warm(snapshot: Any, props: Sequence[PropKey] = ()) -> int:
+    """Make every person bucket of `snapshot` (an eventlens Snapshot) resident with the
+    property columns `props` decoded, if the buckets fit the budget together: the rows made
+    resident (0 if they do not fit)."""
     rows = sum(f.rows for f in snapshot.files)
-    if not by_bucket or not CACHE.fits(rows):
+    keys = bucket_keys(snapshot)
+    if not keys or not CACHE.fits(rows):
         return 0
-    for paths in by_bucket.values():
-        CACHE.bucket(sorted(paths))  # the planner's key: all of the bucket's files, sorted
+    for key in keys:
+        bucket = CACHE.bucket(key)
+        for prop in props:
+            bucket.prop(prop)
     return int(rows)
