@@ -23,17 +23,7 @@ from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
 from eventlens.query.reference.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
-from eventlens.query.reference.funnels import step_rows
-
-# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
-WINDOW_SECONDS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86_400,
-    "week": 7 * 86_400,
-    "month": 30 * 86_400,
-}
+from eventlens.query.reference.funnels import WINDOW_SECONDS, step_rows
 
 
 @dataclass

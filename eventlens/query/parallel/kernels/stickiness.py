@@ -14,6 +14,7 @@ from eventlens.query.model import StickinessQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.reference.stickiness import stickiness_row
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
 
@@ -74,16 +75,5 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
     for index, node in enumerate(q.series):
         hist = merged.get(index)
         data = [int(x) for x in hist] if hist is not None else [0] * n
-        rows.append(
-            {
-                "label": node.custom_name or node.event or "All events",
-                "series_index": index,
-                "event": node.event,
-                "custom_name": node.custom_name,
-                "days": list(range(1, n + 1)),
-                "labels": [f"{k} {unit}{'' if k == 1 else 's'}" for k in range(1, n + 1)],
-                "data": data,
-                "count": sum(data),
-            }
-        )
+        rows.append(stickiness_row(index, node, unit, data))
     return rows
