@@ -6,6 +6,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from eventlens.query.parallel.resident_cache import CACHE
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
+from tests.parallel.strategies import person_uuid
 from tests.query.golden.compare import mismatches
 
 
@@ -67,3 +69,20 @@ def resident_budget(max_bytes: int) -> Iterator[None]:
         yield
     finally:
         CACHE.resize(before)
+
+
+def seed_pageviews(table_dir: Path, persons: int, days_back: tuple[int, ...]) -> None:
+    """A fresh 4-bucket event table at `table_dir`: one `$pageview` per person and day, at
+    noon UTC `days_back` days before today."""
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    events = [
+        {
+            "event": "$pageview",
+            "distinct_id": f"d{p}",
+            "person_id": person_uuid(p),
+            "timestamp": (today - timedelta(days=back)).isoformat(),
+        }
+        for p in range(persons)
+        for back in days_back
+    ]
+    EventTable.open_or_create(table_dir, buckets=4).append(event_rows(events), log_offset=None)

@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventlens.config import Settings
-from eventlens.query.testing import event_rows
-from eventlens.storage.event_table import EventTable
-from tests.parallel.strategies import person_uuid
+from tests.parallel.support import seed_pageviews
 from tests.support.server import run_cli
-
-
-def _events(project_dir_table: Path) -> None:
-    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    events = [
-        {
-            "event": "$pageview",
-            "distinct_id": f"d{p}",
-            "person_id": person_uuid(p),
-            "timestamp": (today - timedelta(days=back)).isoformat(),
-        }
-        for p in range(6)
-        for back in (1, 2, 60)  # the 60-day-old events are pruned by a -7d query
-    ]
-    table = EventTable.open_or_create(project_dir_table, buckets=4)
-    table.append(event_rows(events), log_offset=None)
 
 
 def test_explain_prints_the_plan_and_timings(data_dir: Path, project: dict[str, str]) -> None:
     project_id = int(project["id"])
-    _events(Settings().with_data_dir(data_dir).event_table_dir(project_id))
+    # The 60-day-old events are pruned by a -7d query.
+    seed_pageviews(Settings().with_data_dir(data_dir).event_table_dir(project_id), 6, (1, 2, 60))
     query = data_dir / "q.json"
     query.write_text(
         json.dumps(

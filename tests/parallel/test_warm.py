@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from eventlens.config import Settings
-from eventlens.query.testing import event_rows
-from eventlens.storage.event_table import EventTable
-from tests.parallel.strategies import person_uuid
+from tests.parallel.support import seed_pageviews
 from tests.support.server import ServerProcess
 
 
@@ -28,19 +25,7 @@ def _resident_bytes(server: ServerProcess) -> float:
 
 
 def _seed(data_dir: Path, project_id: int) -> None:
-    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    events = [
-        {
-            "event": "$pageview",
-            "distinct_id": f"d{p}",
-            "person_id": person_uuid(p),
-            "timestamp": (today - timedelta(days=back)).isoformat(),
-        }
-        for p in range(20)
-        for back in (1, 2, 3)
-    ]
-    path = Settings().with_data_dir(data_dir).event_table_dir(project_id)
-    EventTable.open_or_create(path, buckets=4).append(event_rows(events), log_offset=None)
+    seed_pageviews(Settings().with_data_dir(data_dir).event_table_dir(project_id), 20, (1, 2, 3))
 
 
 def _explain(server: ServerProcess, project: dict[str, str], **extra: object) -> dict[str, object]:
