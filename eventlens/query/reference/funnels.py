@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from eventlens.query import deadline
 from eventlens.query.dates import to_us
@@ -27,6 +27,8 @@ from eventlens.query.reference.filters import (
     rank_values,
     series_matches,
 )
+
+T = TypeVar("T")
 
 # Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
 WINDOW_SECONDS = {
@@ -88,9 +90,10 @@ def _ordered(
     return PersonFunnel(list(best.steps), dict(enumerate(best.steps)))
 
 
-def _match(window_events: Sequence[tuple[Event, list[int]]], n: int) -> dict[int, Event]:
-    """Maximum matching steps <-> events, each event filling at most one step. Events are tried
-    in time order and a matched event stays matched, so the matched events are the earliest."""
+def max_step_matching(window_events: Sequence[tuple[T, list[int]]], n: int) -> dict[int, T]:
+    """Maximum matching steps <-> events (each given with the steps it matches, ascending),
+    each event filling at most one step. Events are tried in time order and a matched event
+    stays matched, so the matched events are the earliest. Both engines use this one rule."""
     owner: dict[int, int] = {}  # step -> index into window_events
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -123,7 +126,7 @@ def _unordered(
             for x, s in zip(events, matched, strict=True)
             if s and e.ts <= x.ts <= e.ts + window
         ]
-        assignment = _match(inside, n)
+        assignment = max_step_matching(inside, n)
         if len(assignment) > best.level:  # strictly better: earlier anchors win ties
             ordered = sorted(assignment.values(), key=lambda x: (x.ts, x.uuid))
             best = PersonFunnel(ordered, assignment)

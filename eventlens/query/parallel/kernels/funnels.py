@@ -23,7 +23,7 @@ from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
 from eventlens.query.reference.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
-from eventlens.query.reference.funnels import WINDOW_SECONDS, step_rows
+from eventlens.query.reference.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 
 
 @dataclass
@@ -126,27 +126,6 @@ def _ordered(ts: list[int], bits: list[int], n: int, window: int, strict: bool) 
     return best
 
 
-def _match(inside: list[int], bits: list[int], n: int) -> dict[int, int]:
-    owner: dict[int, int] = {}  # step -> position in `inside`
-
-    def augment(i: int, seen: set[int]) -> bool:
-        b = bits[inside[i]]
-        for s in range(n):
-            if not (b >> s) & 1 or s in seen:
-                continue
-            seen.add(s)
-            if s not in owner or augment(owner[s], seen):
-                owner[s] = i
-                return True
-        return False
-
-    for i in range(len(inside)):
-        if len(owner) == n:
-            break
-        augment(i, set())
-    return {s: inside[i] for s, i in owner.items()}
-
-
 def _unordered(
     ts: list[int], bits: list[int], rank: list[int], n: int, window: int
 ) -> tuple[list[int], dict[int, int]]:
@@ -159,7 +138,9 @@ def _unordered(
         lo = int(np.searchsorted(ts_arr, ts[k], side="left"))
         hi = int(np.searchsorted(ts_arr, ts[k] + window, side="right"))
         inside = [x for x in range(lo, hi) if bits[x]]
-        assignment = _match(inside, bits, n)
+        assignment = max_step_matching(
+            [(x, [s for s in range(n) if (bits[x] >> s) & 1]) for x in inside], n
+        )
         if len(assignment) > len(best):  # strictly better: earlier anchors win ties
             best = sorted(assignment.values(), key=lambda x: (ts[x], rank[x]))
             best_map = assignment

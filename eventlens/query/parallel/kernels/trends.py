@@ -33,10 +33,8 @@ from eventlens.query.reference.filters import (
     as_number,
     rank_values,
 )
-from eventlens.query.reference.trends import formula_rows
+from eventlens.query.reference.trends import QUANTILES, ROLLING_DAYS, formula_rows
 
-QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-ROLLING_DAYS = {"weekly_active": 7, "monthly_active": 30}
 DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
 
 Partial = dict[int, dict[str | None, Cells]]  # series index -> breakdown label -> cells
