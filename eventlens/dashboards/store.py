@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,35 +112,16 @@ class DashboardStore:
 
     def create_insight(self, project_id: int, name: str, query: dict[str, Any]) -> SavedInsight:
         """Save `query` (already validated by the caller) under `name`."""
-        name, now = clean_name(name), time.time()
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO saved_insights (project_id, name, query, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (project_id, name, orjson.dumps(query).decode(), now, now),
-            )
-        return SavedInsight(int(cur.lastrowid or 0), project_id, name, query, now, now)
+        out: SavedInsight = self._insert(_INSIGHTS, project_id, clean_name(name), query)
+        return out
 
     def list_insights(self, project_id: int) -> list[SavedInsight]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, project_id, name, query, created_at, updated_at FROM saved_insights"
-                " WHERE project_id = ? ORDER BY id",
-                (project_id,),
-            ).fetchall()
-        return [_insight(r) for r in rows]
+        return self._select(_INSIGHTS, project_id)
 
     def get_insight(self, project_id: int, insight_id: int) -> SavedInsight:
         """The insight; NotFound if absent or of another project."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, project_id, name, query, created_at, updated_at FROM saved_insights"
-                " WHERE project_id = ? AND id = ?",
-                (project_id, insight_id),
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"insight {insight_id} not found", field="insight_id")
-        return _insight(row)
+        out: SavedInsight = self._get(_INSIGHTS, project_id, insight_id)
+        return out
 
     def update_insight(
         self,
@@ -153,14 +135,8 @@ class DashboardStore:
         old = self.get_insight(project_id, insight_id)
         new_name = old.name if name is None else clean_name(name)
         new_query = old.query if query is None else query
-        now = time.time()
-        with self._lock:
-            self._db.execute(
-                "UPDATE saved_insights SET name = ?, query = ?, updated_at = ?"
-                " WHERE project_id = ? AND id = ?",
-                (new_name, orjson.dumps(new_query).decode(), now, project_id, insight_id),
-            )
-        return SavedInsight(insight_id, project_id, new_name, new_query, old.created_at, now)
+        out: SavedInsight = self._update(_INSIGHTS, old, new_name, new_query)
+        return out
 
     def delete_insight(self, project_id: int, insight_id: int) -> None:
         """Delete it and remove it from the project's dashboards; NotFound as get_insight."""
@@ -202,36 +178,18 @@ class DashboardStore:
         self, project_id: int, name: str, insight_ids: list[int] | None = None
     ) -> Dashboard:
         """A new dashboard; InvalidInput if an insight id is not one of the project's."""
-        name, ids, now = clean_name(name), list(insight_ids or []), time.time()
+        name, ids = clean_name(name), list(insight_ids or [])
         self._check_insights(project_id, ids)
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO dashboards (project_id, name, insight_ids, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (project_id, name, orjson.dumps(ids).decode(), now, now),
-            )
-        return Dashboard(int(cur.lastrowid or 0), project_id, name, ids, now, now)
+        out: Dashboard = self._insert(_DASHBOARDS, project_id, name, ids)
+        return out
 
     def list_dashboards(self, project_id: int) -> list[Dashboard]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, project_id, name, insight_ids, created_at, updated_at FROM dashboards"
-                " WHERE project_id = ? ORDER BY id",
-                (project_id,),
-            ).fetchall()
-        return [_dashboard(r) for r in rows]
+        return self._select(_DASHBOARDS, project_id)
 
     def get_dashboard(self, project_id: int, dashboard_id: int) -> Dashboard:
         """The dashboard; NotFound if absent or of another project."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, project_id, name, insight_ids, created_at, updated_at FROM dashboards"
-                " WHERE project_id = ? AND id = ?",
-                (project_id, dashboard_id),
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"dashboard {dashboard_id} not found", field="dashboard_id")
-        return _dashboard(row)
+        out: Dashboard = self._get(_DASHBOARDS, project_id, dashboard_id)
+        return out
 
     def update_dashboard(
         self,
@@ -246,14 +204,8 @@ class DashboardStore:
         new_name = old.name if name is None else clean_name(name)
         ids = old.insight_ids if insight_ids is None else list(insight_ids)
         self._check_insights(project_id, ids)
-        now = time.time()
-        with self._lock:
-            self._db.execute(
-                "UPDATE dashboards SET name = ?, insight_ids = ?, updated_at = ?"
-                " WHERE project_id = ? AND id = ?",
-                (new_name, orjson.dumps(ids).decode(), now, project_id, dashboard_id),
-            )
-        return Dashboard(dashboard_id, project_id, new_name, ids, old.created_at, now)
+        out: Dashboard = self._update(_DASHBOARDS, old, new_name, ids)
+        return out
 
     def delete_dashboard(self, project_id: int, dashboard_id: int) -> None:
         """Delete the dashboard (its insights stay saved); NotFound as get_dashboard."""
@@ -264,10 +216,56 @@ class DashboardStore:
                 (project_id, dashboard_id),
             )
 
+    # -- the rows both kinds share: (id, project_id, name, JSON payload, created, updated) --
 
-def _insight(row: tuple[Any, ...]) -> SavedInsight:
-    return SavedInsight(int(row[0]), int(row[1]), row[2], orjson.loads(row[3]), row[4], row[5])
+    def _insert(self, t: _Table, project_id: int, name: str, payload: Any) -> Any:
+        now = time.time()
+        with self._lock:
+            cur = self._db.execute(
+                f"INSERT INTO {t.table} (project_id, name, {t.payload}, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (project_id, name, orjson.dumps(payload).decode(), now, now),
+            )
+        return t.make(int(cur.lastrowid or 0), project_id, name, payload, now, now)
+
+    def _select(self, t: _Table, project_id: int, item_id: int | None = None) -> list[Any]:
+        sql = (
+            f"SELECT id, project_id, name, {t.payload}, created_at, updated_at FROM {t.table}"
+            " WHERE project_id = ?"
+        )
+        params: tuple[int, ...] = (project_id,)
+        if item_id is not None:
+            sql, params = sql + " AND id = ?", (project_id, item_id)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        return [t.make(int(r[0]), int(r[1]), r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def _get(self, t: _Table, project_id: int, item_id: int) -> Any:
+        found = self._select(t, project_id, item_id)
+        if not found:
+            raise NotFound(f"{t.noun} {item_id} not found", field=f"{t.noun}_id")
+        return found[0]
+
+    def _update(self, t: _Table, old: Any, name: str, payload: Any) -> Any:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                f"UPDATE {t.table} SET name = ?, {t.payload} = ?, updated_at = ?"
+                " WHERE project_id = ? AND id = ?",
+                (name, orjson.dumps(payload).decode(), now, old.project_id, old.id),
+            )
+        return t.make(old.id, old.project_id, name, payload, old.created_at, now)
 
 
-def _dashboard(row: tuple[Any, ...]) -> Dashboard:
-    return Dashboard(int(row[0]), int(row[1]), row[2], orjson.loads(row[3]), row[4], row[5])
+@dataclass(frozen=True)
+class _Table:
+    """Where one kind of saved object lives (constants, never user input)."""
+
+    table: str
+    payload: str  # the JSON column
+    noun: str  # in errors: "insight 7 not found", field "insight_id"
+    make: Callable[..., Any]
+
+
+_INSIGHTS = _Table("saved_insights", "query", "insight", SavedInsight)
+_DASHBOARDS = _Table("dashboards", "insight_ids", "dashboard", Dashboard)
