@@ -29,12 +29,17 @@ deadletter_app = typer.Typer(help="List and replay rejected (dead-lettered) even
 ProjectOption = typer.Option(None, "--project", help="Project id (default: all projects).")
 
 
-def _projects(settings: Settings, project_id: int | None) -> list[Project]:
+def _projects(data_dir: Path | None, project_id: int | None) -> tuple[Settings, list[Project]]:
+    """The settings and the projects a command acts on (one, or all); exits with the error
+    when `project_id` is unknown."""
+    settings = settings_for(data_dir)
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if project_id is not None:
-            return [store.get_project(project_id)]
-        return store.list_projects()
+            return settings, [store.get_project(project_id)]
+        return settings, store.list_projects()
+    except EventLensError as exc:
+        fail(exc)
     finally:
         store.close()
 
@@ -54,11 +59,7 @@ def list_cmd(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """List dead letters, oldest first: id, received time, index in its request, reason."""
-    settings = settings_for(data_dir)
-    try:
-        projects = _projects(settings, project)
-    except EventLensError as exc:
-        fail(exc)
+    settings, projects = _projects(data_dir, project)
     out = []
     for p in projects:
         if not settings.state_db(p.id).exists():
@@ -143,11 +144,7 @@ def replay_cmd(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Re-validate dead letters; append the valid ones to the ingest log, mark them replayed."""
-    settings = settings_for(data_dir)
-    try:
-        projects = _projects(settings, project)
-    except EventLensError as exc:
-        fail(exc)
+    settings, projects = _projects(data_dir, project)
     wanted = set(ids or [])
     summary: list[dict[str, object]] = []
     lines: list[str] = []
