@@ -17,18 +17,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 import zlib
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
+from eventlens.capture.fields import MAX_DEPTH
 from eventlens.errors import InvalidInput, PayloadTooLarge
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
 _COMPRESSIONS = frozenset({"", "gzip", "gzip-js", "base64"})
 _FORM_TYPE = "application/x-www-form-urlencoded"
+# parse_qs's own cap; a real form body has `data`, `compression` and a few more (`ver`, `_`).
+MAX_FORM_FIELDS = 100
+ORJSON_MAX_DEPTH = 1024
 
 
 def _mb(n: int) -> str:
@@ -121,7 +128,14 @@ def decode_body(
         and not data.startswith(GZIP_MAGIC)
         and not _looks_like_json(data)
     ):
-        fields = parse_qs(data.decode("utf-8", "replace"), max_num_fields=100)
+        try:
+            fields = parse_qs(data.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"form body has more than {MAX_FORM_FIELDS} fields (the limit); send the"
+                " events as data= (and compression=)",
+                field="body",
+            ) from exc
         if "data" not in fields:
             raise InvalidInput("form body has no 'data' field", field="data")
         data, form = fields["data"][0].encode(), True
@@ -150,11 +164,80 @@ def decode_body(
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class JsonBody:
+    """A parsed body. `surrogates` is True when it was read by the fallback parser, so its
+    strings may hold lone surrogates that every event must be checked for."""
+
+    value: Any
+    surrogates: bool = False
+
+
 def parse_json(data: bytes) -> Any:
-    """Parse JSON text; `InvalidInput` says where it is malformed (orjson gives line/column)."""
+    """`parse_json_body(data).value`."""
+    return parse_json_body(data).value
+
+
+def parse_json_body(data: bytes) -> JsonBody:
+    """Parse JSON text; `InvalidInput` says where it is malformed (orjson gives line/column).
+
+    orjson refuses lone surrogates (`"\\ud800"`, which JavaScript's JSON.stringify emits for
+    a string cut in the middle of an emoji) with the whole body. Such a body is parsed again
+    by the standard library so that only the events holding one are dead-lettered. Bodies
+    nesting past orjson's 1024 levels cannot be read at all: 400 naming the limit.
+    """
     if not data.strip():
         raise InvalidInput("body is empty (expected JSON)", field="body")
     try:
-        return orjson.loads(data)
+        return JsonBody(orjson.loads(data))
     except orjson.JSONDecodeError as exc:
+        message = str(exc)
+        if "depth limit" in message:
+            raise _too_deep() from exc
+        if "surrogate" in message:
+            value = _loads_with_surrogates(data)
+            if value is not None:
+                return JsonBody(value, surrogates=True)
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(
+        f"body nests deeper than {ORJSON_MAX_DEPTH} levels and cannot be read; an event may"
+        f" nest at most {MAX_DEPTH} levels",
+        field="body",
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _int(text: str) -> int | float:
+    # Like orjson: integers past 64 bits become floats (the log record cannot hold them).
+    value = int(text) if len(text) <= 20 else float(text)
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return value
+    return _float(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number is infinity when parsed as double")
+    return value
+
+
+def _loads_with_surrogates(data: bytes) -> Any:
+    """The standard library's reading of `data` (which keeps lone surrogates), with orjson's
+    number rules; None when it cannot read it either (the caller reports orjson's error)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except ValueError:
+        return None

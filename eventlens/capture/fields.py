@@ -6,17 +6,38 @@ a dead letter for the one event, never a failed batch.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import uuid_utils
 
-from eventlens.errors import InvalidEvent, InvalidInput
+from eventlens.errors import AuthenticationError, InvalidEvent, InvalidInput
 
 MAX_DISTINCT_ID = 200
+# Levels of JSON nesting one event may use (the event object is level 1, `properties` level 2).
+# orjson serialises at most 254 levels and the log record wraps an event in 2 more, so without a
+# limit of our own a deep event fails when it is written, taking its whole batch with it.
+MAX_DEPTH = 64
+# Timestamp policy (docs/capture.md "Time"): a time more than 23 h after the receive time
+# (PostHog's cut-off) or before 1970 is an SDK or clock bug, not history; one such event would
+# otherwise stretch every "all time" query of its project to thousands of years.
+FUTURE_CUTOFF_US = 23 * 3600 * 1_000_000
+MIN_PLAUSIBLE_US = 0  # 1970-01-01T00:00:00Z
+ORIGINAL_TIMESTAMP = "$eventlens_original_timestamp"
+TIMESTAMP_CLAMPED = "$eventlens_timestamp_clamped"
+# C0 control characters (U+0000..U+001F): never in an id or event name an SDK sends, and NUL is
+# cut short by SQLite's JSON functions, so such an id would not be stored as sent.
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A dead letter whose payload orjson cannot write (lone surrogates) keeps it as JSON text.
+RAW_JSON = "$eventlens_raw_json"
+# The properties that name a second distinct id of an identity event (persons/model.py).
+_IDENTITY_ID_PROPS = {"$identify": "$anon_distinct_id", "$create_alias": "alias"}
 # SDKs send canonical lower-case uuids; matching that form is ~5x cheaper than uuid.UUID()
 # (15% of the server's capture CPU in a profile), which stays as the path for other spellings.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -45,7 +66,104 @@ def distinct_id_of(value: Any, field: str) -> str:
         )
     if not text.strip():
         raise InvalidEvent(f"{field} is empty", field=field)
+    check_printable(text, field)
     return text[:MAX_DISTINCT_ID]
+
+
+def check_printable(text: str, field: str) -> None:
+    """`InvalidEvent` when `text` holds a C0 control character (NUL included)."""
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise InvalidEvent(
+            f"{field} contains control character U+{ord(bad.group()):04X} at position"
+            f" {bad.start()} (ids and event names must be printable)",
+            field=field,
+        )
+
+
+def check_identity_ids(event: str, properties: dict[str, Any], where: str) -> None:
+    """The other distinct id of `$identify` / `$create_alias` follows the distinct_id rule."""
+    key = _IDENTITY_ID_PROPS.get(event)
+    value = properties.get(key) if key is not None else None
+    if isinstance(value, str):
+        check_printable(value, f"{where}.{key}")
+
+
+def check_token(value: str, where: str) -> None:
+    """`AuthenticationError` for a token no project can have (control characters, surrogates):
+    it must not reach the SQLite lookup, which cannot even encode a lone surrogate."""
+    if _CONTROL.search(value) or _SURROGATE.search(value):
+        raise AuthenticationError(
+            f"{where} holds control characters or lone surrogates: not a project token",
+            field=where,
+        )
+
+
+def event_name_of(value: Any, field: str) -> str:
+    """A wire event name: a non-empty string without control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{field} is missing or empty", field=field)
+    check_printable(value, field)
+    return value
+
+
+def check_structure(item: Any, where: str, *, surrogates: bool = False) -> None:
+    """`InvalidEvent` when the event `item` nests deeper than `MAX_DEPTH` levels or, with
+    `surrogates`, holds a lone surrogate in a key or string.
+
+    Only a body read by the fallback parser can hold surrogates (orjson refuses them, see
+    decode.py), so the common path walks containers only and never scans strings.
+    """
+    problem = _walk(item, 1, where, surrogates)
+    if problem is not None:
+        raise InvalidEvent(problem, field=where)
+
+
+def _walk(value: Any, depth: int, where: str, strings: bool) -> str | None:
+    children: Any
+    if isinstance(value, dict):
+        if strings and any(_SURROGATE.search(k) for k in value):
+            return f"{where} has a property key with a lone surrogate (not valid Unicode)"
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    elif strings and isinstance(value, str) and _SURROGATE.search(value):
+        return f"{where} has a string with a lone surrogate (not valid Unicode)"
+    else:
+        return None
+    if depth > MAX_DEPTH:
+        return f"{where} nests more than {MAX_DEPTH} levels deep (the limit is {MAX_DEPTH} levels)"
+    for child in children:
+        if isinstance(child, dict | list) or (strings and isinstance(child, str)):
+            problem = _walk(child, depth + 1, where, strings)
+            if problem is not None:
+                return problem
+    return None
+
+
+def storable_payload(item: Any) -> Any:
+    """`item` as a dead letter can keep it: cut below the depth limit (`prune_deep`), and held
+    as JSON text under `$eventlens_raw_json` (surrogates escaped, so exact) when orjson cannot
+    write it."""
+    payload = prune_deep(item)
+    try:
+        orjson.dumps(payload)
+    except TypeError:
+        return {RAW_JSON: json.dumps(payload)}
+    return payload
+
+
+def prune_deep(value: Any, depth: int = 1) -> Any:
+    """A copy of `value` whose containers past `MAX_DEPTH + 1` levels are replaced by a marker,
+    so a too-deep dead letter can be stored (orjson writes at most 254 levels) and still nests
+    past the limit (replaying it gives the same reason instead of storing a cut-down event)."""
+    if depth > MAX_DEPTH + 1 and isinstance(value, dict | list):
+        return "$eventlens_pruned: nested deeper than the limit"
+    if isinstance(value, dict):
+        return {k: prune_deep(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [prune_deep(v, depth + 1) for v in value]
+    return value
 
 
 def uuid_of(value: Any, field: str = "uuid") -> str:
@@ -93,6 +211,12 @@ def time_us(value: Any, field: str, *, error: type[InvalidInput] = InvalidEvent)
     )
 
 
+def _iso(us: int) -> str | None:
+    if not MIN_TS_US <= us <= MAX_TS_US:
+        return None
+    return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+
+
 def event_time_us(
     *,
     now_us: int,
@@ -101,15 +225,22 @@ def event_time_us(
     offset_ms: Any,
     ignore_sent_at: bool,
     field: str,
+    properties: dict[str, Any],
 ) -> int:
     """Stored event time (capture.md "Time"), µs UTC.
 
     timestamp and sent_at -> now + (timestamp - sent_at) (client clock-skew correction) unless
     `ignore_sent_at`; only timestamp -> timestamp; offset (ms) -> now - offset; else now.
+    A result more than 23 h after `now_us` or before 1970 is replaced by `now_us`, and
+    `properties` (modified in place) get `$eventlens_timestamp_clamped` ("future" / "past")
+    and `$eventlens_original_timestamp` (the timestamp as sent when it was a string, else the
+    ISO form of the implausible time).
     """
     if timestamp is not None:
-        ts = time_us(timestamp, f"{field}.timestamp")
-        result = ts if sent_at_us is None or ignore_sent_at else now_us + (ts - sent_at_us)
+        claimed = time_us(timestamp, f"{field}.timestamp")
+        result = (
+            claimed if sent_at_us is None or ignore_sent_at else now_us + (claimed - sent_at_us)
+        )
     elif offset_ms is not None:
         if (
             isinstance(offset_ms, bool)
@@ -117,9 +248,19 @@ def event_time_us(
             or not math.isfinite(offset_ms)
         ):
             raise InvalidEvent(f"{field}.offset must be a number of milliseconds", field=field)
-        result = now_us - int(offset_ms * 1000)
+        result = claimed = now_us - int(offset_ms * 1000)
     else:
-        result = now_us
-    if not MIN_TS_US <= result <= MAX_TS_US:
-        raise InvalidEvent(f"{field} time is outside years 1..9999", field=f"{field}.timestamp")
-    return result
+        return now_us
+    if result > now_us + FUTURE_CUTOFF_US:
+        clamped = "future"
+    elif result < MIN_PLAUSIBLE_US:
+        clamped = "past"
+    else:
+        return result
+    if isinstance(timestamp, str):
+        original = timestamp
+    else:
+        original = _iso(claimed) or f"{claimed} µs after 1970-01-01T00:00:00Z"
+    properties[ORIGINAL_TIMESTAMP] = original
+    properties[TIMESTAMP_CLAMPED] = clamped
+    return now_us

@@ -13,7 +13,17 @@ from typing import Any
 
 import orjson
 
-from eventlens.capture.fields import distinct_id_of, event_time_us, time_us, uuid_of
+from eventlens.capture.fields import (
+    check_identity_ids,
+    check_structure,
+    check_token,
+    distinct_id_of,
+    event_name_of,
+    event_time_us,
+    storable_payload,
+    time_us,
+    uuid_of,
+)
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.errors import AuthenticationError, InvalidEvent, InvalidInput
 
@@ -44,6 +54,7 @@ class TokenCollector:
             return
         if not isinstance(value, str) or not value:
             raise AuthenticationError(f"{where} must be a non-empty string", field=where)
+        check_token(value, where)
         if self.token is None:
             self.token = value
         elif value != self.token:
@@ -72,9 +83,20 @@ def _merge_set(props: dict[str, Any], item: dict[str, Any], key: str, where: str
 
 
 def parse_event(
-    item: Any, *, where: str, now_us: int, sent_at_us: int | None, max_event: int | None = None
+    item: Any,
+    *,
+    where: str,
+    now_us: int,
+    sent_at_us: int | None,
+    max_event: int | None = None,
+    surrogates: bool = False,
 ) -> CapturedEvent:
-    """One wire event -> `CapturedEvent`; `InvalidEvent` names the bad field under `where`."""
+    """One wire event -> `CapturedEvent`; `InvalidEvent` names the bad field under `where`.
+
+    `surrogates`: the body came from the fallback parser (see `decode.parse_json_body`), so
+    strings are checked for lone surrogates too.
+    """
+    check_structure(item, where, surrogates=surrogates)
     if not isinstance(item, dict):
         raise InvalidEvent(f"{where} must be a JSON object, not {type(item).__name__}", field=where)
     if max_event is not None:
@@ -83,9 +105,7 @@ def parse_event(
             raise InvalidEvent(
                 f"{where} is {size} bytes, over the {max_event} byte per-event limit", field=where
             )
-    name = item.get("event")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidEvent(f"{where}.event is missing or empty", field=f"{where}.event")
+    name = event_name_of(item.get("event"), f"{where}.event")
     props = item.get("properties")
     if props is None:
         props = {}
@@ -100,6 +120,7 @@ def parse_event(
     else:
         did = distinct_id_of(props.get("distinct_id"), f"{where}.distinct_id")
     uuid = uuid_of(item.get("uuid"), f"{where}.uuid")
+    check_identity_ids(name, props, f"{where}.properties")
     _merge_set(props, item, "$set", where)
     _merge_set(props, item, "$set_once", where)
     ignore = item.get("$ignore_sent_at") is True or props.get("$ignore_sent_at") is True
@@ -110,6 +131,7 @@ def parse_event(
         offset_ms=item.get("offset"),
         ignore_sent_at=ignore,
         field=where,
+        properties=props,
     )
     return CapturedEvent(uuid=uuid, event=name, distinct_id=did, timestamp=ts, properties=props)
 
@@ -120,12 +142,14 @@ def parse_posthog(
     now_us: int,
     query_sent_at_ms: str | None = None,
     max_event: int | None = None,
+    surrogates: bool = False,
 ) -> ParsedBody:
     """Parse a decoded PostHog body (see module doc).
 
     `now_us` is the server receive time; `query_sent_at_ms` is posthog-js's `_` parameter
     (epoch ms), used when the body has no `sent_at`. `max_event` (bytes) is checked per event
-    only when given (callers pass it when the body is larger than it).
+    only when given (callers pass it when the body is larger than it). `surrogates`: see
+    `parse_event`.
     Raises `InvalidInput` (not a known shape, empty batch, bad `sent_at`) and
     `AuthenticationError` (tokens disagree or are not strings).
     """
@@ -178,9 +202,15 @@ def parse_posthog(
         try:
             out.events.append(
                 parse_event(
-                    item, where=where, now_us=now_us, sent_at_us=sent_at_us, max_event=max_event
+                    item,
+                    where=where,
+                    now_us=now_us,
+                    sent_at_us=sent_at_us,
+                    max_event=max_event,
+                    surrogates=surrogates,
                 )
             )
         except InvalidEvent as exc:
-            out.dead.append(DeadLetter(index=i, reason=exc.message, payload=item))
+            payload = storable_payload(item)
+            out.dead.append(DeadLetter(index=i, reason=exc.message, payload=payload))
     return out

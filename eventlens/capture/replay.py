@@ -12,9 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from eventlens.capture.decode import parse_json_body
+from eventlens.capture.fields import RAW_JSON
 from eventlens.capture.model import CapturedEvent
 from eventlens.capture.posthog import parse_event
 from eventlens.capture.segment import SEGMENT_TYPES, parse_message
+from eventlens.errors import InvalidEvent, InvalidInput
 
 _SEGMENT_ID_KEYS = ("userId", "anonymousId", "messageId")
 
@@ -45,6 +48,18 @@ def revalidate(
 ) -> CapturedEvent:
     """The event a dead letter's payload now makes; `InvalidEvent` if it is still invalid."""
     where = f"deadletter[{dead_letter_id}]"
+    surrogates = False
+    if (
+        isinstance(payload, dict)
+        and set(payload) == {RAW_JSON}
+        and isinstance(payload[RAW_JSON], str)
+    ):
+        # Kept as text because it held lone surrogates: read it the way capture did.
+        try:
+            body = parse_json_body(payload[RAW_JSON].encode())
+        except InvalidInput as exc:
+            raise InvalidEvent(f"{where}.{RAW_JSON}: {exc.message}", field=where) from exc
+        payload, surrogates = body.value, body.surrogates
     stable = replay_uuid(project_id, dead_letter_id)
     if is_segment_message(payload):
         if payload.get("messageId") is None:
@@ -56,9 +71,15 @@ def revalidate(
             now_us=received_at_us,
             sent_at_us=None,
             max_message=max_event,
+            surrogates=surrogates,
         )
     if isinstance(payload, dict) and payload.get("uuid") is None:
         payload = {**payload, "uuid": stable}
     return parse_event(
-        payload, where=where, now_us=received_at_us, sent_at_us=None, max_event=max_event
+        payload,
+        where=where,
+        now_us=received_at_us,
+        sent_at_us=None,
+        max_event=max_event,
+        surrogates=surrogates,
     )

@@ -14,7 +14,16 @@ from typing import Any
 
 import orjson
 
-from eventlens.capture.fields import derived_uuid, distinct_id_of, event_time_us, time_us
+from eventlens.capture.fields import (
+    check_identity_ids,
+    check_structure,
+    derived_uuid,
+    distinct_id_of,
+    event_name_of,
+    event_time_us,
+    storable_payload,
+    time_us,
+)
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.capture.posthog import ParsedBody, TokenCollector
 from eventlens.errors import AuthenticationError, InvalidEvent, InvalidInput
@@ -72,8 +81,11 @@ def parse_message(
     now_us: int,
     sent_at_us: int | None,
     max_message: int | None = None,
+    surrogates: bool = False,
 ) -> CapturedEvent:
-    """One Segment message -> `CapturedEvent`. `kind` is forced by single-type endpoints."""
+    """One Segment message -> `CapturedEvent`. `kind` is forced by single-type endpoints;
+    `surrogates` as in `posthog.parse_event`."""
+    check_structure(msg, where, surrogates=surrogates)
     if not isinstance(msg, dict):
         raise InvalidEvent(f"{where} must be a JSON object, not {type(msg).__name__}", field=where)
     if max_message is not None:
@@ -95,9 +107,7 @@ def parse_message(
         did = distinct_id_of(msg.get("anonymousId"), f"{where}.userId/anonymousId")
     props = _context_props(_obj(msg, "context", where))
     if mtype == "track":
-        name = msg.get("event")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidEvent(f"{where}.event is missing or empty", field=f"{where}.event")
+        name = event_name_of(msg.get("event"), f"{where}.event")
         props |= _obj(msg, "properties", where)
     else:
         name = _NAMED[mtype]
@@ -118,6 +128,7 @@ def parse_message(
             props["$group_type"] = GROUP_TYPE
             props["$group_key"] = distinct_id_of(msg["groupId"], f"{where}.groupId")
             props["$group_set"] = _obj(msg, "traits", where)
+    check_identity_ids(name, props, f"{where}.properties")
     msg_sent = msg.get("sentAt")
     if msg_sent is not None:
         sent_at_us = time_us(msg_sent, f"{where}.sentAt")
@@ -131,6 +142,7 @@ def parse_message(
         offset_ms=None,
         ignore_sent_at=False,
         field=where,
+        properties=props,
     )
     return CapturedEvent(
         uuid=derived_uuid(msg.get("messageId")),
@@ -148,6 +160,7 @@ def parse_segment(
     now_us: int,
     auth_header: str | None = None,
     max_message: int | None = None,
+    surrogates: bool = False,
 ) -> ParsedBody:
     """Parse a decoded Segment body: `kind` None means `/v1/batch` (`{"batch": [...]}`), else
     the single message type of the endpoint. The write key comes from HTTP Basic auth or
@@ -192,9 +205,11 @@ def parse_segment(
                     now_us=now_us,
                     sent_at_us=sent_at_us,
                     max_message=max_message,
+                    surrogates=surrogates,
                 )
             )
         except InvalidEvent as exc:
-            out.dead.append(DeadLetter(index=i, reason=exc.message, payload=items[i]))
+            payload = storable_payload(items[i])
+            out.dead.append(DeadLetter(index=i, reason=exc.message, payload=payload))
     out.token = tokens.token
     return out

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from eventlens.capture.decode import decode_body, parse_json
+from eventlens.capture.decode import decode_body, parse_json_body
 from eventlens.capture.posthog import ParsedBody, parse_posthog
 from eventlens.capture.segment import parse_segment
 from eventlens.capture.service import CaptureService
@@ -159,11 +159,13 @@ async def posthog_capture(request: Request) -> Response:
         compression=query.get("compression"),
         query_data=query_data,
     )
+    body_json = parse_json_body(text)
     parsed = parse_posthog(
-        parse_json(text),
+        body_json.value,
         now_us=received_us,
         query_sent_at_ms=query.get("_"),
         max_event=settings.max_event if len(text) > settings.max_event else None,
+        surrogates=body_json.surrogates,
     )
     result = await _service(request).submit(parsed, received_at_us=received_us, started=started)
     return _success({"status": 1}, result.rejected)
@@ -188,12 +190,14 @@ def _segment_handler(kind: str | None) -> Handler:
             raise InvalidInput(
                 f"{what} is over Segment's {limit // 1024} KB limit", field="body"
             ) from exc
+        body_json = parse_json_body(text)
         parsed: ParsedBody = parse_segment(
-            parse_json(text),
+            body_json.value,
             kind=kind,
             now_us=received_us,
             auth_header=request.headers.get("authorization"),
             max_message=settings.max_segment_message if kind is None else None,
+            surrogates=body_json.surrogates,
         )
         result = await _service(request).submit(parsed, received_at_us=received_us, started=started)
         return _success({"success": True}, result.rejected)

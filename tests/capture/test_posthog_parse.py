@@ -124,7 +124,6 @@ def test_distinct_id_rules(event: dict[str, Any], expected: str) -> None:
         (ev(timestamp="yesterday"), "not an ISO 8601 time"),
         (ev(timestamp={"a": 1}), "timestamp must be"),
         (ev(offset="5"), "offset must be a number"),
-        (ev(offset=1e300), "outside years"),
         (ev(**{"$set": [1]}), "$set must be a JSON object"),
         ("just a string", "must be a JSON object"),
     ],
@@ -186,9 +185,10 @@ def test_bad_sent_at_is_400() -> None:
 
 
 def test_naive_and_z_timestamps_are_utc() -> None:
-    a = parse_posthog([ev(timestamp="2024-01-02T03:04:05Z")], now_us=NOW).events[0]
-    b = parse_posthog([ev(timestamp="2024-01-02T03:04:05")], now_us=NOW).events[0]
-    c = parse_posthog([ev(timestamp="2024-01-02T05:04:05+02:00")], now_us=NOW).events[0]
+    now = NOW + 100 * 86_400_000_000  # after the times below: none is clamped as future
+    a = parse_posthog([ev(timestamp="2024-01-02T03:04:05Z")], now_us=now).events[0]
+    b = parse_posthog([ev(timestamp="2024-01-02T03:04:05")], now_us=now).events[0]
+    c = parse_posthog([ev(timestamp="2024-01-02T05:04:05+02:00")], now_us=now).events[0]
     want = int(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()) * 1_000_000
     assert a.timestamp == b.timestamp == c.timestamp == want
 
@@ -208,13 +208,37 @@ def test_skew_correction_arithmetic(ts: int, sent: int, now: int) -> None:
     body = {"api_key": "t", "sent_at": iso(sent), "batch": [ev(timestamp=iso(ts))]}
     out = parse_posthog(body, now_us=now)
     expected = now + (ts - sent)
-    if -62_135_596_800_000_000 <= expected <= 253_402_300_799_999_999:
-        assert out.events[0].timestamp == expected
+    [got] = out.events
+    if 0 <= expected <= now + 23 * 3600 * 1_000_000:
+        assert got.timestamp == expected and "$eventlens_timestamp_clamped" not in got.properties
     else:
-        assert "outside years" in out.dead[0].reason
+        # Implausible (before 1970, more than 23 h ahead): the receive time, marked.
+        assert got.timestamp == now
+        assert got.properties["$eventlens_timestamp_clamped"] == (
+            "past" if expected < 0 else "future"
+        )
+        assert got.properties["$eventlens_original_timestamp"] == iso(ts)
 
 
-@given(offset=st.integers(min_value=-(10**9), max_value=10**9))
+@pytest.mark.parametrize(
+    ("event", "clamped", "original"),
+    [
+        (ev(offset=1e300), "past", None),
+        (ev(offset=-(10**12)), "future", None),
+        (ev(timestamp=-(10**13)), "past", "1653-02-10T06:13:20Z"),
+        (ev(timestamp=-(10**14)), "past", "-100000000000000000 µs after 1970-01-01T00:00:00Z"),
+        (ev(timestamp="2999-01-01"), "future", "2999-01-01"),
+    ],
+)
+def test_implausible_times_are_clamped(event: Any, clamped: str, original: str | None) -> None:
+    [got] = parse_posthog([event], now_us=NOW).events
+    assert got.timestamp == NOW
+    assert got.properties["$eventlens_timestamp_clamped"] == clamped
+    if original is not None:
+        assert got.properties["$eventlens_original_timestamp"] == original
+
+
+@given(offset=st.integers(min_value=-23 * 3600 * 1000, max_value=10**9))
 def test_offset_arithmetic(offset: int) -> None:
     out = parse_posthog([ev(offset=offset)], now_us=NOW)
     assert out.events[0].timestamp == NOW - offset * 1000
