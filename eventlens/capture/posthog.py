@@ -23,6 +23,7 @@ from eventlens.capture.fields import (
     storable_payload,
     time_us,
     uuid_of,
+    within_depth,
 )
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.errors import AuthenticationError, InvalidEvent, InvalidInput
@@ -90,13 +91,16 @@ def parse_event(
     sent_at_us: int | None,
     max_event: int | None = None,
     surrogates: bool = False,
+    structure: bool = True,
 ) -> CapturedEvent:
     """One wire event -> `CapturedEvent`; `InvalidEvent` names the bad field under `where`.
 
+    `structure`: check the nesting depth (False when the caller checked the whole batch).
     `surrogates`: the body came from the fallback parser (see `decode.parse_json_body`), so
     strings are checked for lone surrogates too.
     """
-    check_structure(item, where, surrogates=surrogates)
+    if structure or surrogates:
+        check_structure(item, where, surrogates=surrogates)
     if not isinstance(item, dict):
         raise InvalidEvent(f"{where} must be a JSON object, not {type(item).__name__}", field=where)
     if max_event is not None:
@@ -197,6 +201,7 @@ def parse_posthog(
             _event_tokens(item, tokens, prefix if single else f"batch[{i}]")
 
     out = ParsedBody(token=tokens.token)
+    structure = not within_depth(items)
     for i, item in enumerate(items):
         where = prefix if single else f"batch[{i}]"
         try:
@@ -208,6 +213,7 @@ def parse_posthog(
                     sent_at_us=sent_at_us,
                     max_event=max_event,
                     surrogates=surrogates,
+                    structure=structure,
                 )
             )
         except InvalidEvent as exc:

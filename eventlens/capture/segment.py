@@ -23,6 +23,7 @@ from eventlens.capture.fields import (
     event_time_us,
     storable_payload,
     time_us,
+    within_depth,
 )
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.capture.posthog import ParsedBody, TokenCollector
@@ -82,10 +83,12 @@ def parse_message(
     sent_at_us: int | None,
     max_message: int | None = None,
     surrogates: bool = False,
+    structure: bool = True,
 ) -> CapturedEvent:
     """One Segment message -> `CapturedEvent`. `kind` is forced by single-type endpoints;
-    `surrogates` as in `posthog.parse_event`."""
-    check_structure(msg, where, surrogates=surrogates)
+    `surrogates` and `structure` as in `posthog.parse_event`."""
+    if structure or surrogates:
+        check_structure(msg, where, surrogates=surrogates)
     if not isinstance(msg, dict):
         raise InvalidEvent(f"{where} must be a JSON object, not {type(msg).__name__}", field=where)
     if max_message is not None:
@@ -190,6 +193,8 @@ def parse_segment(
     batch_context = payload.get("context") if kind is None else None
 
     out = ParsedBody(token=None)
+    # A message without its own context gets the batch's, one level down.
+    structure = not (within_depth(items) and within_depth([[batch_context]]))
     for i, msg in enumerate(items):
         where = prefix if kind is not None else f"batch[{i}]"
         if isinstance(msg, dict):
@@ -206,6 +211,7 @@ def parse_segment(
                     sent_at_us=sent_at_us,
                     max_message=max_message,
                     surrogates=surrogates,
+                    structure=structure,
                 )
             )
         except InvalidEvent as exc:

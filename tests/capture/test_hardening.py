@@ -322,3 +322,20 @@ def test_dead_letters_of_deep_and_surrogate_events_replay_to_the_same_reason(app
     fixed = {RAW_JSON: surrogate.payload[RAW_JSON].replace("\\ud800", "fixed")}
     event = revalidate(fixed, project_id=1, dead_letter_id=2, received_at_us=0, max_event=10**6)
     assert event.properties == {"p": "fixed"}
+
+
+@pytest.mark.parametrize("depth", [1, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 200, 254])
+def test_within_depth_is_exact(depth: int) -> None:
+    """The one-pass batch check agrees with the per-event walk at every depth (it leans on
+    orjson's 254-level limit: this catches an orjson upgrade that moves it)."""
+    from eventlens.capture.fields import check_structure, within_depth
+    from eventlens.errors import InvalidEvent
+
+    items = [{"a": 1}, nested(depth), [nested(depth - 1)] if depth > 1 else 5]
+    try:
+        for item in items:
+            check_structure(item, "x")
+        walked = True
+    except InvalidEvent:
+        walked = False
+    assert within_depth(items) is walked is (depth <= MAX_DEPTH)
