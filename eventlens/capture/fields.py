@@ -233,7 +233,8 @@ def time_us(value: Any, field: str, *, error: type[InvalidInput] = InvalidEvent)
     )
 
 
-def _iso(us: int) -> str | None:
+def iso_us(us: int) -> str | None:
+    """µs since the epoch -> ISO 8601 UTC (`Z`), None outside years 1..9999."""
     if not MIN_TS_US <= us <= MAX_TS_US:
         return None
     return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
@@ -282,7 +283,7 @@ def event_time_us(
     if isinstance(timestamp, str):
         original = timestamp
     else:
-        original = _iso(claimed) or f"{claimed} µs after 1970-01-01T00:00:00Z"
+        original = iso_us(claimed) or f"{claimed} µs after 1970-01-01T00:00:00Z"
     properties[ORIGINAL_TIMESTAMP] = original
     properties[TIMESTAMP_CLAMPED] = clamped
     return now_us

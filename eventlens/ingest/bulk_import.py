@@ -36,6 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from eventlens.capture.fields import (
+    FUTURE_CUTOFF_US,
+    ORIGINAL_TIMESTAMP,
+    TIMESTAMP_CLAMPED,
+    iso_us,
+)
 from eventlens.config import Settings
 from eventlens.errors import InvalidInput, NotFound, Unavailable
 from eventlens.ingest.project_writer import writer_lock
@@ -123,9 +129,14 @@ def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
         FROM {rel} t"""
 
 
-def _import_sql(source: str, max_event: int) -> str:
+def _import_sql(source: str, max_event: int, now_us: int) -> str:
     """Normalise and validate; `reason` is NULL for a valid row. Heavy expressions (the raw
-    payload, the derived uuid) sit inside CASE so only rows that need them pay for them."""
+    payload, the derived uuid) sit inside CASE so only rows that need them pay for them.
+
+    Timestamps follow capture's policy (docs/capture.md "Far past and future times") with the
+    import's start `now_us` as the receive time: more than 23 h ahead or before 1970 ->
+    `now_us`, `clamped` says which, `ts_orig` / `ts_claimed` keep what the file said."""
+    future = now_us + FUTURE_CUTOFF_US
     return f"""
     WITH src AS ({source}),
     n AS (
@@ -151,7 +162,7 @@ def _import_sql(source: str, max_event: int) -> str:
                 WHEN ts_num IS NULL THEN epoch_us(TRY_CAST(ts_in AS TIMESTAMPTZ))
                 WHEN abs(ts_num) < 1e11 THEN CAST(ts_num * 1e6 AS BIGINT)
                 WHEN abs(ts_num) < 1e14 THEN CAST(ts_num * 1e3 AS BIGINT)
-                ELSE CAST(ts_num AS BIGINT) END) AS ts_us
+                ELSE TRY_CAST(ts_num AS BIGINT) END) AS ts_us
         FROM v
     ),
     r AS (
@@ -179,7 +190,14 @@ def _import_sql(source: str, max_event: int) -> str:
             substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 17, 4) || '-' ||
             substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 21, 12))
         END AS uuid,
-        event, left(distinct_id, 200) AS distinct_id, ts_us AS timestamp,
+        event, left(distinct_id, 200) AS distinct_id,
+        CASE WHEN reason IS NULL AND (ts_us > {future} OR ts_us < 0) THEN {now_us}
+             ELSE ts_us END AS timestamp,
+        CASE WHEN reason IS NOT NULL THEN NULL
+             WHEN ts_us > {future} THEN 'future' WHEN ts_us < 0 THEN 'past' END AS clamped,
+        CASE WHEN reason IS NULL AND (ts_us > {future} OR ts_us < 0) THEN ts_in END AS ts_orig,
+        CASE WHEN reason IS NULL AND (ts_us > {future} OR ts_us < 0) THEN ts_us
+             END AS ts_claimed,
         props_ok AS properties,
         CASE WHEN set_ = 'null' THEN NULL ELSE set_ END AS set_,
         CASE WHEN set_once = 'null' THEN NULL ELSE set_once END AS set_once
@@ -256,6 +274,26 @@ def _fold_sets(props: str, set_: str | None, set_once: str | None) -> str | None
     return orjson.dumps(obj).decode()
 
 
+def _mark_clamped(chunk: pa.Table, props: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Properties of clamped rows get capture's two markers (rare rows: a Python pass)."""
+    props_list = props.to_pylist()
+    rows = zip(
+        chunk.column("clamped").to_pylist(),
+        chunk.column("ts_orig").to_pylist(),
+        chunk.column("ts_claimed").to_pylist(),
+        strict=True,
+    )
+    for i, (clamped, orig, claimed) in enumerate(rows):
+        if clamped is not None and props_list[i] is not None:
+            obj = orjson.loads(props_list[i])
+            if orig is None:
+                orig = iso_us(claimed) or f"{claimed} µs after 1970-01-01T00:00:00Z"
+            obj[ORIGINAL_TIMESTAMP] = orig
+            obj[TIMESTAMP_CLAMPED] = clamped
+            props_list[i] = orjson.dumps(obj).decode()
+    return pa.chunked_array([pa.array(props_list, pa.string())])
+
+
 def _split(chunk: pa.Table) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
     """(valid rows as prepare_batch input, dead letters as (index-in-chunk, reason, payload))."""
     reason = chunk.column("reason")
@@ -276,6 +314,8 @@ def _split(chunk: pa.Table) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
                     props_list[i] = folded
         reason = pa.chunked_array([pa.array(reasons, pa.string())])
         props = pa.chunked_array([pa.array(props_list, pa.string())])
+    if pc.any(pc.is_valid(chunk.column("clamped"))).as_py():
+        props = _mark_clamped(chunk, props)
     invalid = pc.is_valid(reason)
     if pc.any(invalid).as_py():
         raws = chunk.column("raw").to_pylist()
@@ -431,13 +471,13 @@ def import_file(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # the CLI draws its own
+        received_at = time.time_ns() // 1000
         try:
             reader = con.sql(
-                _import_sql(_source_sql(con, path, fmt), settings.max_event)
+                _import_sql(_source_sql(con, path, fmt), settings.max_event, received_at)
             ).to_arrow_reader(chunk_rows)
         except duckdb.Error as exc:
             raise InvalidInput(f"cannot read {path} as {fmt}: {exc}") from exc
-        received_at = time.time_ns() // 1000
         chunks = _prefetch(_chunks(reader, chunk_rows))
         numbered = enumerate(chunks, start=1)
         row_base = 0

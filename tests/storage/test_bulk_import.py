@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid as uuid_mod
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,56 @@ def test_import_through_uuid_runs_dedupes_against_later_capture(
     w.apply(records(_events()))
     w.close()
     assert _comparable(s) == expected
+
+
+_CLAMP_ROWS: list[tuple[Any, str | None]] = [  # (timestamp in the file, clamped)
+    ("0001-01-01T00:00:00Z", "past"),
+    ("1969-12-31T23:59:59Z", "past"),
+    ("9999-12-31T23:59:59Z", "future"),
+    ("2999-06-01T00:00:00+00:00", "future"),
+    (-5000, "past"),  # epoch seconds
+    ("2024-03-01T12:00:00Z", None),
+    ("1970-01-01T00:00:00Z", None),
+]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet-native"])
+def test_implausible_timestamps_are_clamped_like_capture(tmp_path: Path, fmt: str) -> None:
+    """Capture's policy (docs/capture.md): before 1970 or more than 23 h after the import's
+    start -> the start time, with the markers and the file's original value."""
+    s = settings_at(tmp_path / "data")
+    rows = [
+        {"uuid": str(uuid_mod.UUID(int=i + 1)), "event": "e", "distinct_id": "d", "timestamp": ts}
+        for i, (ts, _) in enumerate(_CLAMP_ROWS)
+    ]
+    if fmt == "jsonl":
+        f = tmp_path / "t.jsonl"
+        f.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    else:
+        # A real TIMESTAMP column: no text to keep, the ISO form of the value is the original.
+        rows = [r for r, (ts, _) in zip(rows, _CLAMP_ROWS, strict=True) if isinstance(ts, str)]
+        for r in rows:
+            r["timestamp"] = datetime.datetime.fromisoformat(r["timestamp"])
+        f = tmp_path / "t.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), f)
+    before = int(datetime.datetime.now(datetime.UTC).timestamp() * 1e6)
+    result = import_file(s, 1, f)
+    after = int(datetime.datetime.now(datetime.UTC).timestamp() * 1e6)
+    assert result.imported == len(rows) and result.invalid == 0
+    want = {str(uuid_mod.UUID(int=i + 1)): (ts, c) for i, (ts, c) in enumerate(_CLAMP_ROWS)}
+    for row in table_rows(s):
+        ts, clamped = want[row["uuid"]]
+        props = row["properties"]
+        if clamped is None:
+            assert "$eventlens_timestamp_clamped" not in props
+            continue
+        stored = row["timestamp"]
+        epoch = datetime.datetime(1970, 1, 1, tzinfo=stored.tzinfo)
+        assert before <= (stored - epoch) // datetime.timedelta(microseconds=1) <= after
+        assert props["$eventlens_timestamp_clamped"] == clamped
+        original = props["$eventlens_original_timestamp"]
+        if fmt == "jsonl":
+            assert original == str(ts)
+        else:
+            parsed = datetime.datetime.fromisoformat(original)
+            assert parsed == datetime.datetime.fromisoformat(ts)
