@@ -68,6 +68,19 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", "/v1/batch", {}, 405, "GET"),
     ("POST", "/nowhere", {}, 404, "/nowhere"),
     ("POST", "/v1/batch", {"json": {"batch": [{"type": "track"}]}}, 401, "no project token"),
+    # Issue 10: undecodable depth and too many form fields were 500s.
+    ("POST", "/batch/", {"content": b"[" * 20_000 + b"]" * 20_000}, 400, "nests deeper than"),
+    ("POST", "/v1/batch", {"content": b"[" * 20_000 + b"]" * 20_000}, 400, "nests deeper than"),
+    (
+        "POST",
+        "/e/",
+        {
+            "content": b"data=e30=&" + b"&".join(b"f%d=1" % i for i in range(150)),
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        400,
+        "more than 100 fields",
+    ),
 ]
 
 
@@ -108,3 +121,29 @@ def test_valid_events_of_a_bad_batch_are_kept(
             break
     assert sorted(d["index"] for d in listed) == [1, 2, 3, 4]
     assert any("not a valid UUID" in d["reason"] for d in listed)
+
+
+def test_deep_event_is_dead_lettered_and_its_batch_stored(
+    server: ServerProcess, project: dict[str, Any], data_dir: Path
+) -> None:
+    """Issue 10 defect 2: properties 300 levels deep made the whole batch a 500."""
+    deep = b'{"event":"deep","distinct_id":"u","properties":' + b'{"a":' * 300 + b"1"
+    deep += b"}" * 301
+    ok = b'{"event":"ok","distinct_id":"u"}'
+    for path, body in (
+        ("/batch/", b'{"api_key":"%s","batch":[%s,%s]}' % (project["token"].encode(), ok, deep)),
+        (
+            "/v1/batch",
+            b'{"writeKey":"%s","batch":[{"type":"track","event":"ok","userId":"u"},%s]}'
+            % (
+                project["token"].encode(),
+                deep.replace(b'"event":"deep"', b'"type":"track","event":"deep","userId":"u"'),
+            ),
+        ),
+    ):
+        r = httpx.post(server.url + path, content=body, timeout=30)
+        assert r.status_code == 200, r.text
+        assert [x["index"] for x in r.json()["rejected"]] == [1]
+        assert "64 levels" in r.json()["rejected"][0]["reason"]
+    rows = table_rows(data_dir, int(project["id"]), 2)
+    assert sorted(r["event"] for r in rows) == ["ok", "ok"]
