@@ -372,9 +372,10 @@ def _check_semantics(query: InsightQuery) -> None:
         unit = ff.funnelWindowIntervalUnit
         most = MAX_WINDOW_DAYS * 86_400 // WINDOW_SECONDS[unit]
         if ff.funnelWindowInterval > most:
+            in_unit = "" if unit == "day" else f" ({most} {unit}s)"
             raise InvalidQuery(
                 f"funnelsFilter.funnelWindowInterval: a conversion window is at most "
-                f"{MAX_WINDOW_DAYS} days ({most} {unit}s), got {ff.funnelWindowInterval} {unit}s",
+                f"{MAX_WINDOW_DAYS} days{in_unit}, got {ff.funnelWindowInterval} {unit}s",
                 field="funnelsFilter.funnelWindowInterval",
             )
         steps = len(query.series)
