@@ -17,7 +17,11 @@ to the user verbatim.
     ├── RateLimited                  429  carries retry_after seconds
     ├── QueryTimeout                 504  a query passed its deadline (sub-tasks cancelled)
     ├── Unavailable                  503  could not make events durable / shutting down
-    └── ExecutionError               500  a query sub-task failed twice (names the partition)
+    ├── ExecutionError               500  a query sub-task failed twice (names the partition)
+    └── InternalError                500  any other exception: a bug (answer carries error_id)
+
+The two 500s answer only their type, a fixed detail and an `error_id`; their message (which may
+hold server paths or a library's words) goes to the log line with the traceback, under that id.
 """
 
 from __future__ import annotations
@@ -90,3 +94,8 @@ class Unavailable(EventLensError):
 
 class ExecutionError(EventLensError):
     pass
+
+
+class InternalError(EventLensError):
+    """An exception that is not one of ours reached the HTTP layer: a bug. The web layer answers
+    it (and ExecutionError) with a fixed detail and an error id that is in the log."""

@@ -24,6 +24,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
 _RELATIVE = re.compile(r"^-?(?P<n>\d+)?(?P<unit>[hdwmqy])(?P<pos>Start|End)?$")
+
+# The supported calendar: every resolved date, as a local date in the timezone it is resolved in
+# (the project's; values with an offset are converted to it), lies in [MIN_DATE, MAX_DATE]. The
+# bounds keep every bucket, week start and end-of-day computation inside what `datetime` can
+# represent (years 1..9999); events before MIN_DATE are never counted (`date_from = all` starts
+# there at the earliest).
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(9999, 12, 30)
+# A relative offset (`-Nd`) has at most this N: far enough back to reach MIN_DATE in any unit.
+MAX_RELATIVE = 1_000_000
 _UNIT_DELTA = {
     "h": lambda n: relativedelta(hours=n),
     "d": lambda n: relativedelta(days=n),
@@ -80,9 +90,20 @@ def resolve_date(
     now_local = now.astimezone(tz)
     m = _RELATIVE.match(text)
     if m:
-        n = int(m["n"] or 0)
+        digits = (m["n"] or "0").lstrip("0") or "0"
+        if len(digits) > len(str(MAX_RELATIVE)) or int(digits) > MAX_RELATIVE:
+            raise InvalidQuery(
+                f"{field}: a relative offset is at most {MAX_RELATIVE} units "
+                f"(e.g. -{MAX_RELATIVE}h), got {_short(value)}",
+                field=field,
+            )
+        n = int(digits)
         unit, pos = m["unit"], m["pos"]
-        at = now_local - _UNIT_DELTA[unit](n)
+        try:
+            at = now_local - _UNIT_DELTA[unit](n)
+        except (OverflowError, ValueError):
+            raise _out_of_range(value, field) from None
+        _check_in_range(at, value, field)
         if unit == "h" and pos is None:
             return ResolvedDate(at, date_only=False, relative=True)
         if pos is None:
@@ -99,15 +120,42 @@ def resolve_date(
         return ResolvedDate(from_us(to_us(end_excl) - 1, tz), date_only=False, relative=True)
     try:
         if len(text) == 10:
-            return ResolvedDate(local(date.fromisoformat(text), tz), date_only=True, relative=False)
+            day = date.fromisoformat(text)
+            _check_in_range(day, value, field)
+            return ResolvedDate(local(day, tz), date_only=True, relative=False)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidQuery(
-            f"{field}: {value!r} is neither an ISO date/time nor a relative date like -7d",
+            f"{field}: {_short(value)} is neither an ISO date/time nor a relative date like -7d",
             field=field,
         ) from None
-    at = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed.astimezone(tz)
+    _check_in_range(parsed, value, field)
+    try:
+        at = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed.astimezone(tz)
+    except (OverflowError, ValueError):
+        # Converting to the project timezone left datetime's years 1..9999.
+        raise _out_of_range(value, field) from None
+    _check_in_range(at, value, field)
     return ResolvedDate(at, date_only=False, relative=False)
+
+
+def _short(value: str) -> str:
+    """The input quoted for a message, cut so a huge input does not make a huge answer."""
+    return repr(value) if len(value) <= 64 else repr(value[:60]) + f"... ({len(value)} chars)"
+
+
+def _out_of_range(value: str, field: str) -> InvalidQuery:
+    return InvalidQuery(
+        f"{field}: {_short(value)} is outside the supported dates "
+        f"{MIN_DATE.isoformat()} .. {MAX_DATE.isoformat()} (in the project timezone)",
+        field=field,
+    )
+
+
+def _check_in_range(at: date | datetime, value: str, field: str) -> None:
+    day = at.date() if isinstance(at, datetime) else at
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise _out_of_range(value, field)
 
 
 def _unit_start(d: date, unit: str, week_start: int) -> date:
@@ -123,11 +171,13 @@ def _unit_start(d: date, unit: str, week_start: int) -> date:
 
 
 def check_date_range(date_range: object) -> None:
-    """Syntax check at parse time (against a fixed now), so a bad date is a 400 early."""
+    """Syntax and range check at parse time, so a bad date is a 400 before anything runs (and a
+    saved insight is checked like a query). Relative dates are resolved against the current time
+    in UTC: they only move forward as time passes, so one valid now stays valid."""
     from eventlens.query.model import DateRange
 
     assert isinstance(date_range, DateRange)
-    now = datetime(2000, 1, 1, tzinfo=UTC)
+    now = datetime.now(UTC)
     if date_range.date_from is not None and date_range.date_from != "all":
         resolve_date(date_range.date_from, ZoneInfo("UTC"), now, "dateRange.date_from")
     if date_range.date_to is not None:
@@ -158,17 +208,24 @@ def shift(start: datetime, interval: Interval, n: int) -> datetime:
     """Start of the interval `n` intervals after (n < 0: before) the one starting at `start`."""
     tz = start.tzinfo
     assert isinstance(tz, ZoneInfo)
-    if interval == "hour":
-        # Hours are absolute: a fall-back day has 25 hour buckets, a spring-forward day 23.
-        return from_us(to_us(start) + n * 3_600_000_000, tz)
-    d = start.date()
-    if interval == "day":
-        d += timedelta(days=n)
-    elif interval == "week":
-        d += timedelta(days=7 * n)
-    else:
-        d += relativedelta(months=n)
-    return local(d, tz)
+    try:
+        if interval == "hour":
+            # Hours are absolute: a fall-back day has 25 hour buckets, a spring-forward day 23.
+            return from_us(to_us(start) + n * 3_600_000_000, tz)
+        d = start.date()
+        if interval == "day":
+            d += timedelta(days=n)
+        elif interval == "week":
+            d += timedelta(days=7 * n)
+        else:
+            d += relativedelta(months=n)
+        return local(d, tz)
+    except (OverflowError, ValueError):
+        # Past year 9999 (only the end of the bucket holding MAX_DATE gets here): the last
+        # representable midnight, which is after every supported instant.
+        if n < 0:
+            raise
+        return local(date.max, tz)
 
 
 @dataclass(frozen=True)
@@ -192,6 +249,29 @@ class Buckets:
 
 
 MAX_BUCKETS = 100_000
+_HOUR_US = 3_600_000_000
+_LONGEST_US: dict[str, int] = {
+    "hour": _HOUR_US,
+    "day": 25 * _HOUR_US,
+    "week": 7 * 24 * _HOUR_US + _HOUR_US,
+    "month": 31 * 24 * _HOUR_US + _HOUR_US,
+}
+
+
+def _too_many_buckets(interval: Interval) -> InvalidQuery:
+    return InvalidQuery(
+        f"interval: the date range has more than {MAX_BUCKETS} {interval} buckets (the limit "
+        f"is {MAX_BUCKETS}); use a longer interval or a shorter range",
+        field="interval",
+    )
+
+
+def check_bucket_count(first_us: int, end_us: int, interval: Interval) -> None:
+    """InvalidQuery (field "interval") if [first_us, end_us) surely holds more than MAX_BUCKETS
+    intervals (even were every bucket as long as one can be, DST included): a cheap check for
+    a fixed range, before anything is computed."""
+    if (end_us - first_us) // _LONGEST_US[interval] > MAX_BUCKETS + 1:
+        raise _too_many_buckets(interval)
 
 
 def make_buckets(
@@ -199,16 +279,14 @@ def make_buckets(
 ) -> Buckets:
     """All intervals from the one starting at `first_start` while they start before end_us.
     InvalidQuery (field "interval") past MAX_BUCKETS: a result nobody can draw or read."""
+    # Fail before building 100,000 datetimes when the span alone says it is too many.
+    check_bucket_count(to_us(first_start), end_us, interval)
     starts: list[datetime] = []
     at = first_start
     while to_us(at) < end_us:
         starts.append(at)
         if len(starts) > MAX_BUCKETS:
-            raise InvalidQuery(
-                f"the date range has more than {MAX_BUCKETS} {interval} buckets; "
-                "use a longer interval or a shorter range",
-                field="interval",
-            )
+            raise _too_many_buckets(interval)
         at = shift(at, interval, 1)
     return Buckets(
         interval=interval,

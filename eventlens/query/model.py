@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import re2
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -22,6 +22,30 @@ from pydantic import (
 )
 
 from eventlens.errors import InvalidQuery
+from eventlens.query.regex import compile_pattern
+
+# Size limits, checked before anything runs (docs/api.md "Limits"); each 400 names the field and
+# its limit. Generous for real queries, small enough that no query is expensive by size alone.
+MAX_TEXT = 1000  # event names, property keys, labels, breakdown keys
+MAX_DATE_TEXT = 64  # dateRange.date_from / date_to
+MAX_VALUE_TEXT = 10_000  # one filter value as text
+MAX_VALUES = 1000  # items in one filter's value list
+MAX_FILTERS = 200  # filters or groups in one properties list
+MAX_GROUP_DEPTH = 10  # AND/OR property groups nested in each other
+MAX_JSON_DEPTH = 64  # any JSON nesting in the query object
+MAX_EXCLUSIONS = 20
+# Funnel conversion windows: at most ten years, in whatever unit (a month counts 30 days).
+MAX_WINDOW_DAYS = 3650
+WINDOW_SECONDS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86_400,
+    "week": 7 * 86_400,
+    "month": 30 * 86_400,
+}
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 Operator = Literal[
     "exact",
@@ -79,7 +103,7 @@ class _Model(BaseModel):
 class PropertyFilter(_Model):
     """One property filter; `type` says whether `key` is read from the event or the person."""
 
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=MAX_TEXT)
     value: Any = None
     operator: Operator = "exact"
     type: Literal["event", "person"] = "event"
@@ -105,7 +129,7 @@ class PropertyGroup(_Model):
     """PostHog's nested filter group: `{"type": "AND"|"OR", "values": [filter | group, ...]}`."""
 
     type: Literal["AND", "OR"]
-    values: list[PropertyItem]
+    values: list[PropertyItem] = Field(max_length=MAX_FILTERS)
 
 
 PropertyGroup.model_rebuild()
@@ -117,7 +141,7 @@ def _properties_tag(value: Any) -> str:
 
 # A plain list is an AND of its items; a group may nest AND/OR; null (PostHog sends it) = [].
 Properties = Annotated[
-    Annotated[list[PropertyItem], Tag("PropertyList")]
+    Annotated[list[PropertyItem], Tag("PropertyList"), Field(max_length=MAX_FILTERS)]
     | Annotated[PropertyGroup, Tag("PropertyGroup")],
     Discriminator(_properties_tag),
     BeforeValidator(lambda v: [] if v is None else v),
@@ -128,25 +152,25 @@ class EventsNode(_Model):
     """One series (trends, stickiness, lifecycle) or step (funnels). `event=None` = all events."""
 
     kind: Literal["EventsNode"] = "EventsNode"
-    event: str | None = None
-    name: str | None = None
-    custom_name: str | None = None
+    event: Text | None = None
+    name: Text | None = None
+    custom_name: Text | None = None
     math: MathType = "total"
-    math_property: str | None = None
+    math_property: Text | None = None
     properties: Properties = Field(default_factory=list)
 
 
 class DateRange(_Model):
     """Absolute ISO dates/times or relative strings (-7d, -24h, mStart, all ...); see dates.py."""
 
-    date_from: str | None = None
-    date_to: str | None = None
+    date_from: Annotated[str, Field(max_length=MAX_DATE_TEXT)] | None = None
+    date_to: Annotated[str, Field(max_length=MAX_DATE_TEXT)] | None = None
     # PostHog's explicitDate=true (use the instants exactly, no day rounding) is not supported.
     explicitDate: Literal[False] | None = None
 
 
 class BreakdownFilter(_Model):
-    breakdown: str | None = None
+    breakdown: Text | None = None
     breakdown_type: Literal["event", "person"] = "event"
     breakdown_limit: int = Field(default=25, ge=1, le=10_000)
 
@@ -159,33 +183,33 @@ class FunnelExclusion(_Model):
     """An event that, between steps funnelFromStep and funnelToStep (0-based), drops the person."""
 
     kind: Literal["EventsNode"] = "EventsNode"
-    event: str | None
-    name: str | None = None
-    custom_name: str | None = None
+    event: Text | None
+    name: Text | None = None
+    custom_name: Text | None = None
     properties: Properties = Field(default_factory=list)
-    funnelFromStep: int = Field(ge=0)
-    funnelToStep: int = Field(ge=1)
+    funnelFromStep: int = Field(ge=0, le=100)
+    funnelToStep: int = Field(ge=1, le=100)
 
 
 class FunnelsFilter(_Model):
-    funnelWindowInterval: int = Field(default=14, ge=1)
+    funnelWindowInterval: int = Field(default=14, ge=1)  # bounded per unit (_check_semantics)
     funnelWindowIntervalUnit: Literal["second", "minute", "hour", "day", "week", "month"] = "day"
     funnelOrderType: Literal["ordered", "strict", "unordered"] = "ordered"
     funnelVizType: Literal["steps"] = "steps"
-    exclusions: list[FunnelExclusion] = Field(default_factory=list)
+    exclusions: list[FunnelExclusion] = Field(default_factory=list, max_length=MAX_EXCLUSIONS)
     breakdownAttributionType: Literal["first_touch", "last_touch", "all_events", "step"] = (
         "first_touch"
     )
-    breakdownAttributionValue: int | None = Field(default=None, ge=0)
+    breakdownAttributionValue: int | None = Field(default=None, ge=0, le=100)
 
 
 class RetentionEntity(_Model):
-    id: str
-    name: str | None = None
+    id: Text
+    name: Text | None = None
     type: Literal["events"] = "events"
     kind: Literal["EventsNode"] | None = None
-    custom_name: str | None = None
-    order: int | None = None
+    custom_name: Text | None = None
+    order: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     properties: Properties = Field(default_factory=list)
 
 
@@ -294,12 +318,31 @@ def parse_query(obj: Any) -> InsightQuery:
         raise InvalidQuery(
             f"kind must be one of {', '.join(QUERY_KINDS)}, got {kind!r}", field="kind"
         )
+    _check_json_depth(obj)
     try:
         query: InsightQuery = model.model_validate(obj)  # type: ignore[assignment]
     except ValidationError as exc:
         raise _invalid_from(exc) from None
     _check_semantics(query)
     return query
+
+
+def _check_json_depth(obj: Any) -> None:
+    """InvalidQuery if the raw query nests deeper than MAX_JSON_DEPTH: validation recurses, so
+    depth must be bounded before it runs. Iterative, so the check itself cannot recurse."""
+    stack: list[tuple[Any, int, str]] = [(obj, 0, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            top = path.split(".")[0].split("[")[0] or None
+            raise InvalidQuery(
+                f"{top or 'query'}: nested more than {MAX_JSON_DEPTH} levels deep",
+                field=top,
+            )
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}" if path else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
 
 
 def _check_semantics(query: InsightQuery) -> None:
@@ -326,6 +369,15 @@ def _check_semantics(query: InsightQuery) -> None:
                 )
     if isinstance(query, FunnelsQuery):
         ff = query.funnelsFilter
+        unit = ff.funnelWindowIntervalUnit
+        most = MAX_WINDOW_DAYS * 86_400 // WINDOW_SECONDS[unit]
+        if ff.funnelWindowInterval > most:
+            in_unit = "" if unit == "day" else f" ({most} {unit}s)"
+            raise InvalidQuery(
+                f"funnelsFilter.funnelWindowInterval: a conversion window is at most "
+                f"{MAX_WINDOW_DAYS} days{in_unit}, got {ff.funnelWindowInterval} {unit}s",
+                field="funnelsFilter.funnelWindowInterval",
+            )
         steps = len(query.series)
         for i, exc in enumerate(ff.exclusions):
             path = f"funnelsFilter.exclusions[{i}]"
@@ -366,30 +418,34 @@ def _check_semantics(query: InsightQuery) -> None:
 def _check_properties(
     props: list[PropertyFilter | PropertyGroup] | PropertyGroup, path: str
 ) -> None:
+    """Every filter under `path` is valid, and groups nest at most MAX_GROUP_DEPTH deep."""
+    # (items, their path, how many groups enclose them); iterative, depth is checked first.
+    todo: list[tuple[list[PropertyFilter | PropertyGroup], str, int]] = []
     if isinstance(props, PropertyGroup):
-        _check_properties(props.values, f"{path}.values")
-        return
-    for i, item in enumerate(props):
-        item_path = f"{path}[{i}]"
-        if isinstance(item, PropertyGroup):
-            _check_properties(item.values, f"{item_path}.values")
-            continue
-        _check_filter(item, item_path)
+        todo.append((props.values, f"{path}.values", 1))
+    else:
+        todo.append((props, path, 0))
+    while todo:
+        items, items_path, depth = todo.pop()
+        if depth > MAX_GROUP_DEPTH:
+            raise InvalidQuery(
+                f"{path}: property groups nest at most {MAX_GROUP_DEPTH} levels deep",
+                field=path,
+            )
+        for i, item in enumerate(items):
+            item_path = f"{items_path}[{i}]"
+            if isinstance(item, PropertyGroup):
+                todo.append((item.values, f"{item_path}.values", depth + 1))
+            else:
+                _check_filter(item, item_path)
 
 
 def _check_filter(f: PropertyFilter, path: str) -> None:
+    _check_value_size(f.value, f"{path}.value")
     if f.operator in ("regex", "not_regex"):
         if not isinstance(f.value, str):
             raise InvalidQuery(f"{path}.value: a regex must be a string", field=f"{path}.value")
-        try:
-            re2.compile(f.value)
-        except re2.error as exc:
-            reason = exc.args[0] if exc.args else exc
-            if isinstance(reason, bytes):
-                reason = reason.decode(errors="replace")
-            raise InvalidQuery(
-                f"{path}.value: invalid RE2 regular expression: {reason}", field=f"{path}.value"
-            ) from None
+        compile_pattern(f.value, f"{path}.value")
     elif f.operator not in ("exact", "is_not", "is_set", "is_not_set"):
         if isinstance(f.value, list | dict) or f.value is None:
             raise InvalidQuery(
@@ -401,3 +457,26 @@ def _check_filter(f: PropertyFilter, path: str) -> None:
             f"{path}.value: operator {f.operator!r} needs a value or a list of values",
             field=f"{path}.value",
         )
+
+
+def _check_value_size(value: Any, field: str) -> None:
+    """A filter value: at most MAX_VALUES items, each at most MAX_VALUE_TEXT characters as text
+    and its JSON text (how it is compared) representable."""
+    items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_VALUES:
+        raise InvalidQuery(
+            f"{field}: a filter has at most {MAX_VALUES} values, got {len(items)}", field=field
+        )
+    for item in items:
+        if isinstance(item, str) and len(item) > MAX_VALUE_TEXT:
+            raise InvalidQuery(
+                f"{field}: a filter value is at most {MAX_VALUE_TEXT} characters", field=field
+            )
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # Values are compared as their JSON text, which has no integers beyond 64 bits.
+        raise InvalidQuery(
+            f"{field}: an integer in a filter value must lie within -2^63 .. 2^64-1",
+            field=field,
+        ) from None

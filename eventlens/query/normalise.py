@@ -15,10 +15,13 @@ import orjson
 
 from eventlens.errors import InvalidQuery
 from eventlens.query.dates import (
+    MIN_DATE,
     Buckets,
     Interval,
+    check_bucket_count,
     from_us,
     interval_start,
+    local,
     make_buckets,
     resolve_date,
     shift,
@@ -66,14 +69,24 @@ class NormalisedQuery:
         """Exclusive end of the range in epoch microseconds."""
         return to_us(self.date_to) + 1
 
+    @property
+    def floor_us(self) -> int:
+        """Epoch µs of MIN_DATE's midnight in the project timezone: no event before it is ever
+        counted (`date_from = all` starts there at the earliest)."""
+        return to_us(local(MIN_DATE, zone(self.timezone)))
+
+    def all_start(self, earliest_us: int) -> datetime:
+        """Where `date_from = all` starts given the snapshot's earliest event: that event, but
+        never before MIN_DATE (one ancient outlier must not make the range unreadable)."""
+        return from_us(max(earliest_us, self.floor_us), zone(self.timezone))
+
     def buckets(self, earliest_us: int | None = None) -> Buckets:
         """The range's buckets: the first starts at the interval containing date_from (so a week
         or month is never cut at the front), the last ends at date_to. `earliest_us` resolves
-        `date_from = all` (the snapshot's earliest event; None -> the day of date_to)."""
-        tz = zone(self.timezone)
+        `date_from = all` (`all_start`; None -> the day of date_to)."""
         start = self.date_from
         if start is None:
-            start = from_us(earliest_us, tz) if earliest_us is not None else self.date_to
+            start = self.all_start(earliest_us) if earliest_us is not None else self.date_to
             start = min(start, self.date_to, key=to_us)
         first = interval_start(start, self.interval, self.week_start)
         return make_buckets(first, self.end_us, self.interval, self.week_start)
@@ -147,6 +160,9 @@ def normalise(
             f"({date_from.isoformat()})",
             field="dateRange.date_to",
         )
+    if date_from is not None:
+        first = interval_start(date_from, interval, week_start)
+        check_bucket_count(to_us(first), to_us(date_to) + 1, interval)
     nq = NormalisedQuery(
         query=query,
         timezone=timezone,

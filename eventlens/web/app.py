@@ -25,7 +25,7 @@ from eventlens.web import api, dashboard
 from eventlens.web.api import catalog, insights, live
 from eventlens.web.api import shadow as shadow_api
 from eventlens.web.capture_routes import capture_routes
-from eventlens.web.errors import handle_eventlens_error, handle_http_exception
+from eventlens.web.errors import CatchAll, handle_eventlens_error, handle_http_exception
 
 log = get_logger(__name__)
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="EventLens", version=__version__, lifespan=lifespan)
     app.add_exception_handler(EventLensError, handle_eventlens_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_middleware(CatchAll)  # any other exception: a JSON 500 with an error id in the log
     app.router.routes.extend(capture_routes())
     api.install(app)  # /api/...: projects and queries (API key auth), 400 for bad requests
     app.include_router(shadow_api.router)  # GET /api/shadow/report (docs/shadow-mode.md)

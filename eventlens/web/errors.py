@@ -1,13 +1,29 @@
-"""The one place that maps the error tree (`eventlens.errors`) to HTTP answers."""
+"""The one place that maps the error tree (`eventlens.errors`) to HTTP answers.
+
+Our errors answer `{"type", "detail", "field"?...}` with their status. A 500 never shows its
+message: an ExecutionError (a query sub-task failed) or any other exception (`InternalError`,
+a bug) answers a fixed detail and an `error_id`; the message and traceback are in the JSON log
+line `http.internal_error` under the same id. `CatchAll` makes sure no exception leaves the app
+as the framework's plain-text 500.
+"""
 
 from __future__ import annotations
 
 import math
+import uuid
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlens import errors
+from eventlens.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+INTERNAL_DETAIL = "internal error"
+EXECUTION_DETAIL = "the query failed while running; the server log has the cause under error_id"
 
 # Order matters: the first matching class wins, so subclasses come before their bases.
 _STATUS: tuple[tuple[type[errors.EventLensError], int], ...] = (
@@ -19,6 +35,7 @@ _STATUS: tuple[tuple[type[errors.EventLensError], int], ...] = (
     (errors.PayloadTooLarge, 413),
     (errors.RateLimited, 429),
     (errors.ExecutionError, 500),
+    (errors.InternalError, 500),
     (errors.Unavailable, 503),
     (errors.QueryTimeout, 504),
 )
@@ -31,8 +48,33 @@ def status_for(exc: errors.EventLensError) -> int:
     return 500
 
 
-def error_response(exc: errors.EventLensError) -> Response:
-    """JSON body `{"type", "detail", "field"?...}` with the mapped status (and Retry-After)."""
+def internal_response(exc: BaseException, request: Request | None = None) -> Response:
+    """The 500 for an ExecutionError or any exception that is not ours: type, fixed detail and
+    a fresh error_id; the exception (message, traceback) is logged under that id."""
+    error_id = uuid.uuid4().hex
+    where: dict[str, Any] = {}
+    if request is not None:
+        where = {"method": request.method, "path": request.url.path}
+    log.error(
+        "http.internal_error",
+        error_id=error_id,
+        error_type=type(exc).__name__,
+        error=str(exc),
+        **where,
+        exc_info=exc,
+    )
+    if isinstance(exc, errors.ExecutionError):
+        body = {"type": "ExecutionError", "detail": EXECUTION_DETAIL, "error_id": error_id}
+    else:
+        body = {"type": "InternalError", "detail": INTERNAL_DETAIL, "error_id": error_id}
+    return JSONResponse(body, status_code=500)
+
+
+def error_response(exc: errors.EventLensError, request: Request | None = None) -> Response:
+    """JSON body `{"type", "detail", "field"?...}` with the mapped status (and Retry-After);
+    for a 500, `internal_response` (no message, an error id)."""
+    if status_for(exc) == 500:
+        return internal_response(exc, request)
     headers: dict[str, str] = {}
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
@@ -41,7 +83,36 @@ def error_response(exc: errors.EventLensError) -> Response:
 
 async def handle_eventlens_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.EventLensError)
-    return error_response(exc)
+    return error_response(exc, request)
+
+
+class CatchAll:
+    """ASGI middleware: an exception no handler took becomes `internal_response` (JSON, error
+    id logged) instead of the framework's plain-text 500. If the response had already started
+    (a stream), it cannot be replaced: logged, then re-raised so the connection is cut."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                log.error("http.error_after_response_started", exc_info=exc)
+                raise
+            await internal_response(exc, Request(scope))(scope, receive, send)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from eventlens.errors import InvalidQuery
 from eventlens.query import (
@@ -15,7 +17,10 @@ from eventlens.query import (
     TrendsQuery,
     parse_query,
 )
+from eventlens.query.dates import to_us
 from eventlens.query.model import PropertyGroup
+from eventlens.query.normalise import normalise
+from tests.support.query_strategies import queries
 
 
 def trends(**extra: Any) -> dict[str, Any]:
@@ -211,3 +216,101 @@ def test_invalid_query_serialises_for_http() -> None:
     body = info.value.to_dict()
     assert body["type"] == "InvalidQuery" and body["field"] == "series[0].math"
     assert "series[0].math" in body["detail"]
+
+
+# -- issue 10: limits and generated bad input ------------------------------------------------
+
+
+@given(q=queries())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_query_is_parsed_and_normalised_or_refused_with_invalid_query(q: Any) -> None:
+    """Whatever the body, validation (and date resolution in a far-offset timezone) either
+    succeeds or raises InvalidQuery: never OverflowError, RecursionError, ValueError ..."""
+    for tz in ("UTC", "Pacific/Kiritimati", "Etc/GMT+12"):
+        try:
+            nq = normalise(parse_query(q), timezone=tz, now=datetime.now(UTC))
+        except InvalidQuery as exc:
+            assert exc.message and len(exc.message) < 2000
+            continue
+        assert nq.fingerprint
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+@pytest.mark.parametrize("interval", ["hour", "day", "week", "month"])
+def test_buckets_at_the_edges_of_the_supported_dates(tz: str, interval: str) -> None:
+    for date_range in (
+        {"date_from": "1970-01-01", "date_to": "1970-01-02"},
+        {"date_from": "9999-12-29", "date_to": "9999-12-30"},
+    ):
+        q = parse_query(trends(interval=interval, dateRange=date_range))
+        nq = normalise(q, timezone=tz, now=datetime.now(UTC))
+        buckets = nq.buckets()
+        assert 1 <= len(buckets) <= 50
+
+
+def test_all_never_starts_before_1970() -> None:
+    q = parse_query(trends(dateRange={"date_from": "all"}, interval="month"))
+    nq = normalise(q, timezone="Etc/GMT+12", now=datetime.now(UTC))
+    ancient = -62135596800000000  # 0001-01-01T00:00Z
+    assert nq.buckets(ancient).starts[0].date().isoformat() == "1970-01-01"
+    assert nq.all_start(ancient).isoformat().startswith("1970-01-01T00:00:00")
+    later = 1_700_000_000_000_000
+    assert to_us(nq.all_start(later)) == later
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "limit"),
+    [
+        (trends(properties=[{"key": "k" * 1001, "value": 1}]), "properties[0].key", "1000"),
+        (trends(properties=[{"key": "p", "value": ["v"] * 1001}]), "properties[0].value", "1000"),
+        (trends(properties=[{"key": "p", "value": 2**64}]), "properties[0].value", "2^63"),
+        (
+            trends(properties=[{"key": "p", "value": "a" * 1001, "operator": "regex"}]),
+            "properties[0].value",
+            "1000",
+        ),
+        (
+            trends(properties=[{"key": "p", "value": "(.*a){1000}", "operator": "regex"}]),
+            "properties[0].value",
+            "3000",
+        ),
+        (trends(properties=[{"key": "p", "value": 1}] * 201), "properties", "200"),
+        (trends(dateRange={"date_from": "x" * 65}), "dateRange.date_from", "64"),
+        (trends(trendsFilter={"formula": "A" + "+A" * 100}), "trendsFilter.formula", "100"),
+        (trends(trendsFilter={"formula": "A*---B"}), "trendsFilter.formula", "3"),
+        (
+            funnel(
+                funnelsFilter={"funnelWindowInterval": 122, "funnelWindowIntervalUnit": "month"}
+            ),
+            "funnelsFilter.funnelWindowInterval",
+            "121 months",
+        ),
+        (
+            funnel(funnelsFilter={"funnelWindowInterval": 3651}),
+            "funnelsFilter.funnelWindowInterval",
+            "3650 days",
+        ),
+    ],
+)
+def test_size_limits_name_field_and_limit(query: dict[str, Any], field: str, limit: str) -> None:
+    with pytest.raises(InvalidQuery) as info:
+        parse_query(query)
+    assert info.value.field == field, info.value.message
+    assert limit in info.value.message, info.value.message
+
+
+def test_deep_json_is_refused_before_validation_recurses() -> None:
+    deep: Any = 1
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(InvalidQuery) as info:
+        parse_query(trends(properties=[{"key": "p", "value": deep}]))
+    assert info.value.field == "properties"
+    assert "64" in info.value.message
+
+
+def test_windows_at_the_limit_parse() -> None:
+    for n, unit in ((3650, "day"), (121, "month"), (521, "week"), (315_360_000, "second")):
+        parse_query(
+            funnel(funnelsFilter={"funnelWindowInterval": n, "funnelWindowIntervalUnit": unit})
+        )

@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlens.query import deadline
-from eventlens.query.dates import from_us, zone
 from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import Event, load_events
@@ -55,7 +54,7 @@ class ReferenceEngine:
         if isinstance(source, pa.Table) and source.num_rows:
             if query.date_from is None:
                 earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
-                query = replace(query, date_from=from_us(earliest, zone(query.timezone)))
+                query = replace(query, date_from=query.all_start(earliest))
             names = event_names(query.query)
             if names is not None:
                 source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))

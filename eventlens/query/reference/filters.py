@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
-import re2
 
 from eventlens.query.model import EventsNode, PropertyFilter, PropertyGroup
 from eventlens.query.reference.events import Event
+from eventlens.query.regex import compile_pattern
 
 NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
@@ -53,9 +52,8 @@ def as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@lru_cache(maxsize=256)
 def _regex(pattern: str) -> Any:
-    return re2.compile(pattern)
+    return compile_pattern(pattern)
 
 
 def property_value(e: Event, key: str, kind: str) -> tuple[bool, Any]:

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import orjson
 import pyarrow.compute as pc
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 
 from eventlens.auth.http import Principal, require_principal
 from eventlens.config import Settings
 from eventlens.storage.event_table import DataFile, EventTable
-from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -95,7 +95,7 @@ def build_catalog(table: EventTable) -> dict[str, Any]:
 
 @router.get("/catalog", responses={k: ERROR_RESPONSES[k] for k in (401, 404)}, tags=["dashboards"])
 def catalog(
-    project_id: Annotated[int, Path(ge=1)],
+    project_id: ProjectId,
     request: Request,
     principal: Annotated[Principal, Depends(require_principal)],
 ) -> Any:

@@ -8,9 +8,10 @@ read); a saved query is validated with the query model, so a bad one is a 400 na
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,15 +19,21 @@ from starlette.responses import Response
 from eventlens.auth.http import Principal, require_principal
 from eventlens.dashboards.store import DashboardStore
 from eventlens.errors import InvalidQuery
-from eventlens.query import parse_query
-from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.projects.store import Project
+from eventlens.query import normalise, parse_query
+from eventlens.web.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_ID,
+    DashboardId,
+    InsightId,
+    ProjectId,
+)
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
+MAX_TILES = 100
 _store_lock = threading.Lock()
 
-ProjectId = Annotated[int, Path(ge=1, description="Project id.")]
-InsightId = Annotated[int, Path(ge=1, description="Saved insight id.")]
-DashboardId = Annotated[int, Path(ge=1, description="Dashboard id.")]
+InsightIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=MAX_TILES)]
 Auth = Annotated[Principal, Depends(require_principal)]
 _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 404)}
 
@@ -62,18 +69,25 @@ class InsightPatch(BaseModel):
 class DashboardBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=200)
-    insight_ids: list[int] = Field(default_factory=list, description="Tiles, in order.")
+    insight_ids: InsightIds = Field(default_factory=list, description="Tiles, in order.")
 
 
 class DashboardPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
-    insight_ids: list[int] | None = None
+    insight_ids: InsightIds | None = None
 
 
-def _validated(query: dict[str, Any]) -> dict[str, Any]:
+def _validated(query: dict[str, Any], project: Project) -> dict[str, Any]:
+    """The query, if it would run now in this project: parsed, and its dates resolved in the
+    project's calendar (so a date outside the supported range is refused here as on /query)."""
     try:
-        parse_query(query)
+        normalise(
+            parse_query(query),
+            timezone=project.timezone,
+            week_start=project.week_start,
+            now=datetime.now(UTC),
+        )
     except InvalidQuery as exc:
         exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
@@ -90,8 +104,8 @@ def list_insights(project_id: ProjectId, principal: Auth, store: Store) -> Any:
 @router.post("/insights", status_code=201, responses=_ERRORS)
 def create_insight(project_id: ProjectId, body: InsightBody, principal: Auth, store: Store) -> Any:
     """Save a query under a name (400 if the query is invalid)."""
-    pid = principal.project(project_id).id
-    return store.create_insight(pid, body.name, _validated(body.query)).to_dict()
+    project = principal.project(project_id)
+    return store.create_insight(project.id, body.name, _validated(body.query, project)).to_dict()
 
 
 @router.get("/insights/{insight_id}", responses=_ERRORS)
@@ -105,9 +119,9 @@ def update_insight(
     project_id: ProjectId, insight_id: InsightId, body: InsightPatch, principal: Auth, store: Store
 ) -> Any:
     """Rename it and/or replace its query."""
-    pid = principal.project(project_id).id
-    query = None if body.query is None else _validated(body.query)
-    return store.update_insight(pid, insight_id, name=body.name, query=query).to_dict()
+    project = principal.project(project_id)
+    query = None if body.query is None else _validated(body.query, project)
+    return store.update_insight(project.id, insight_id, name=body.name, query=query).to_dict()
 
 
 @router.delete("/insights/{insight_id}", status_code=204, responses=_ERRORS)

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 
 from eventlens.auth.http import Principal, require_principal
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.catalog import event_table
-from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -58,7 +58,7 @@ def _top(table: pa.Table, limit: int) -> pa.Table:
 
 @router.get("/events/live", responses={k: ERROR_RESPONSES[k] for k in (400, 401, 404)})
 def live_events(
-    project_id: Annotated[int, Path(ge=1)],
+    project_id: ProjectId,
     request: Request,
     principal: Annotated[Principal, Depends(require_principal)],
     limit: Annotated[int, Query(ge=1, le=500, description="How many events.")] = 50,

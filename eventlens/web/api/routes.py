@@ -6,7 +6,7 @@ import threading
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +18,7 @@ from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
     QUERY_EXAMPLES,
     ErrorBody,
+    ProjectId,
     ProjectInfo,
     QueryRequest,
     QueryResponse,
@@ -25,8 +26,6 @@ from eventlens.web.api.schemas import (
 
 router = APIRouter(prefix="/api", tags=["query"])
 _service_lock = threading.Lock()
-
-ProjectId = Annotated[int, Path(description="Project id (from `eventlens project list`).", ge=1)]
 
 
 def query_service(request: Request) -> QueryService:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+# Ids are SQLite integers (signed 64 bits): a path id outside 1..MAX_ID is a 400 naming the
+# parameter and the limit (docs/api.md "Limits"); an id inside it that is not there is a 404.
+MAX_ID = 2**63 - 1
+ProjectId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="Project id (from `eventlens project list`).")
+]
+InsightId = Annotated[int, Path(ge=1, le=MAX_ID, description="Saved insight id.")]
+DashboardId = Annotated[int, Path(ge=1, le=MAX_ID, description="Dashboard id.")]
 
 TRENDS_EXAMPLE: dict[str, Any] = {
     "kind": "TrendsQuery",

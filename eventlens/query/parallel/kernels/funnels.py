@@ -74,7 +74,7 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
     names = [n.event for n in q.series] + [x.event for x in ff.exclusions]
     spec = LoadSpec(
         # Every step's event must lie inside the date range, not only step 1.
-        lo=None if nq.date_from is None else to_us(nq.date_from),
+        lo=nq.floor_us if nq.date_from is None else to_us(nq.date_from),
         hi=nq.end_us,
         # strict: any event of the person can break an attempt, so every event is read.
         events=None if strict else event_names(names),
