@@ -16,9 +16,9 @@ from eventlens.query import deadline
 from eventlens.query.dates import to_us
 from eventlens.query.model import EventsNode, FunnelsQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import quantile
 from eventlens.query.reference.events import Event, by_person
-from eventlens.query.reference.filters import (
+from eventlens.query.semantics.buckets import quantile
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     breakdown_value,

@@ -9,9 +9,9 @@ from typing import Any
 from eventlens.query.dates import make_buckets, shift
 from eventlens.query.model import LifecycleQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import axis, range_buckets
 from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import properties_match, series_matches
+from eventlens.query.semantics.buckets import axis, range_buckets
+from eventlens.query.semantics.filters import properties_match, series_matches
 
 STATUSES = ("new", "returning", "resurrecting", "dormant")
 

@@ -10,7 +10,7 @@ from eventlens.query.dates import day_label, interval_start, make_buckets, shift
 from eventlens.query.model import RetentionEntity, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import node_matches, properties_match
+from eventlens.query.semantics.filters import node_matches, properties_match
 
 
 def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:

@@ -8,9 +8,9 @@ from typing import Any
 
 from eventlens.query.model import EventsNode, StickinessQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import range_buckets
 from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import properties_match, series_matches
+from eventlens.query.semantics.buckets import range_buckets
+from eventlens.query.semantics.filters import properties_match, series_matches
 
 
 def run_stickiness(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:

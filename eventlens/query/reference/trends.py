@@ -14,9 +14,9 @@ from eventlens.query.dates import Buckets, to_us
 from eventlens.query.formula import evaluate
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import axis, quantile, range_buckets
 from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import (
+from eventlens.query.semantics.buckets import axis, quantile, range_buckets
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,

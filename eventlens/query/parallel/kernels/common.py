@@ -10,7 +10,7 @@ from eventlens.query.dates import Buckets, make_buckets, shift
 from eventlens.query.model import PropertyFilter, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, PropKey, probe_event, props_keys
-from eventlens.query.reference.filters import breakdown_value
+from eventlens.query.semantics.filters import breakdown_value
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
 

@@ -28,7 +28,7 @@ from eventlens.query.parallel.kernels.common import (
     keys_of,
     range_buckets,
 )
-from eventlens.query.reference.buckets import axis
+from eventlens.query.semantics.buckets import axis
 
 STATUSES = ("new", "returning", "resurrecting", "dormant")
 Partial = np.ndarray  # shape (4, buckets): rows in STATUSES order

@@ -26,14 +26,14 @@ from eventlens.query.parallel.kernels.common import (
     keys_of,
     range_buckets,
 )
-from eventlens.query.reference.buckets import axis, quantile
-from eventlens.query.reference.filters import (
+from eventlens.query.reference.trends import QUANTILES, ROLLING_DAYS, formula_rows
+from eventlens.query.semantics.buckets import axis, quantile
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
     rank_values,
 )
-from eventlens.query.reference.trends import QUANTILES, ROLLING_DAYS, formula_rows
 
 DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
 
