@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from eventlens.query import deadline
 from eventlens.query.model import PropertyFilter, PropertyGroup
-from eventlens.query.reference.events import Event
+from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import filter_matches
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup

@@ -146,7 +146,7 @@ def plan_query(
     kernel = kernel_for(nq.kind)
     if isinstance(snapshot, list):
         # Row dicts (as the reference engine accepts): the fixture row shape.
-        from eventlens.query.testing import event_rows
+        from eventlens.query.source import event_rows
 
         snapshot = event_rows(snapshot)
     if isinstance(snapshot, pa.Table):

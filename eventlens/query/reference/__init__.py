@@ -17,7 +17,8 @@ from eventlens.query import deadline
 from eventlens.query.dates import from_us, zone
 from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.events import Event, load_events
+from eventlens.query.reference.events import load_events
+from eventlens.query.semantics.events import Event
 
 Kernel = Callable[[NormalisedQuery, Sequence[Event]], Any]
 

@@ -9,7 +9,7 @@ from typing import Any
 from eventlens.query.dates import day_label, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionEntity, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.events import Event
+from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import node_matches, properties_match
 
 

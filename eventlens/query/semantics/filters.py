@@ -11,7 +11,7 @@ import orjson
 import re2
 
 from eventlens.query.model import EventsNode, PropertyFilter, PropertyGroup
-from eventlens.query.reference.events import Event
+from eventlens.query.semantics.events import Event
 
 NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"

@@ -22,8 +22,8 @@ from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
-from eventlens.query.reference.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
+from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 
 
 @dataclass

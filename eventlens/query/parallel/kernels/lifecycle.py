@@ -22,15 +22,9 @@ from eventlens.query.parallel.frame import (
     distinct_keys,
     first_per_person,
 )
-from eventlens.query.parallel.kernels.common import (
-    event_names,
-    extended_buckets,
-    keys_of,
-    range_buckets,
-)
-from eventlens.query.semantics.buckets import axis
+from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
-STATUSES = ("new", "returning", "resurrecting", "dormant")
 Partial = np.ndarray  # shape (4, buckets): rows in STATUSES order
 
 
@@ -113,17 +107,4 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
     n = len(params.buckets)
     if merged.shape[1] != n:
         merged = np.zeros((4, n), np.int64)
-    label = node.custom_name or node.event or "All events"
-    out = []
-    for k, status in enumerate(STATUSES):
-        data = [int(x) for x in merged[k]]
-        out.append(
-            {
-                "label": f"{label} - {status}",
-                "status": status,
-                **axis(params.buckets),
-                "data": data,
-                "count": sum(data),
-            }
-        )
-    return out
+    return lifecycle_rows(node, params.buckets, dict(zip(STATUSES, merged, strict=True)))

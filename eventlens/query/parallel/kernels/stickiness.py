@@ -14,7 +14,7 @@ from eventlens.query.model import StickinessQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
-from eventlens.query.reference.stickiness import stickiness_row
+from eventlens.query.semantics.stickiness import stickiness_row
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
 

@@ -26,7 +26,6 @@ from eventlens.query.parallel.kernels.common import (
     keys_of,
     range_buckets,
 )
-from eventlens.query.reference.trends import QUANTILES, ROLLING_DAYS, formula_rows
 from eventlens.query.semantics.buckets import axis, quantile
 from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
@@ -34,6 +33,7 @@ from eventlens.query.semantics.filters import (
     as_number,
     rank_values,
 )
+from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS, formula_rows
 
 DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
 
