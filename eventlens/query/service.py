@@ -35,8 +35,8 @@ from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
 from eventlens.query.parallel import resident_cache
 from eventlens.query.pool import QueryPool
-from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.shadow.querylog import QueryLog
+from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
+from eventlens.query.querylog import QueryLog
 from eventlens.shadow.runner import ShadowRequest, ShadowRunner
 from eventlens.storage.event_table import EventTable, Snapshot
 

@@ -22,8 +22,8 @@ from eventlens.query.normalise import normalise
 from eventlens.query.parallel import resident_cache
 from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.planner import plan_query
-from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.shadow.querylog import read_log
+from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
+from eventlens.query.querylog import read_log
 from eventlens.storage.event_table import EventTable
 
 log = get_logger(__name__)

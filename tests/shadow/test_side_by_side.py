@@ -17,7 +17,7 @@ from eventlens.generate import generate
 from eventlens.generate.writer import write_file
 from eventlens.ingest.bulk_import import import_file
 from eventlens.query.engines import Engine
-from eventlens.shadow.querylog import FILE_NAME
+from eventlens.query.querylog import FILE_NAME
 from eventlens.shadow.replay import replay_log
 from eventlens.shadow.report import Policy, build_report
 from eventlens.storage.event_table import EventTable
