@@ -168,10 +168,9 @@ def _touch_value(
     return NULL_BREAKDOWN
 
 
-def run_funnels(nq: NormalisedQuery, events: Sequence[Event]) -> list[Any]:
+def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Any]:
     """Funnel steps, or (with a breakdown) one step list per breakdown value."""
     q = nq.query
-    assert isinstance(q, FunnelsQuery)
     ff = q.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
     start = None if nq.date_from is None else to_us(nq.date_from)

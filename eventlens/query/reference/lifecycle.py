@@ -14,10 +14,11 @@ from eventlens.query.semantics.filters import properties_match, series_matches
 from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
 
-def run_lifecycle(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_lifecycle(
+    nq: NormalisedQuery[LifecycleQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
     """Four series (new, returning, resurrecting, dormant) over the range's buckets."""
     q = nq.query
-    assert isinstance(q, LifecycleQuery)
     node = q.series[0]
     buckets = range_buckets(nq, events)
     # One interval before the range is read so that the first bucket can be classified.

@@ -17,10 +17,11 @@ def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
     return properties_match(q.properties, e) and node_matches(entity.id, entity.properties, e)
 
 
-def run_retention(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_retention(
+    nq: NormalisedQuery[RetentionQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
     """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left."""
     q = nq.query
-    assert isinstance(q, RetentionQuery)
     rf = q.retentionFilter
     total = rf.totalIntervals
     # The range: the last totalIntervals calendar periods ending with the one holding date_to.

@@ -14,10 +14,11 @@ from eventlens.query.semantics.filters import properties_match, series_matches
 from eventlens.query.semantics.stickiness import stickiness_row
 
 
-def run_stickiness(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_stickiness(
+    nq: NormalisedQuery[StickinessQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
     """Per series: data[n-1] = persons active in exactly n intervals of the range (n = 1..N)."""
     q = nq.query
-    assert isinstance(q, StickinessQuery)
     buckets = range_buckets(nq, events)
     n_intervals = len(buckets)
     unit = nq.interval

@@ -153,10 +153,9 @@ def _series_rows(
     return rows
 
 
-def run_trends(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_trends(nq: NormalisedQuery[TrendsQuery], events: Sequence[Event]) -> list[dict[str, Any]]:
     """Trends result: series rows in query order (ranked values, null, other within a series)."""
     q = nq.query
-    assert isinstance(q, TrendsQuery)
     buckets = range_buckets(nq, events)
     per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
     if q.trendsFilter is not None and q.trendsFilter.formula:
