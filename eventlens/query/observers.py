@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from eventlens.projects.store import Project
 from eventlens.query.engines import Engine, InsightResult
 from eventlens.query.normalise import NormalisedQuery
 
-if TYPE_CHECKING:  # the storage package is imported only by what reads a table
+if TYPE_CHECKING:  # imported only for the types: keep `import eventlens.query` light
+    from eventlens.projects.store import Project
     from eventlens.storage.event_table import Snapshot
 
 

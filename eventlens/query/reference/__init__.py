@@ -25,6 +25,8 @@ from eventlens.query.semantics.events import Event
 from eventlens.query.source import EventSource
 from eventlens.storage.event_table import Snapshot
 
+__all__ = ["ReferenceEngine", "Rule", "event_names", "rule_for"]
+
 # A kind's rule: `run_<kind>(nq, events)` in reference/<kind>.py, named in eventlens.query.kinds.
 Rule = Callable[[NormalisedQuery[Any], Sequence[Event]], InsightResult]
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from eventlens.query.engines import InsightResult
     from eventlens.query.parallel.frame import Frame, LoadSpec
 
+__all__ = ["AnyKernel", "Kernel", "KernelParams", "kernel_for"]
+
 
 class KernelParams(Protocol):
     """What the planner needs of every kernel's plan-time parameters."""
