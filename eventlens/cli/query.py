@@ -61,14 +61,15 @@ def run_local(
     project_id: int, body: dict[str, Any], engine: str | None, data_dir: Path | None
 ) -> dict[str, Any]:
     """Run in-process on the data directory (no API key: file access is the authority)."""
-    from eventlens.query.service import DEFAULT_ENGINE, QueryService
+    from eventlens.query.service import DEFAULT_ENGINE
+    from eventlens.shadow.wiring import build_query_service
 
     settings = settings_for(data_dir)
     # Keep stdout for the result: only warnings, as JSON lines on stderr.
     configure_logging("WARNING")
     store = SqliteMetadataStore(settings.meta_db)
     try:
-        outcome = QueryService(settings, store).run_sync(
+        outcome = build_query_service(settings, store).run_sync(
             project_id,
             body.get("query"),
             engine=engine or body.get("engine") or DEFAULT_ENGINE,

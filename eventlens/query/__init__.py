@@ -3,9 +3,23 @@
 parse_query(obj) -> InsightQuery          400-style InvalidQuery naming the field
 normalise(query, timezone=, week_start=, now=) -> NormalisedQuery (.fingerprint, .to_json())
 get_engine("reference").run(normalised, snapshot) -> JSON-able result
+run_engine(engine, normalised, snapshot, deadline) -> (result, explain report or None)
+
+Seams: `Engine` / `ExplainingEngine` (engines.py), `QueryObserver` (observers.py), the one
+registry of insight kinds (kinds.py). The query service is `eventlens.query.service`.
 """
 
-from eventlens.query.engines import Engine, engine_names, get_engine, register_engine
+from eventlens.query.engines import (
+    Engine,
+    ExplainingEngine,
+    InsightResult,
+    PlanReport,
+    engine_names,
+    get_engine,
+    register_engine,
+    run_engine,
+)
+from eventlens.query.kinds import KINDS, InsightKind, kind_of
 from eventlens.query.model import (
     FunnelsQuery,
     InsightQuery,
@@ -16,19 +30,30 @@ from eventlens.query.model import (
     parse_query,
 )
 from eventlens.query.normalise import NormalisedQuery, normalise
+from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
 
 __all__ = [
+    "KINDS",
     "Engine",
+    "ExplainingEngine",
     "FunnelsQuery",
+    "InsightKind",
     "InsightQuery",
+    "InsightResult",
     "LifecycleQuery",
     "NormalisedQuery",
+    "PlanReport",
+    "QueryAnswered",
+    "QueryObserver",
+    "QueryStarted",
     "RetentionQuery",
     "StickinessQuery",
     "TrendsQuery",
     "engine_names",
     "get_engine",
+    "kind_of",
     "normalise",
     "parse_query",
     "register_engine",
+    "run_engine",
 ]

@@ -1,20 +1,89 @@
-"""The engine seam: one protocol, one registry. "reference" (the oracle) is always registered."""
+"""The engine seam: what an engine is, how it is called, and the one registry of engines.
+
+- `Engine`: `run(query, snapshot) -> InsightResult` over one pinned Snapshot (two engines given
+  one version see the same data). Engines poll the current deadline (`eventlens.query.deadline`).
+- `ExplainingEngine`: the separate capability of explaining a run (EXPLAIN ANALYZE).
+- `run_engine`: the one place an engine is called: with the deadline current, and explaining
+  when asked. The query service and shadow mode both call engines through it.
+
+"reference" (the oracle) and "parallel" (the production engine) are always registered.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from eventlens.errors import InvalidQuery
+from eventlens.query.deadline import Deadline, using
 from eventlens.query.normalise import NormalisedQuery
+
+if TYPE_CHECKING:  # the storage package is imported only by what reads a table
+    from eventlens.storage.event_table import Snapshot
+
+# JSON-able result rows (insights.md): series rows, funnel steps (a list per breakdown value),
+# retention cohorts, ...
+InsightResult: TypeAlias = list[Any]
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """Runs a normalised query over one pinned snapshot; returns JSON-able results."""
+    """Runs a normalised query over one pinned snapshot; returns JSON-able results. Stops at the
+    current deadline's next check (`eventlens.query.deadline.check`) with QueryTimeout."""
 
     name: str
 
-    def run(self, query: NormalisedQuery, snapshot: Any) -> Any: ...
+    def run(self, query: NormalisedQuery, snapshot: Snapshot) -> InsightResult: ...
+
+
+class PlanReport(Protocol):
+    """What an explaining engine reports about one run."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ExplainingEngine(Engine, Protocol):
+    """An engine that can also report its plan and where the time went."""
+
+    def explain(
+        self, query: NormalisedQuery, snapshot: Snapshot
+    ) -> tuple[InsightResult, PlanReport]: ...
+
+
+def can_explain(engine: Engine) -> bool:
+    """Does `engine` have the explain capability?"""
+    return isinstance(engine, ExplainingEngine)
+
+
+def run_engine(
+    engine: Engine,
+    query: NormalisedQuery,
+    snapshot: Snapshot,
+    deadline: Deadline,
+    *,
+    explain: bool = False,
+) -> tuple[InsightResult, dict[str, Any] | None]:
+    """(result, explain report as a dict or None): `engine` run with `deadline` current.
+    InvalidQuery (field "explain") if `explain` is asked of an engine that cannot explain."""
+    with using(deadline):
+        if not explain:
+            return engine.run(query, snapshot), None
+        if not isinstance(engine, ExplainingEngine):
+            raise _cannot_explain(engine.name)
+        result, report = engine.explain(query, snapshot)
+        return result, report.to_dict()
+
+
+def _cannot_explain(name: str) -> InvalidQuery:
+    return InvalidQuery(
+        f"engine {name!r} cannot explain its plan; use engine 'parallel'", field="explain"
+    )
+
+
+def check_can_explain(engine: Engine, name: str) -> None:
+    """InvalidQuery (field "explain") unless `engine` can explain (checked before queueing)."""
+    if not can_explain(engine):
+        raise _cannot_explain(name)
 
 
 _ENGINES: dict[str, Engine] = {}

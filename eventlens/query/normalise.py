@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic
 
 import orjson
+from typing_extensions import TypeVar
 
 from eventlens.errors import InvalidQuery
 from eventlens.query.dates import (
@@ -31,6 +32,9 @@ from eventlens.query.dates import (
 from eventlens.query.model import InsightQuery, RetentionQuery
 
 DEFAULT_DATE_FROM = "-7d"
+# The query type a NormalisedQuery carries: any kind by default, one kind where an engine's
+# implementation of that kind receives it (eventlens.query.kinds.InsightKind.narrow).
+Q = TypeVar("Q", bound=InsightQuery, default=InsightQuery, covariant=True)
 _PERIOD_INTERVAL: dict[str, Interval] = {
     "Hour": "hour",
     "Day": "day",
@@ -40,7 +44,7 @@ _PERIOD_INTERVAL: dict[str, Interval] = {
 
 
 @dataclass(frozen=True)
-class NormalisedQuery:
+class NormalisedQuery(Generic[Q]):
     """A query ready to run.
 
     - `date_from`: local aware datetime where the range starts as given (None for `all`: the
@@ -52,7 +56,7 @@ class NormalisedQuery:
     - `fingerprint`: sha256 hex of the canonical JSON (`to_json()`), stable across processes.
     """
 
-    query: InsightQuery
+    query: Q
     timezone: str
     week_start: int
     interval: Interval

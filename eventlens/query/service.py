@@ -4,8 +4,9 @@
             -> pin the latest snapshot of the project's event table (the data version)
             -> run the engine in the bounded query pool under a deadline
             -> results + data_version + engine + timings
-            -> a query log line, and (shadow mode) a non-blocking hand-over to the candidate
-               engine (eventlens.shadow, docs/shadow-mode.md)
+            -> the observers (eventlens.query.observers): the query log line, and whatever the
+               composition root attached (shadow mode's non-blocking hand-over to the candidate
+               engine, docs/shadow-mode.md)
 
 Deadline (default `Settings.query_timeout`, per request up to `Settings.query_max_timeout`):
 the engine runs in `QueryPool` with the deadline as the current `eventlens.query.deadline`; the
@@ -15,9 +16,9 @@ caller gets `QueryTimeout` (504) at the deadline whether or not the engine coope
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,14 +31,14 @@ from eventlens.observability import metrics
 from eventlens.observability.logging import get_logger
 from eventlens.projects.store import MetadataStore, Project
 from eventlens.query.deadline import Deadline
-from eventlens.query.engines import get_engine
+from eventlens.query.engines import Engine, InsightResult, check_can_explain, get_engine, run_engine
 from eventlens.query.model import parse_query
-from eventlens.query.normalise import normalise
+from eventlens.query.normalise import NormalisedQuery, normalise
+from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
 from eventlens.query.parallel import resident_cache
 from eventlens.query.pool import QueryPool
-from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.shadow.querylog import QueryLog
-from eventlens.shadow.runner import ShadowRequest, ShadowRunner
+from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
+from eventlens.query.querylog import QueryLog
 from eventlens.storage.event_table import EventTable, Snapshot
 
 log = get_logger(__name__)
@@ -49,7 +50,7 @@ class QueryOutcome:
     """What a query returns. `timings` are milliseconds: parse, plan (normalise, pick the engine,
     pin the snapshot), queue (waiting for a pool slot), execute (engine), total."""
 
-    results: Any
+    results: InsightResult
     data_version: int
     engine: str
     kind: str
@@ -77,39 +78,37 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _accepts_deadline(engine: Any) -> bool:
-    try:
-        return "deadline" in inspect.signature(engine.run).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class QueryService:
-    """Thread-safe; one per process. `metadata` resolves projects (timezone, week_start)."""
+    """Thread-safe; one per process. `metadata` resolves projects (timezone, week_start).
+    `observers` are called around each query (eventlens.query.observers), after the query log
+    that `settings.query_log` asks for."""
 
-    def __init__(self, settings: Settings, metadata: MetadataStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        observers: Sequence[QueryObserver] = (),
+    ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
         self._tables: dict[int, EventTable] = {}
         self._tables_lock = threading.Lock()
-        # Shadow mode (docs/shadow-mode.md): None unless settings.shadow_candidate is set.
-        self.shadow: ShadowRunner | None = ShadowRunner.from_settings(
-            settings, default_primary=DEFAULT_ENGINE
-        )
         self.query_log: QueryLog | None = (
             QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
             if settings.query_log
             else None
         )
+        logged: tuple[QueryObserver, ...] = () if self.query_log is None else (self.query_log,)
+        self.observers: tuple[QueryObserver, ...] = (*logged, *observers)
 
     # -- the two entry points ---------------------------------------------------------------
 
     async def run(
         self,
         project_id: int,
-        query: Any,
+        query: object,
         *,
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
@@ -129,7 +128,7 @@ class QueryService:
     def run_sync(
         self,
         project_id: int,
-        query: Any,
+        query: object,
         *,
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
@@ -155,7 +154,7 @@ class QueryService:
         return Deadline(float(timeout))
 
     def _prepare(
-        self, project_id: int, query: Any, engine: str, timeout: float | None, explain: bool
+        self, project_id: int, query: object, engine: str, timeout: float | None, explain: bool
     ) -> _Job:
         """Everything cheap and fallible before a pool slot is taken: deadline, project, parse,
         engine, normalise. Errors here are 400/404 without queueing."""
@@ -167,11 +166,8 @@ class QueryService:
         parsed = parse_query(query)
         parsed_at = time.perf_counter()
         resolved = get_engine(engine)  # InvalidQuery(field=engine) naming the known ones
-        if explain and not callable(getattr(resolved, "explain", None)):
-            raise InvalidQuery(
-                f"engine {engine!r} cannot explain its plan; use engine 'parallel'",
-                field="explain",
-            )
+        if explain:
+            check_can_explain(resolved, engine)
         now = datetime.now(UTC)
         normalised = normalise(
             parsed,
@@ -182,7 +178,7 @@ class QueryService:
         return _Job(
             service=self,
             project=project,
-            kind=str(getattr(parsed, "kind", "?")),
+            kind=parsed.kind,
             engine=resolved,
             engine_name=engine,
             normalised=normalised,
@@ -210,15 +206,33 @@ class QueryService:
                 table = self._tables.setdefault(project_id, table)
         return table.snapshot()
 
+    def notify_started(self, query: QueryStarted) -> None:
+        """Tell every observer a query starts (an observer that raises is logged, skipped)."""
+        for observer in self.observers:
+            try:
+                observer.query_started(query)
+            except Exception:
+                log.exception("query.observer_failed", observer=type(observer).__name__)
+
+    def notify_finished(
+        self, query: QueryStarted, answer: QueryAnswered | None, error: BaseException | None
+    ) -> None:
+        """Tell every observer how a query ended (an observer that raises is logged, skipped)."""
+        for observer in self.observers:
+            try:
+                observer.query_finished(query, answer, error)
+            except Exception:
+                log.exception("query.observer_failed", observer=type(observer).__name__)
+
 
 @dataclass
 class _Job:
     service: QueryService
     project: Project
     kind: str
-    engine: Any
+    engine: Engine
     engine_name: str
-    normalised: Any
+    normalised: NormalisedQuery
     deadline: Deadline
     started: float
     parse_s: float
@@ -228,49 +242,53 @@ class _Job:
     explain: bool = False
 
     def execute(self) -> QueryOutcome:
-        """Runs in a pool thread: pin the snapshot, run the engine."""
+        """Runs in a pool thread: pin the snapshot, run the engine, tell the observers."""
         t0 = time.perf_counter()
         outcome = "error"
-        # Shadow work steps aside while a primary runs (eventlens.shadow.runner.PrimaryGate).
-        gate = self.service.shadow.gate if self.service.shadow is not None else None
-        if gate is not None:
-            gate.enter()
+        service = self.service
+        started = QueryStarted(
+            project=self.project,
+            query=self.query,
+            normalised=self.normalised,
+            now=self.now,
+            engine_name=self.engine_name,
+            engine=self.engine,
+        )
+        service.notify_started(started)
+        error: BaseException | None = None
         try:
-            snapshot = self.service.pin(self.project.id)
+            snapshot = service.pin(self.project.id)
             self.deadline.check()
             t1 = time.perf_counter()
-            report: dict[str, Any] | None = None
-            if self.explain:
-                results, plan_report = self.engine.explain(self.normalised, snapshot)
-                report = plan_report.to_dict()
-            elif _accepts_deadline(self.engine):
-                results = self.engine.run(self.normalised, snapshot, deadline=self.deadline)
-            else:
-                results = self.engine.run(self.normalised, snapshot)
+            results, report = run_engine(
+                self.engine, self.normalised, snapshot, self.deadline, explain=self.explain
+            )
             t2 = time.perf_counter()
             outcome = "ok"
-        except QueryTimeout:
-            outcome = "timeout"
-            self._primary_failed()
+        except QueryTimeout as exc:
+            outcome, error = "timeout", exc
             raise
-        except InvalidQuery:
-            outcome = "invalid"
+        except InvalidQuery as exc:
+            outcome, error = "invalid", exc
             raise
-        except EventLensError:
-            self._primary_failed()
+        except EventLensError as exc:
+            error = exc
             raise
         except Exception as exc:
-            self._primary_failed()
             # An engine bug: a JSON 500 naming the engine, with the traceback in the log.
             log.exception("query.engine_failed", engine=self.engine_name, kind=self.kind)
-            raise ExecutionError(
+            error = ExecutionError(
                 f"engine {self.engine_name!r} failed on this {self.kind}: "
                 f"{type(exc).__name__}: {exc}",
                 engine=self.engine_name,
-            ) from exc
+            )
+            raise error from exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            if gate is not None:
-                gate.leave()
+            if error is not None:
+                service.notify_finished(started, None, error)
             metrics.query_seconds.labels(self.engine_name, self.kind, outcome).observe(
                 time.perf_counter() - self.started
             )
@@ -289,57 +307,13 @@ class _Job:
             data_version=snapshot.version,
             total_ms=timings["total_ms"],
         )
-        try:
-            self._after(snapshot, results, t2 - t1)
-        except Exception:  # the answer is ready: logging or shadowing must never fail it
-            log.exception("query.after_failed")
+        service.notify_finished(started, QueryAnswered(snapshot, results, t2 - t1, timings), None)
         return QueryOutcome(
             results=results,
             data_version=snapshot.version,
-            engine=str(getattr(self.engine, "name", self.engine_name)),
+            engine=self.engine.name,
             kind=self.kind,
-            fingerprint=str(getattr(self.normalised, "fingerprint", "")),
+            fingerprint=self.normalised.fingerprint,
             timings=timings,
             explain=report,
         )
-
-    def _after(self, snapshot: Snapshot, results: Any, execute_s: float) -> None:
-        """Query log line, and the shadow hand-over: both cheap, neither can fail the query."""
-        service = self.service
-        if service.query_log is not None:
-            service.query_log.append(
-                {
-                    "time": self.now.isoformat(),
-                    "project": self.project.id,
-                    "query": self.query,
-                    "data_version": snapshot.version,
-                    "engine": self.engine_name,
-                    "kind": self.kind,
-                    "fingerprint": str(getattr(self.normalised, "fingerprint", "")),
-                    "timezone": self.project.timezone,
-                    "week_start": self.project.week_start,
-                }
-            )
-        shadow = service.shadow
-        if shadow is not None and shadow.wants(self.project.id, self.engine_name):
-            shadow.offer(
-                ShadowRequest(
-                    project=self.project.id,
-                    kind=self.kind,
-                    query=self.query,
-                    normalised=self.normalised,
-                    now=self.now,
-                    timezone=self.project.timezone,
-                    week_start=self.project.week_start,
-                    snapshot=snapshot,
-                    primary_name=self.engine_name,
-                    primary=self.engine,
-                    primary_result=results,
-                    primary_s=execute_s,
-                )
-            )
-
-    def _primary_failed(self) -> None:
-        shadow = self.service.shadow
-        if shadow is not None and shadow.wants(self.project.id, self.engine_name):
-            shadow.primary_failed(self.project.id, self.kind)

@@ -22,9 +22,9 @@ from eventlens.query.normalise import normalise
 from eventlens.query.parallel import resident_cache
 from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.planner import plan_query
-from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.shadow.querylog import read_log
-from eventlens.storage.event_table import EventTable
+from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
+from eventlens.query.querylog import read_log
+from eventlens.storage.event_table import EventTable, Snapshot
 
 log = get_logger(__name__)
 RECENT_QUERIES = 500  # the query log's last entries whose properties are decoded ahead
@@ -77,7 +77,7 @@ def recent_queries(path: Path, last: int = RECENT_QUERIES) -> dict[int, list[dic
     return out
 
 
-def property_keys(entries: list[dict[str, Any]], snapshot: Any) -> set[PropKey]:
+def property_keys(entries: list[dict[str, Any]], snapshot: Snapshot) -> set[PropKey]:
     """The property columns the parallel engine reads for these logged queries (as planned
     over `snapshot`); entries that no longer parse are skipped."""
     keys: set[PropKey] = set()

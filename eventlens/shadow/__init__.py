@@ -6,7 +6,6 @@ record every discrepancy, and report whether the candidate is ready for the cut-
     store.ShadowStore        durable comparisons, discrepancy records, known-difference rules
     report.build_report      match rate, outcomes, latency, cut-over verdict
     replay                   re-run a record or a production query log offline
-    querylog.QueryLog        the production query log the query service keeps
     bench.run_bench          the primary's latency with shadow mode off vs at 100%
 
 Guide: docs/shadow-mode.md; decisions: docs/adr/0005-shadow-mode.md.

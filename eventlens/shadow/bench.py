@@ -21,6 +21,7 @@ import numpy as np
 from eventlens.config import Settings
 from eventlens.projects.store import SqliteMetadataStore
 from eventlens.query.service import QueryService
+from eventlens.shadow.wiring import build_query_service, shadow_of
 
 END = datetime(2026, 11, 21, tzinfo=UTC)
 _RANGE = {"date_from": "2026-11-01", "date_to": "2026-11-20"}
@@ -64,7 +65,7 @@ def run_bench(
         import_file(settings, project.id, source)
         plain = QueryService(settings, metadata)
         # candidate "none": an A/A run (both sides without shadow mode) for the noise floor.
-        shadowed = QueryService(
+        shadowed = build_query_service(
             replace(
                 settings,
                 shadow_primary=primary,
@@ -74,7 +75,7 @@ def run_bench(
             ),
             metadata,
         )
-        runner = shadowed.shadow
+        runner = shadow_of(shadowed)
         times: dict[str, list[float]] = {"off": [], "on": []}
         for service in (plain, shadowed):  # warm up: imports, page cache
             for q in QUERIES:

@@ -22,8 +22,8 @@ from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
+from eventlens.query.querylog import read_log
 from eventlens.shadow.compare import compare
-from eventlens.shadow.querylog import read_log
 from eventlens.shadow.runner import call_engine, engine_version, resolve_engine
 from eventlens.shadow.store import Discrepancy, ShadowStore
 from eventlens.storage.event_table import EventTable, Snapshot

@@ -16,7 +16,6 @@ What keeps the primary safe (docs/adr/0005-shadow-mode.md):
 
 from __future__ import annotations
 
-import inspect
 import queue
 import random
 import sys
@@ -29,14 +28,16 @@ from typing import Any
 
 from eventlens import __version__
 from eventlens.config import Settings, parse_project_rates
-from eventlens.errors import QueryTimeout
+from eventlens.errors import InvalidQuery, QueryTimeout
 from eventlens.observability import metrics
 from eventlens.observability.logging import get_logger
-from eventlens.query.deadline import Deadline, using
-from eventlens.query.engines import Engine, get_engine
+from eventlens.query.deadline import Deadline
+from eventlens.query.engines import Engine, InsightResult, get_engine, run_engine
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.observers import QueryAnswered, QueryStarted
 from eventlens.shadow.compare import compare
 from eventlens.shadow.store import Discrepancy, ShadowStore
+from eventlens.storage.event_table import Snapshot
 
 log = get_logger(__name__)
 _WATCH_INTERVAL = 0.1  # seconds between watchdog passes
@@ -44,16 +45,11 @@ _FLUSH_INTERVAL = 1.0  # seconds between writes of the in-memory shed / primary-
 QUIET_S = 0.02  # a candidate runs only after no primary has run for this long
 
 
-def call_engine(engine: Engine, query: NormalisedQuery, snapshot: Any, deadline: Deadline) -> Any:
-    """Run `engine` with `deadline` current (and passed, if its `run` takes one)."""
-    with using(deadline):
-        try:
-            takes = "deadline" in inspect.signature(engine.run).parameters
-        except (TypeError, ValueError):
-            takes = False
-        if takes:
-            return engine.run(query, snapshot, deadline=deadline)  # type: ignore[call-arg]
-        return engine.run(query, snapshot)
+def call_engine(
+    engine: Engine, query: NormalisedQuery, snapshot: Snapshot, deadline: Deadline
+) -> InsightResult:
+    """Run `engine` with `deadline` current (eventlens.query.engines.run_engine)."""
+    return run_engine(engine, query, snapshot, deadline)[0]
 
 
 def engine_version(engine: Engine) -> str:
@@ -66,8 +62,6 @@ def resolve_engine(name: str) -> Engine:
     `register()` function is imported and registered on first use. InvalidQuery (naming the
     known engines) if there is no such engine."""
     import importlib
-
-    from eventlens.errors import InvalidQuery
 
     try:
         return get_engine(name)
@@ -185,10 +179,10 @@ class ShadowRequest:
     now: datetime
     timezone: str
     week_start: int
-    snapshot: Any
+    snapshot: Snapshot
     primary_name: str
     primary: Engine
-    primary_result: Any
+    primary_result: InsightResult
     primary_s: float
 
 
@@ -210,7 +204,9 @@ class _Task:
 
 
 class ShadowRunner:
-    """One per process (owned by the QueryService). Thread-safe.
+    """One per process, an observer of the QueryService (eventlens.query.observers): it hands
+    each sampled answered query to the candidate, and steps aside while primaries run.
+    Thread-safe.
 
     `candidate` / `primary_name` default to the settings; `candidate_engine` lets a caller (tests,
     replay) pass an engine object that is not in the registry.
@@ -269,6 +265,39 @@ class ShadowRunner:
         return self._candidate
 
     # -- the primary's side (must stay cheap) ------------------------------------------------
+
+    def query_started(self, query: QueryStarted) -> None:
+        """Shadow work steps aside while a primary runs (PrimaryGate)."""
+        self.gate.enter()
+
+    def query_finished(
+        self, query: QueryStarted, answer: QueryAnswered | None, error: BaseException | None
+    ) -> None:
+        """Hand a sampled answer to the candidate; count a sampled primary failure (a query
+        rejected as invalid is neither)."""
+        self.gate.leave()
+        if isinstance(error, InvalidQuery) or not self.wants(query.project.id, query.engine_name):
+            return
+        if answer is None:
+            self.primary_failed(query.project.id, query.kind)
+            return
+        project = query.project
+        self.offer(
+            ShadowRequest(
+                project=project.id,
+                kind=query.kind,
+                query=query.query,
+                normalised=query.normalised,
+                now=query.now,
+                timezone=project.timezone,
+                week_start=project.week_start,
+                snapshot=answer.snapshot,
+                primary_name=query.engine_name,
+                primary=query.engine,
+                primary_result=answer.result,
+                primary_s=answer.execute_s,
+            )
+        )
 
     def wants(self, project: int, engine_name: str) -> bool:
         """Sampling: shadow this query of `project` answered by `engine_name`?"""
@@ -428,12 +457,12 @@ class ShadowRunner:
                 project=req.project,
                 kind=req.kind,
                 outcome=outcome,
-                fingerprint=str(getattr(req.normalised, "fingerprint", "")),
+                fingerprint=req.normalised.fingerprint,
                 query=req.query,
                 now=req.now.isoformat(),
                 timezone=req.timezone,
                 week_start=req.week_start,
-                data_version=int(getattr(req.snapshot, "version", 0)),
+                data_version=req.snapshot.version,
                 primary_engine=req.primary_name,
                 primary_engine_version=engine_version(req.primary),
                 candidate_engine=self.candidate_name,

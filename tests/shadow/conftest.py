@@ -17,6 +17,7 @@ from eventlens.config import Settings
 from eventlens.projects.store import Project, SqliteMetadataStore
 from eventlens.query.engines import Engine, register_engine
 from eventlens.query.service import QueryService
+from eventlens.shadow.wiring import build_query_service, shadow_of
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.schema import EVENT_SCHEMA
 
@@ -69,7 +70,7 @@ class Shadowed:
             shadow_candidate=names[1],
             **{"shadow_sample": 1.0, **overrides},
         )
-        service = QueryService(settings, self.metadata)
+        service = build_query_service(settings, self.metadata)
         self.services.append(service)
         return service
 
@@ -84,9 +85,9 @@ def shadowed(tmp_path: Path) -> Iterator[Shadowed]:
     env = Shadowed(settings, metadata, project)
     yield env
     for s in env.services:
-        if s.shadow is not None:
-            s.shadow.close()
-            s.shadow.store.close()
+        if shadow_of(s) is not None:
+            shadow_of(s).close()
+            shadow_of(s).store.close()
     metadata.close()
 
 

@@ -12,6 +12,7 @@ from eventlens.errors import ExecutionError
 from eventlens.observability import metrics
 from eventlens.query.service import QueryService
 from eventlens.query.testing import run_on_events
+from eventlens.shadow.wiring import shadow_of
 from tests.shadow.conftest import Shadowed, day
 from tests.shadow.engines import Flaky, Hangs, Raises, ReferenceCandidate
 
@@ -35,15 +36,15 @@ def _seed(env: Shadowed) -> Any:
         ]
     )
     service = QueryService(env.settings, env.metadata)  # no shadow: the expected answer
-    assert service.shadow is None
+    assert shadow_of(service) is None
     return service.run_sync(env.project.id, QUERY, engine="reference").results
 
 
 def _outcomes(service: QueryService) -> dict[str, int]:
-    assert service.shadow is not None
-    service.shadow.flush()
+    assert shadow_of(service) is not None
+    shadow_of(service).flush()
     out: dict[str, int] = {}
-    for row in service.shadow.store.comparisons():
+    for row in shadow_of(service).store.comparisons():
         out[row["outcome"]] = out.get(row["outcome"], 0) + row["n"]
     return out
 
@@ -59,8 +60,8 @@ def test_candidate_that_raises(shadowed: Shadowed) -> None:
     expected = _seed(shadowed)
     service = shadowed.service(Raises())
     assert service.run_sync(shadowed.project.id, QUERY, engine="reference").results == expected
-    assert service.shadow is not None and service.shadow.drain(30)
-    [record] = service.shadow.store.discrepancies()
+    assert shadow_of(service) is not None and shadow_of(service).drain(30)
+    [record] = shadow_of(service).store.discrepancies()
     assert record.outcome == "candidate_error"
     assert record.error is not None and "RuntimeError: candidate bug" in record.error
     assert record.primary_result == expected and record.candidate_result is None
@@ -70,7 +71,7 @@ def test_candidate_that_hangs_then_pool_sheds(shadowed: Shadowed) -> None:
     expected = _seed(shadowed)
     hang = Hangs()
     service = shadowed.service(hang, shadow_timeout=0.3, shadow_workers=1, shadow_queue=2)
-    runner = service.shadow
+    runner = shadow_of(service)
     assert runner is not None
     shed_before = metrics.shadow_queries.labels("shed")._value.get()
     try:
@@ -99,7 +100,7 @@ def test_primary_does_not_wait_for_a_slow_candidate(shadowed: Shadowed) -> None:
     expected = _seed(shadowed)
     gate = Hangs()  # "slow": runs until the test lets it finish, well inside its deadline
     service = shadowed.service(gate, shadow_timeout=60)
-    assert service.shadow is not None
+    assert shadow_of(service) is not None
     try:
         # run_sync returns while the candidate is still running: it was never waited for.
         assert service.run_sync(shadowed.project.id, QUERY, engine="reference").results == expected
@@ -107,7 +108,7 @@ def test_primary_does_not_wait_for_a_slow_candidate(shadowed: Shadowed) -> None:
         assert _outcomes(service) == {}
     finally:
         gate.release.set()
-    assert service.shadow.drain(30)
+    assert shadow_of(service).drain(30)
     assert _outcomes(service) == {"match": 1}
 
 
@@ -115,8 +116,8 @@ def test_nondeterministic_primary_is_not_blamed_on_the_candidate(shadowed: Shado
     _seed(shadowed)
     service = shadowed.service(ReferenceCandidate(), primary=Flaky())
     service.run_sync(shadowed.project.id, QUERY, engine="test-flaky")
-    assert service.shadow is not None and service.shadow.drain(30)
-    [record] = service.shadow.store.discrepancies()
+    assert shadow_of(service) is not None and shadow_of(service).drain(30)
+    [record] = shadow_of(service).store.discrepancies()
     assert record.outcome == "nondeterministic"
     assert record.diff[0]["path"] == "series[$pageview].data[2026-11-07]"
 
@@ -127,7 +128,7 @@ def test_primary_error_is_counted_and_other_engines_are_not_shadowed(shadowed: S
     with pytest.raises(ExecutionError):
         service.run_sync(shadowed.project.id, QUERY, engine="test-raises")
     service.run_sync(shadowed.project.id, QUERY, engine="reference")  # not the primary
-    assert service.shadow is not None and service.shadow.drain(30)
+    assert shadow_of(service) is not None and shadow_of(service).drain(30)
     assert _outcomes(service) == {"primary_error": 1}
 
 
@@ -140,12 +141,12 @@ def test_sampling_rate_and_per_project_override(shadowed: Shadowed) -> None:
     )
     for _ in range(3):
         off.run_sync(shadowed.project.id, QUERY, engine="reference")
-    assert off.shadow is not None and off.shadow.drain(30)
+    assert shadow_of(off) is not None and shadow_of(off).drain(30)
     assert _outcomes(off) == {}
-    assert off.shadow.wants(shadowed.project.id + 1, "reference")  # other projects: 100%
+    assert shadow_of(off).wants(shadowed.project.id + 1, "reference")  # other projects: 100%
     half = shadowed.service(ReferenceCandidate(), shadow_sample=0.5)
-    assert half.shadow is not None
-    drawn = sum(half.shadow.wants(shadowed.project.id, "reference") for _ in range(4000))
+    assert shadow_of(half) is not None
+    drawn = sum(shadow_of(half).wants(shadowed.project.id, "reference") for _ in range(4000))
     assert 1500 < drawn < 2500  # ~2000; outside this is a broken draw, not bad luck
 
 

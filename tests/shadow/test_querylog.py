@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eventlens.errors import InvalidInput
-from eventlens.shadow.querylog import QueryLog, read_log
+from eventlens.query.querylog import QueryLog, read_log
 
 
 def _entry(i: int) -> dict[str, object]:

@@ -17,9 +17,10 @@ from eventlens.generate import generate
 from eventlens.generate.writer import write_file
 from eventlens.ingest.bulk_import import import_file
 from eventlens.query.engines import Engine
-from eventlens.shadow.querylog import FILE_NAME
+from eventlens.query.querylog import FILE_NAME
 from eventlens.shadow.replay import replay_log
 from eventlens.shadow.report import Policy, build_report
+from eventlens.shadow.wiring import shadow_of
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.schema import EVENT_SCHEMA
 from tests.shadow.conftest import Shadowed
@@ -118,9 +119,11 @@ def test_zero_mismatches_with_concurrent_ingestion(
     finally:
         done.set()
         writer.join(60)
-    assert service.shadow is not None and service.shadow.drain(120)
+    assert shadow_of(service) is not None and shadow_of(service).drain(120)
 
-    report = build_report(service.shadow.store, policy=Policy(min_days=0, min_queries=len(QUERIES)))
+    report = build_report(
+        shadow_of(service).store, policy=Policy(min_days=0, min_queries=len(QUERIES))
+    )
     problems = [(r["outcome"], r["first_diff"], r["error"]) for r in report["records"]]
     assert report["outcomes"]["match"] == len(QUERIES), problems
     assert report["verdict"] == "ready", report["reasons"]

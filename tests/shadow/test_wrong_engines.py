@@ -13,6 +13,7 @@ from eventlens.cli.main import app
 from eventlens.query.service import QueryService
 from eventlens.shadow.report import Policy, build_report
 from eventlens.shadow.store import Discrepancy, ShadowStore
+from eventlens.shadow.wiring import shadow_of
 from tests.shadow.conftest import Shadowed, day
 from tests.shadow.engines import (
     DauPerDistinctId,
@@ -43,12 +44,12 @@ WEEKLY = {
 
 
 def _store(service: QueryService) -> ShadowStore:
-    assert service.shadow is not None
-    return service.shadow.store
+    assert shadow_of(service) is not None
+    return shadow_of(service).store
 
 
 def _only_record(env: Shadowed, service: QueryService) -> Discrepancy:
-    assert service.shadow is not None and service.shadow.drain(30)
+    assert shadow_of(service) is not None and shadow_of(service).drain(30)
     records = _store(service).discrepancies()
     assert len(records) == 1, records
     return records[0]
@@ -148,19 +149,19 @@ def test_correct_candidate_matches_and_rules_explain_without_hiding(shadowed: Sh
     good = shadowed.service(ReferenceCandidate())
     for q in (FUNNEL, DAU, WEEKLY):
         good.run_sync(shadowed.project.id, q, engine="reference")
-    assert good.shadow is not None and good.shadow.drain(30)
-    report = build_report(good.shadow.store, policy=Policy(min_days=0, min_queries=3))
+    assert shadow_of(good) is not None and shadow_of(good).drain(30)
+    report = build_report(shadow_of(good).store, policy=Policy(min_days=0, min_queries=3))
     assert report["outcomes"]["match"] == 3 and report["match_rate"] == 1.0
     assert report["verdict"] == "ready", report["reasons"]
     assert (
-        build_report(good.shadow.store, policy=Policy(min_days=1, min_queries=3))["verdict"]
+        build_report(shadow_of(good).store, policy=Policy(min_days=1, min_queries=3))["verdict"]
         == "not ready"
     )  # too few days
 
     bad = shadowed.service(FunnelWindowOffByOneSecond())
     bad.run_sync(shadowed.project.id, FUNNEL, engine="reference")
-    assert bad.shadow is not None and bad.shadow.drain(30)
-    store = bad.shadow.store
+    assert shadow_of(bad) is not None and shadow_of(bad).drain(30)
+    store = shadow_of(bad).store
     rule = store.add_rule(
         kind="FunnelsQuery",
         shape={"funnelsFilter": {"funnelWindowIntervalUnit": "hour"}},

@@ -11,19 +11,24 @@ import time
 from typing import Any
 
 from eventlens.query import deadline
+from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import resident_cache
 from eventlens.query.parallel.executors import Executor, get_executor
 from eventlens.query.parallel.frame import load
-from eventlens.query.parallel.kernels import kernel_for
+from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
 from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTask, plan_query
 from eventlens.query.parallel.resident import concat_frames
+from eventlens.query.source import EventSource
+
+# A kernel's partial result: its type differs per kernel (each kernel module's `Partial`).
+Partial = Any
 
 
 def run_subtask(
-    kind: str, params: Any, task: SubTask, resident: bool = False
-) -> tuple[Any, TaskStats]:
+    kind: str, params: KernelParams, task: SubTask, resident: bool = False
+) -> tuple[Partial, TaskStats]:
     """Read the task's partition and run the kernel on it: (partial, stats). `resident`: read
     the task's buckets from the resident cache (resident.py), else scan its Parquet files."""
     kernel = kernel_for(kind)
@@ -70,14 +75,16 @@ class ParallelEngine:
     def _executor(self) -> Executor:
         return get_executor(self.executor) if isinstance(self.executor, str) else self.executor
 
-    def run(self, query: NormalisedQuery, snapshot: Any) -> Any:
+    def run(self, query: NormalisedQuery, snapshot: EventSource) -> InsightResult:
         """The insight result (same shape and numbers as the reference engine)."""
         return self.explain(query, snapshot)[0]
 
-    def plan(self, query: NormalisedQuery, snapshot: Any) -> Plan:
+    def plan(self, query: NormalisedQuery, snapshot: EventSource) -> Plan:
         return plan_query(query, snapshot, min_task_rows=self.min_task_rows)
 
-    def explain(self, query: NormalisedQuery, snapshot: Any) -> tuple[Any, ExplainReport]:
+    def explain(
+        self, query: NormalisedQuery, snapshot: EventSource
+    ) -> tuple[InsightResult, ExplainReport]:
         """(result, report): EXPLAIN ANALYZE of one run. Raises QueryTimeout past the current
         deadline (eventlens.query.deadline) and ExecutionError when a sub-task fails twice."""
         t0 = time.perf_counter()
@@ -90,7 +97,7 @@ class ParallelEngine:
         rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
         use_resident = resident_cache.CACHE.fits(rows)
 
-        def execute(params: Any) -> Any:
+        def execute(params: KernelParams) -> Partial:
             started = time.perf_counter()
             outputs = executor.map(
                 lambda task: run_subtask(plan.kind, params, task, use_resident),
@@ -106,7 +113,7 @@ class ParallelEngine:
         merged = execute(plan.params)
         rerun_s = 0.0
 
-        def rerun(params: Any) -> Any:
+        def rerun(params: KernelParams) -> Partial:
             nonlocal rerun_s
             report.passes += 1
             started = time.perf_counter()

@@ -5,7 +5,7 @@ A partition (a sub-task) is read by DuckDB with one kept connection per worker t
 Parquet scan and extracts only the property keys the query needs (`json_extract` with a JSON
 pointer), so no JSON is parsed in Python per row. Property values are then dictionary-encoded:
 filters, breakdown labels and numeric conversions run once per *distinct* value, with the very
-functions that define their meaning (eventlens.query.reference.filters), and are mapped back to
+functions that define their meaning (eventlens.query.semantics.filters), and are mapped back to
 rows with one numpy take. See docs/adr/0004-parallel-engine.md.
 """
 
@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 
 from eventlens.query import deadline
 from eventlens.query.model import PropertyFilter, PropertyGroup
-from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import filter_matches
+from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.filters import filter_matches
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
 PropKey = tuple[str, str]  # ("event" | "person", key)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlens.query.parallel.kernels import Kernel
+from eventlens.query.parallel.kernels import AnyKernel
 from eventlens.query.parallel.planner import Plan
 
 
@@ -80,7 +80,7 @@ class ExplainReport:
         return out
 
 
-def merge_partials(kernel: Kernel, partials: list[Any]) -> tuple[Any, float]:
+def merge_partials(kernel: AnyKernel, partials: list[Any]) -> tuple[Any, float]:
     """(merged partial, seconds)."""
     started = time.perf_counter()
     merged = kernel.merge(partials)

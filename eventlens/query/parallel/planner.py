@@ -22,9 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlens.errors import ExecutionError, InvalidInput
+from eventlens.query.kinds import kind_of
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import LoadSpec, Source, connection
-from eventlens.query.parallel.kernels import kernel_for
+from eventlens.query.parallel.kernels import AnyKernel, KernelParams, kernel_for
+from eventlens.query.source import EventSource, event_rows
+from eventlens.storage.event_table import DataFile, Snapshot
 
 DAY_US = 86_400_000_000
 # A sub-task below this many rows is merged with the next bucket's files: below ~100k rows the
@@ -57,7 +60,7 @@ class Plan:
 
     kind: str
     kernel: str
-    params: Any
+    params: KernelParams
     tasks: tuple[SubTask, ...]
     version: int | None
     files_total: int
@@ -69,9 +72,7 @@ class Plan:
 
     @property
     def spec(self) -> LoadSpec:
-        spec = self.params.spec
-        assert isinstance(spec, LoadSpec)
-        return spec
+        return self.params.spec
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec
@@ -100,19 +101,19 @@ class Plan:
         }
 
 
-def _file_range(f: Any) -> tuple[int, int]:
+def _file_range(f: DataFile) -> tuple[int, int]:
     day_lo = (f.day.toordinal() - 719_163) * DAY_US  # 719_163 = date(1970, 1, 1).toordinal()
     lo = f.min_ts if f.min_ts is not None else day_lo
     hi = f.max_ts if f.max_ts is not None else day_lo + DAY_US - 1
     return lo, hi
 
 
-def _overlaps(f: Any, lo: int | None, hi: int | None) -> bool:
+def _overlaps(f: DataFile, lo: int | None, hi: int | None) -> bool:
     f_lo, f_hi = _file_range(f)
     return (lo is None or f_hi >= lo) and (hi is None or f_lo < hi)
 
 
-def _earliest_files(files: list[Any]) -> int | None:
+def _earliest_files(files: list[DataFile]) -> int | None:
     """The snapshot's earliest event, exact to the µs (Delta keeps milliseconds: the files that
     may hold it are asked for their exact minimum)."""
     if not files:
@@ -138,7 +139,7 @@ def _earliest_files(files: list[Any]) -> int | None:
 
 
 def plan_query(
-    nq: NormalisedQuery, snapshot: Any, *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
+    nq: NormalisedQuery, snapshot: EventSource, *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
 ) -> Plan:
     """Plan `nq` over `snapshot`: an eventlens Snapshot, a pyarrow Table of event rows, or a
     list of row dicts (uuid, event, distinct_id, person_id, timestamp, properties,
@@ -146,12 +147,10 @@ def plan_query(
     kernel = kernel_for(nq.kind)
     if isinstance(snapshot, list):
         # Row dicts (as the reference engine accepts): the fixture row shape.
-        from eventlens.query.testing import event_rows
-
         snapshot = event_rows(snapshot)
     if isinstance(snapshot, pa.Table):
         return _plan_table(nq, snapshot, kernel)
-    if not hasattr(snapshot, "files"):
+    if not isinstance(snapshot, Snapshot):
         raise InvalidInput(
             f"the parallel engine reads a Snapshot or an Arrow table, not {type(snapshot).__name__}"
         )
@@ -159,7 +158,7 @@ def plan_query(
     earliest = None
     if nq.date_from is None and nq.kind in _BUCKETED_KINDS:
         earliest = _earliest_files(files)
-    params = kernel.prepare(nq, earliest)
+    params = kernel.prepare(kind_of(nq).narrow(nq), earliest)
     spec: LoadSpec = params.spec
     main = {f.path for f in files if _overlaps(f, spec.lo, spec.hi)}
     # History scans (first-ever events) read files before the range, distinct rows only.
@@ -169,15 +168,15 @@ def plan_query(
         else set()
     )
     kept = [f for f in files if f.path in main or f.path in history]
-    by_bucket: dict[int, list[Any]] = {}
+    by_bucket: dict[int, list[DataFile]] = {}
     for f in kept:
         by_bucket.setdefault(f.bucket, []).append(f)
-    every: dict[int, list[Any]] = {}
+    every: dict[int, list[DataFile]] = {}
     for f in files:
         every.setdefault(f.bucket, []).append(f)
     tasks: list[SubTask] = []
     group: list[int] = []
-    group_files: list[Any] = []
+    group_files: list[DataFile] = []
     for bucket in sorted(by_bucket):
         group.append(bucket)
         group_files.extend(by_bucket[bucket])
@@ -203,10 +202,10 @@ def plan_query(
 def _task(
     index: int,
     buckets: list[int],
-    files: list[Any],
+    files: list[DataFile],
     main: set[str],
     history: set[str],
-    every: dict[int, list[Any]],
+    every: dict[int, list[DataFile]],
 ) -> SubTask:
     return SubTask(
         index=index,
@@ -222,12 +221,12 @@ def _task(
     )
 
 
-def _plan_table(nq: NormalisedQuery, table: pa.Table, kernel: Any) -> Plan:
+def _plan_table(nq: NormalisedQuery, table: pa.Table, kernel: AnyKernel) -> Plan:
     earliest = None
     if nq.date_from is None and nq.kind in _BUCKETED_KINDS and table.num_rows:
         ts = table.column("timestamp").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
         earliest = int(pc.min(ts).as_py())
-    params = kernel.prepare(nq, earliest)
+    params = kernel.prepare(kind_of(nq).narrow(nq), earliest)
     encoded = pc.dictionary_encode(table.column("person_id").combine_chunks())
     part_of = np.array(
         [zlib.crc32(p.encode()) % TABLE_PARTITIONS for p in encoded.dictionary.to_pylist()],

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
 from eventlens.observability import metrics
 from eventlens.query import deadline
 from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.resident import BASE_ROW_BYTES, ResidentBucket, build_bucket
 from eventlens.query.parallel.resident_extend import extend_bucket
+from eventlens.storage.event_table import Snapshot
 
 DEFAULT_MAX_BYTES = 4 << 30
 
@@ -124,7 +124,7 @@ def configure(max_bytes: int) -> None:
     CACHE.resize(max_bytes)
 
 
-def bucket_keys(snapshot: Any) -> list[tuple[str, ...]]:
+def bucket_keys(snapshot: Snapshot) -> list[tuple[str, ...]]:
     """The resident keys of a snapshot's person buckets: each bucket's files, sorted (the key
     the planner gives its sub-tasks)."""
     by_bucket: dict[int, list[str]] = {}
@@ -133,7 +133,7 @@ def bucket_keys(snapshot: Any) -> list[tuple[str, ...]]:
     return [tuple(sorted(paths)) for paths in by_bucket.values()]
 
 
-def warm(snapshot: Any, props: Sequence[PropKey] = ()) -> int:
+def warm(snapshot: Snapshot, props: Sequence[PropKey] = ()) -> int:
     """Make every person bucket of `snapshot` (an eventlens Snapshot) resident with the
     property columns `props` decoded, if the buckets fit the budget together: the rows made
     resident (0 if they do not fit)."""

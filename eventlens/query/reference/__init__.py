@@ -1,40 +1,41 @@
 """The reference engine: the oracle every other engine must agree with (insights.md).
 
 Single-threaded plain Python, per person and per event; one kernel module per insight kind, all
-with the signature `run_<kind>(query: NormalisedQuery, events: list[Event]) -> JSON-able`.
+with the signature `run_<kind>(query: NormalisedQuery[<Kind>Query], events) -> JSON-able`, named
+in the one registry of kinds (eventlens.query.kinds).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventlens.query import deadline
+from eventlens.query.engines import InsightResult
+from eventlens.query.kinds import InsightKind, kind_of, load
 from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.events import Event, load_events
+from eventlens.query.reference.events import load_events
+from eventlens.query.semantics.events import Event
+from eventlens.query.source import EventSource
+from eventlens.storage.event_table import Snapshot
 
-Kernel = Callable[[NormalisedQuery, Sequence[Event]], Any]
+__all__ = ["ReferenceEngine", "Rule", "event_names", "rule_for"]
+
+# A kind's rule: `run_<kind>(nq, events)` in reference/<kind>.py, named in eventlens.query.kinds.
+Rule = Callable[[NormalisedQuery[Any], Sequence[Event]], InsightResult]
 
 
-def _kernels() -> dict[str, Kernel]:
-    from eventlens.query.reference.funnels import run_funnels
-    from eventlens.query.reference.lifecycle import run_lifecycle
-    from eventlens.query.reference.retention import run_retention
-    from eventlens.query.reference.stickiness import run_stickiness
-    from eventlens.query.reference.trends import run_trends
-
-    return {
-        "TrendsQuery": run_trends,
-        "FunnelsQuery": run_funnels,
-        "RetentionQuery": run_retention,
-        "StickinessQuery": run_stickiness,
-        "LifecycleQuery": run_lifecycle,
-    }
+def rule_for(kind: InsightKind[Any]) -> Rule:
+    """The reference engine's function for `kind`."""
+    rule = load(kind.reference)
+    if not callable(rule):
+        raise TypeError(f"{kind.reference} is not a function")
+    return cast(Rule, rule)
 
 
 class ReferenceEngine:
@@ -43,14 +44,14 @@ class ReferenceEngine:
 
     name = "reference"
 
-    def run(self, query: NormalisedQuery, snapshot: Any) -> Any:
-        """`snapshot`: an eventlens.storage Snapshot (anything with `.read()`), a pyarrow Table
-        or a list of row dicts with the event table's columns.
+    def run(self, query: NormalisedQuery, snapshot: EventSource) -> InsightResult:
+        """`snapshot`: an eventlens.storage Snapshot, a pyarrow Table or a list of row dicts
+        with the event table's columns (eventlens.query.source).
 
         The one shortcut: rows of events no part of the query names are dropped before they
         become Python objects (a strict funnel, or a node for all events, keeps every row);
         `date_from = all` is first resolved against the earliest row of the whole snapshot."""
-        source = snapshot.read() if hasattr(snapshot, "read") else snapshot
+        source = snapshot.read() if isinstance(snapshot, Snapshot) else snapshot
         if isinstance(source, pa.Table) and source.num_rows:
             if query.date_from is None:
                 earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
@@ -60,10 +61,11 @@ class ReferenceEngine:
                 source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))
         return self.run_events(query, load_events(source))
 
-    def run_events(self, query: NormalisedQuery, events: Sequence[Event]) -> Any:
-        """Run the kernel of the query's kind over `events` (sorted by time, then uuid)."""
+    def run_events(self, query: NormalisedQuery, events: Sequence[Event]) -> InsightResult:
+        """Run the rule of the query's kind over `events` (sorted by time, then uuid)."""
         deadline.check()
-        return _kernels()[query.kind](query, events)
+        kind = kind_of(query)
+        return rule_for(kind)(kind.narrow(query), events)
 
 
 def event_names(query: InsightQuery) -> set[str] | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +16,7 @@ import pyarrow as pa
 
 from eventlens.query import deadline
 from eventlens.query.dates import to_us
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    uuid: str
-    event: str
-    distinct_id: str
-    person_id: str
-    ts: int  # microseconds since the epoch, UTC
-    properties: dict[str, Any]
-    person_properties: dict[str, Any]
+from eventlens.query.semantics.events import Event
 
 
 def _json_obj(value: Any) -> dict[str, Any]:

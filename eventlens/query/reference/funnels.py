@@ -16,9 +16,9 @@ from eventlens.query import deadline
 from eventlens.query.dates import to_us
 from eventlens.query.model import EventsNode, FunnelsQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import quantile
-from eventlens.query.reference.events import Event, by_person
-from eventlens.query.reference.filters import (
+from eventlens.query.reference.events import by_person
+from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     breakdown_value,
@@ -27,18 +27,9 @@ from eventlens.query.reference.filters import (
     rank_values,
     series_matches,
 )
+from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 
 T = TypeVar("T")
-
-# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
-WINDOW_SECONDS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86_400,
-    "week": 7 * 86_400,
-    "month": 30 * 86_400,
-}
 
 
 @dataclass
@@ -88,29 +79,6 @@ def _ordered(
     if best is None:
         return PersonFunnel()
     return PersonFunnel(list(best.steps), dict(enumerate(best.steps)))
-
-
-def max_step_matching(window_events: Sequence[tuple[T, list[int]]], n: int) -> dict[int, T]:
-    """Maximum matching steps <-> events (each given with the steps it matches, ascending),
-    each event filling at most one step. Events are tried in time order and a matched event
-    stays matched, so the matched events are the earliest. Both engines use this one rule."""
-    owner: dict[int, int] = {}  # step -> index into window_events
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for s in window_events[i][1]:
-            if s in seen:
-                continue
-            seen.add(s)
-            if s not in owner or augment(owner[s], seen):
-                owner[s] = i
-                return True
-        return False
-
-    for i in range(len(window_events)):
-        if len(owner) == n:
-            break
-        augment(i, set())
-    return {s: window_events[i][0] for s, i in owner.items()}
 
 
 def _unordered(
@@ -188,34 +156,6 @@ def _steps_output(
     return step_rows(q, counts, times, breakdown)
 
 
-def step_rows(
-    q: FunnelsQuery, counts: Sequence[int], times: Sequence[Sequence[float]], breakdown: str | None
-) -> list[dict[str, Any]]:
-    """Output rows from per-step person counts and conversion times (seconds from the previous
-    step, over persons who reached the step). Works on finished counts, so every engine shapes
-    its funnel rows with this one function."""
-    out: list[dict[str, Any]] = []
-    first_count = counts[0] if counts else 0
-    prev_count = first_count
-    for s, node in enumerate(q.series):
-        count, step_times = counts[s], times[s]
-        step: dict[str, Any] = {
-            "order": s,
-            "name": node.event or "All events",
-            "custom_name": node.custom_name,
-            "count": count,
-            "conversion_from_first": count / first_count if first_count else 0.0,
-            "conversion_from_previous": count / prev_count if prev_count else 0.0,
-            "average_conversion_time": sum(step_times) / len(step_times) if step_times else None,
-            "median_conversion_time": quantile(step_times, 0.5) if step_times else None,
-        }
-        if breakdown is not None:
-            step["breakdown_value"] = breakdown
-        out.append(step)
-        prev_count = count
-    return out
-
-
 def _touch_value(
     q: FunnelsQuery, events: Sequence[Event], value_of: Callable[[Event], str], last: bool
 ) -> str:
@@ -228,10 +168,9 @@ def _touch_value(
     return NULL_BREAKDOWN
 
 
-def run_funnels(nq: NormalisedQuery, events: Sequence[Event]) -> list[Any]:
+def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Any]:
     """Funnel steps, or (with a breakdown) one step list per breakdown value."""
     q = nq.query
-    assert isinstance(q, FunnelsQuery)
     ff = q.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
     start = None if nq.date_from is None else to_us(nq.date_from)

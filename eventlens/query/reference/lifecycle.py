@@ -6,26 +6,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from eventlens.query.dates import make_buckets, shift
 from eventlens.query.model import LifecycleQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import axis, range_buckets
-from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import properties_match, series_matches
+from eventlens.query.semantics.buckets import range_buckets
+from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.filters import properties_match, series_matches
+from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
-STATUSES = ("new", "returning", "resurrecting", "dormant")
 
-
-def run_lifecycle(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_lifecycle(
+    nq: NormalisedQuery[LifecycleQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
     """Four series (new, returning, resurrecting, dormant) over the range's buckets."""
     q = nq.query
-    assert isinstance(q, LifecycleQuery)
     node = q.series[0]
     buckets = range_buckets(nq, events)
     # One interval before the range is read so that the first bucket can be classified.
-    extended = make_buckets(
-        shift(buckets.starts[0], nq.interval, -1), buckets.end_us, nq.interval, nq.week_start
-    )
+    extended = extended_buckets(nq, buckets)
     first_ts: dict[str, int] = {}
     active: dict[str, set[int]] = defaultdict(set)  # extended index: 0 = the interval before
     for e in events:
@@ -50,14 +47,4 @@ def run_lifecycle(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str
                 data[status][b - 1] += 1
             elif b - 1 in periods:
                 data["dormant"][b - 1] -= 1  # active last period, not this one: negative
-    label = node.custom_name or node.event or "All events"
-    return [
-        {
-            "label": f"{label} - {status}",
-            "status": status,
-            **axis(buckets),
-            "data": data[status],
-            "count": sum(data[status]),
-        }
-        for status in STATUSES
-    ]
+    return lifecycle_rows(node, buckets, data)

@@ -9,18 +9,19 @@ from typing import Any
 from eventlens.query.dates import day_label, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionEntity, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import node_matches, properties_match
+from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.filters import node_matches, properties_match
 
 
 def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
     return properties_match(q.properties, e) and node_matches(entity.id, entity.properties, e)
 
 
-def run_retention(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_retention(
+    nq: NormalisedQuery[RetentionQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
     """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left."""
     q = nq.query
-    assert isinstance(q, RetentionQuery)
     rf = q.retentionFilter
     total = rf.totalIntervals
     # The range: the last totalIntervals calendar periods ending with the one holding date_to.

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import string
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,12 +10,11 @@ from typing import Any
 
 from eventlens.query import deadline
 from eventlens.query.dates import Buckets, to_us
-from eventlens.query.formula import evaluate
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.buckets import axis, quantile, range_buckets
-from eventlens.query.reference.events import Event
-from eventlens.query.reference.filters import (
+from eventlens.query.semantics.buckets import axis, quantile, range_buckets
+from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
@@ -25,10 +23,7 @@ from eventlens.query.reference.filters import (
     rank_values,
     series_matches,
 )
-
-QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-# weekly_active / monthly_active: persons with an event in (d - (N-1) days, d + 1 day].
-ROLLING_DAYS = {"weekly_active": 7, "monthly_active": 30}
+from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS, formula_rows
 
 
 def cell(node: EventsNode, events: Sequence[Event]) -> float:
@@ -158,54 +153,9 @@ def _series_rows(
     return rows
 
 
-def formula_rows(
-    q: TrendsQuery, formula: str, per_series: list[list[dict[str, Any]]], buckets: Buckets
-) -> list[dict[str, Any]]:
-    """Combine series bucket by bucket (A = first series ...); per breakdown value if any.
-
-    Works on finished series rows, so every engine applies formulas with this one function.
-    """
-    letters = string.ascii_uppercase
-    has_breakdown = q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
-    values: list[str | None] = []
-    if has_breakdown:
-        for rows in per_series:
-            for row in rows:
-                if row["breakdown_value"] not in values:
-                    values.append(row["breakdown_value"])
-        # Null and other stay last, as in every breakdown.
-        values.sort(key=lambda v: (v == NULL_BREAKDOWN) + 2 * (v == OTHER_BREAKDOWN))
-    else:
-        values = [None]
-    out = []
-    zero = [0.0] * len(buckets)
-    for value in values:
-        inputs = []
-        for rows in per_series:
-            match = [r for r in rows if r.get("breakdown_value") == value]
-            inputs.append(match[0]["data"] if match else zero)
-        data = [
-            evaluate(formula, {letters[i]: inputs[i][j] for i in range(len(inputs))})
-            for j in range(len(buckets))
-        ]
-        formula_row: dict[str, Any] = {
-            "label": formula,
-            "series_index": 0,
-            "formula": formula,
-            **axis(buckets),
-            "data": data,
-            "count": sum(data),
-        }
-        if value is not None:
-            formula_row["breakdown_value"] = value
-        out.append(formula_row)
-    return out
-
-
-def run_trends(nq: NormalisedQuery, events: Sequence[Event]) -> list[dict[str, Any]]:
+def run_trends(nq: NormalisedQuery[TrendsQuery], events: Sequence[Event]) -> list[dict[str, Any]]:
     """Trends result: series rows in query order (ranked values, null, other within a series)."""
     q = nq.query
-    assert isinstance(q, TrendsQuery)
     buckets = range_buckets(nq, events)
     per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
     if q.trendsFilter is not None and q.trendsFilter.formula:

@@ -14,6 +14,7 @@ from eventlens.auth.http import Principal, require_principal
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
 from eventlens.query.service import QueryService
+from eventlens.shadow.wiring import build_query_service
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
     QUERY_EXAMPLES,
@@ -36,7 +37,7 @@ def query_service(request: Request) -> QueryService:
         with _service_lock:
             service = runtime.extras.get("query_service")
             if service is None:
-                service = QueryService(runtime.settings, runtime.metadata)
+                service = build_query_service(runtime.settings, runtime.metadata)
                 runtime.extras["query_service"] = service
     return service
 

@@ -11,45 +11,56 @@ only trends uses it (folding breakdown values into "other" for distinct-person m
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from eventlens.query.kinds import kind
+from eventlens.query.kinds import load as load_implementation
+from eventlens.query.model import InsightQuery
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import Frame
+
+if TYPE_CHECKING:
+    from eventlens.query.engines import InsightResult
+    from eventlens.query.parallel.frame import Frame, LoadSpec
+
+__all__ = ["AnyKernel", "Kernel", "KernelParams", "kernel_for"]
+
+
+class KernelParams(Protocol):
+    """What the planner needs of every kernel's plan-time parameters."""
+
+    @property
+    def spec(self) -> LoadSpec: ...
+
+
+Q = TypeVar("Q", bound=InsightQuery)
+P = TypeVar("P", bound=KernelParams)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Kernel:
+class Kernel(Generic[Q, P, T]):
+    """One insight kind's parallel implementation: query type Q, params P, partial T. Each
+    kernel module defines `KERNEL`, named in the one registry of kinds (eventlens.query.kinds)."""
+
     name: str
-    prepare: Callable[[NormalisedQuery, int | None], Any]
-    compute: Callable[[Any, Frame], Any]
-    merge: Callable[[list[Any]], Any]
-    finish: Callable[[Any, Any, Callable[[Any], Any]], Any]
+    prepare: Callable[[NormalisedQuery[Q], int | None], P]
+    compute: Callable[[P, Frame], T]
+    merge: Callable[[list[T]], T]
+    finish: Callable[[P, T, Callable[[P], T]], InsightResult]
 
 
-# One module per insight kind, all with the signature above.
-KERNEL_MODULES = {
-    "TrendsQuery": "trends",
-    "FunnelsQuery": "funnels",
-    "RetentionQuery": "retention",
-    "StickinessQuery": "stickiness",
-    "LifecycleQuery": "lifecycle",
-}
+# The engine handles kernels of every kind alike; each kernel's own functions are precisely typed.
+AnyKernel = Kernel[Any, Any, Any]
 
 
-def _kernel(module: ModuleType) -> Kernel:
-    return Kernel(
-        name=module.__name__.rsplit(".", 1)[-1],
-        prepare=module.prepare,
-        compute=module.compute,
-        merge=module.merge,
-        finish=module.finish,
-    )
-
-
-def kernel_for(kind: str) -> Kernel:
+@cache
+def kernel_for(name: str) -> AnyKernel:
     """The kernel of a query kind ("TrendsQuery", ...)."""
-    return _kernel(importlib.import_module(f"{__name__}.{KERNEL_MODULES[kind]}"))
+    path = kind(name).parallel
+    kernel = load_implementation(path)
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"{path} is not a Kernel")
+    return kernel

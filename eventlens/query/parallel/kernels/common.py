@@ -6,11 +6,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from eventlens.query.dates import Buckets, make_buckets, shift
+from eventlens.query.dates import Buckets
 from eventlens.query.model import PropertyFilter, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, PropKey, probe_event, props_keys
-from eventlens.query.reference.filters import breakdown_value
+from eventlens.query.semantics.filters import breakdown_value
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
 
@@ -35,13 +35,6 @@ def keys_of(*props: Properties) -> set[PropKey]:
 def range_buckets(nq: NormalisedQuery, earliest_us: int | None) -> Buckets:
     """The query's buckets (`date_from = all` starts at the snapshot's earliest event)."""
     return nq.buckets(earliest_us)
-
-
-def extended_buckets(nq: NormalisedQuery, buckets: Buckets) -> Buckets:
-    """The range's buckets with one more interval in front (lifecycle)."""
-    return make_buckets(
-        shift(buckets.starts[0], nq.interval, -1), buckets.end_us, nq.interval, nq.week_start
-    )
 
 
 def breakdown_labels(frame: Frame, key: str, kind: str) -> tuple[np.ndarray, list[str]]:

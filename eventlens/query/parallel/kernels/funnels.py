@@ -20,10 +20,11 @@ from eventlens.query.dates import to_us
 from eventlens.query.model import FunnelsQuery, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
+from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
-from eventlens.query.reference.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
-from eventlens.query.reference.funnels import WINDOW_SECONDS, max_step_matching, step_rows
+from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
+from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 
 
 @dataclass
@@ -54,14 +55,13 @@ Partial = dict[str | None, StepStats]
 
 @dataclass(frozen=True)
 class Params:
-    nq: NormalisedQuery
+    nq: NormalisedQuery[FunnelsQuery]
     spec: LoadSpec
     window_us: int
 
 
-def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+def prepare(nq: NormalisedQuery[FunnelsQuery], earliest_us: int | None) -> Params:
     q = nq.query
-    assert isinstance(q, FunnelsQuery)
     ff = q.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
     keys = keys_of(
@@ -190,7 +190,6 @@ def _excluded(q: FunnelsQuery, p: _Person, steps: list[int], idx: list[int], win
 
 def compute(params: Params, frame: Frame) -> Partial:
     q = params.nq.query
-    assert isinstance(q, FunnelsQuery)
     ff = q.funnelsFilter
     n = len(q.series)
     out: Partial = {}
@@ -354,9 +353,8 @@ def _steps_output(q: FunnelsQuery, stats: StepStats, breakdown: str | None) -> l
     return step_rows(q, counts, [stats.times[s] if s else [] for s in range(n)], breakdown)
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[Any]:
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Partial]) -> list[Any]:
     q = params.nq.query
-    assert isinstance(q, FunnelsQuery)
     n = len(q.series)
     bf = q.breakdownFilter
     if bf is None or bf.breakdown is None:
@@ -372,3 +370,6 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
             other = other.merge(merged[v])
         rows.append(_steps_output(q, other, OTHER_BREAKDOWN))
     return rows
+
+
+KERNEL = Kernel("funnels", prepare, compute, merge, finish)

@@ -22,29 +22,23 @@ from eventlens.query.parallel.frame import (
     distinct_keys,
     first_per_person,
 )
-from eventlens.query.parallel.kernels.common import (
-    event_names,
-    extended_buckets,
-    keys_of,
-    range_buckets,
-)
-from eventlens.query.reference.buckets import axis
+from eventlens.query.parallel.kernels import Kernel
+from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
-STATUSES = ("new", "returning", "resurrecting", "dormant")
 Partial = np.ndarray  # shape (4, buckets): rows in STATUSES order
 
 
 @dataclass(frozen=True)
 class Params:
-    nq: NormalisedQuery
+    nq: NormalisedQuery[LifecycleQuery]
     spec: LoadSpec
     buckets: Buckets
     extended: Buckets  # one interval before the range, then the range's buckets
 
 
-def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+def prepare(nq: NormalisedQuery[LifecycleQuery], earliest_us: int | None) -> Params:
     q = nq.query
-    assert isinstance(q, LifecycleQuery)
     buckets = range_buckets(nq, earliest_us)
     extended = extended_buckets(nq, buckets)
     node = q.series[0]
@@ -61,7 +55,6 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
 
 def compute(params: Params, frame: Frame) -> Partial:
     q = params.nq.query
-    assert isinstance(q, LifecycleQuery)
     n = len(params.buckets)
     out = np.zeros((4, n), np.int64)
     if len(frame) == 0:
@@ -106,24 +99,15 @@ def merge(partials: list[Partial]) -> Partial:
     return np.sum(partials, axis=0) if partials else np.zeros((4, 0), np.int64)
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+def finish(
+    params: Params, merged: Partial, rerun: Callable[[Params], Partial]
+) -> list[dict[str, Any]]:
     q = params.nq.query
-    assert isinstance(q, LifecycleQuery)
     node = q.series[0]
     n = len(params.buckets)
     if merged.shape[1] != n:
         merged = np.zeros((4, n), np.int64)
-    label = node.custom_name or node.event or "All events"
-    out = []
-    for k, status in enumerate(STATUSES):
-        data = [int(x) for x in merged[k]]
-        out.append(
-            {
-                "label": f"{label} - {status}",
-                "status": status,
-                **axis(params.buckets),
-                "data": data,
-                "count": sum(data),
-            }
-        )
-    return out
+    return lifecycle_rows(node, params.buckets, dict(zip(STATUSES, merged, strict=True)))
+
+
+KERNEL = Kernel("lifecycle", prepare, compute, merge, finish)

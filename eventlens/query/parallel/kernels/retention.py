@@ -22,6 +22,7 @@ from eventlens.query.parallel.frame import (
     distinct_keys,
     first_per_person,
 )
+from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import event_names, keys_of
 from eventlens.query.parallel.kernels.compiled import retention_cells
 
@@ -37,14 +38,13 @@ class Partial:
 
 @dataclass(frozen=True)
 class Params:
-    nq: NormalisedQuery
+    nq: NormalisedQuery[RetentionQuery]
     spec: LoadSpec
     periods: Buckets
 
 
-def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+def prepare(nq: NormalisedQuery[RetentionQuery], earliest_us: int | None) -> Params:
     q = nq.query
-    assert isinstance(q, RetentionQuery)
     rf = q.retentionFilter
     last = interval_start(nq.date_to, nq.interval, nq.week_start)
     first = shift(last, nq.interval, -(rf.totalIntervals - 1))
@@ -65,7 +65,6 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
 
 def compute(params: Params, frame: Frame) -> Partial:
     q = params.nq.query
-    assert isinstance(q, RetentionQuery)
     rf = q.retentionFilter
     t = len(params.periods)
     out = Partial(np.zeros(t, np.int64), np.zeros((t, t), np.int64))
@@ -146,9 +145,10 @@ def merge(partials: list[Partial]) -> Partial:
     )
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+def finish(
+    params: Params, merged: Partial, rerun: Callable[[Params], Partial]
+) -> list[dict[str, Any]]:
     q = params.nq.query
-    assert isinstance(q, RetentionQuery)
     rf = q.retentionFilter
     total = len(params.periods)
     rows = []
@@ -164,3 +164,6 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
             }
         )
     return rows
+
+
+KERNEL = Kernel("retention", prepare, compute, merge, finish)

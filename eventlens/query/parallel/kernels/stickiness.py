@@ -13,22 +13,22 @@ from eventlens.query.dates import Buckets
 from eventlens.query.model import StickinessQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
+from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
-from eventlens.query.reference.stickiness import stickiness_row
+from eventlens.query.semantics.stickiness import stickiness_row
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
 
 
 @dataclass(frozen=True)
 class Params:
-    nq: NormalisedQuery
+    nq: NormalisedQuery[StickinessQuery]
     spec: LoadSpec
     buckets: Buckets
 
 
-def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+def prepare(nq: NormalisedQuery[StickinessQuery], earliest_us: int | None) -> Params:
     q = nq.query
-    assert isinstance(q, StickinessQuery)
     buckets = range_buckets(nq, earliest_us)
     spec = LoadSpec(
         lo=buckets.starts_us[0],
@@ -42,7 +42,6 @@ def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
 
 def compute(params: Params, frame: Frame) -> Partial:
     q = params.nq.query
-    assert isinstance(q, StickinessQuery)
     n = len(params.buckets)
     out: Partial = {}
     if len(frame) == 0:
@@ -66,9 +65,10 @@ def merge(partials: list[Partial]) -> Partial:
     return out
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+def finish(
+    params: Params, merged: Partial, rerun: Callable[[Params], Partial]
+) -> list[dict[str, Any]]:
     q = params.nq.query
-    assert isinstance(q, StickinessQuery)
     n = len(params.buckets)
     unit = params.nq.interval
     rows = []
@@ -77,3 +77,6 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> l
         data = [int(x) for x in hist] if hist is not None else [0] * n
         rows.append(stickiness_row(index, node, unit, data))
     return rows
+
+
+KERNEL = Kernel("stickiness", prepare, compute, merge, finish)

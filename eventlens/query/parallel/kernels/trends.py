@@ -19,6 +19,7 @@ from eventlens.query.dates import Buckets, to_us
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, PROPERTY_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_per_person
+from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.cells import Cells, group_cells
 from eventlens.query.parallel.kernels.common import (
     breakdown_labels,
@@ -26,14 +27,14 @@ from eventlens.query.parallel.kernels.common import (
     keys_of,
     range_buckets,
 )
-from eventlens.query.reference.buckets import axis, quantile
-from eventlens.query.reference.filters import (
+from eventlens.query.semantics.buckets import axis, quantile
+from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
     rank_values,
 )
-from eventlens.query.reference.trends import QUANTILES, ROLLING_DAYS, formula_rows
+from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS, formula_rows
 
 DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
 
@@ -42,7 +43,7 @@ Partial = dict[int, dict[str | None, Cells]]  # series index -> breakdown label 
 
 @dataclass(frozen=True)
 class Params:
-    nq: NormalisedQuery
+    nq: NormalisedQuery[TrendsQuery]
     spec: LoadSpec
     buckets: Buckets
     # Per series: (lo exclusive, hi inclusive) µs per bucket for rolling maths, else None.
@@ -72,9 +73,8 @@ def _needs_lists(math: str) -> bool:
     return math in QUANTILES or math == "median_count_per_actor"
 
 
-def prepare(nq: NormalisedQuery, earliest_us: int | None) -> Params:
+def prepare(nq: NormalisedQuery[TrendsQuery], earliest_us: int | None) -> Params:
     q = nq.query
-    assert isinstance(q, TrendsQuery)
     buckets = range_buckets(nq, earliest_us)
     lo: int | None = buckets.starts_us[0]
     hi = buckets.end_us
@@ -117,7 +117,6 @@ def _has_breakdown(q: TrendsQuery) -> bool:
 
 def compute(params: Params, frame: Frame) -> Partial:
     q = params.nq.query
-    assert isinstance(q, TrendsQuery)
     out: Partial = {}
     if len(frame) == 0:
         return out
@@ -283,10 +282,9 @@ def _data(math: str, c: Cells | None, n_buckets: int) -> list[Any]:
 
 
 def _series_rows(
-    params: Params, i: int, by_label: dict[str | None, Cells], rerun: Callable[[Params], Any]
+    params: Params, i: int, by_label: dict[str | None, Cells], rerun: Callable[[Params], Partial]
 ) -> list[dict[str, Any]]:
     q = params.nq.query
-    assert isinstance(q, TrendsQuery)
     node = q.series[i]
     n = len(params.buckets)
     bf = q.breakdownFilter
@@ -319,10 +317,14 @@ def _series_rows(
     return rows
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Any]) -> list[dict[str, Any]]:
+def finish(
+    params: Params, merged: Partial, rerun: Callable[[Params], Partial]
+) -> list[dict[str, Any]]:
     q = params.nq.query
-    assert isinstance(q, TrendsQuery)
     per_series = [_series_rows(params, i, merged.get(i, {}), rerun) for i in params.series]
     if q.trendsFilter is not None and q.trendsFilter.formula:
         return formula_rows(q, q.trendsFilter.formula, per_series, params.buckets)
     return [row for rows in per_series for row in rows]
+
+
+KERNEL = Kernel("trends", prepare, compute, merge, finish)

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from eventlens.query.model import EventsNode, PropertyFilter, PropertyGroup
-from eventlens.query.reference.events import Event
 from eventlens.query.regex import compile_pattern
+from eventlens.query.semantics.events import Event
 
 NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"

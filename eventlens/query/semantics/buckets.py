@@ -7,7 +7,7 @@ from typing import Any
 
 from eventlens.query.dates import Buckets, day_label, human_label
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.reference.events import Event
+from eventlens.query.semantics.events import Event
 
 
 def range_buckets(nq: NormalisedQuery, events: Sequence[Event]) -> Buckets:

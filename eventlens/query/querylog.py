@@ -22,6 +22,7 @@ import orjson
 
 from eventlens.errors import InvalidInput
 from eventlens.observability.logging import get_logger
+from eventlens.query.observers import QueryAnswered, QueryStarted
 
 log = get_logger(__name__)
 FILE_NAME = "query-log.jsonl"
@@ -58,6 +59,31 @@ class QueryLog:
                 self._size += len(line)
         except (OSError, TypeError) as exc:
             log.warning("query_log.write_failed", error=str(exc))
+
+    # -- as a QueryObserver of the query service -------------------------------------------------
+
+    def query_started(self, query: QueryStarted) -> None:
+        pass
+
+    def query_finished(
+        self, query: QueryStarted, answer: QueryAnswered | None, error: BaseException | None
+    ) -> None:
+        """One line per answered query (failed ones are not replay material)."""
+        if answer is None:
+            return
+        self.append(
+            {
+                "time": query.now.isoformat(),
+                "project": query.project.id,
+                "query": query.query,
+                "data_version": answer.snapshot.version,
+                "engine": query.engine_name,
+                "kind": query.kind,
+                "fingerprint": query.normalised.fingerprint,
+                "timezone": query.project.timezone,
+                "week_start": query.project.week_start,
+            }
+        )
 
     def close(self) -> None:
         with self._lock:
