@@ -9,10 +9,11 @@ with it running, `--server URL` sends the re-validated events through its `/batc
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 import typer
 
@@ -102,6 +103,31 @@ def _wire(e: CapturedEvent) -> dict[str, object]:
     }
 
 
+def _post_batch(server: str, body: dict[str, object]) -> None:
+    """POST `body` to the server's `/batch/`; raises Unavailable unless it stored every event.
+    The standard library's client: the CLI must run with the runtime dependencies alone."""
+    request = urllib.request.Request(
+        server.rstrip("/") + "/batch/",
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            status, text = resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise Unavailable(f"could not reach {server}: {reason}") from exc
+    try:
+        rejected = status == 200 and bool(orjson.loads(text).get("rejected"))
+    except (orjson.JSONDecodeError, AttributeError):
+        rejected = True
+    if status != 200 or rejected:
+        raise Unavailable(f"server answered {status}: {text[:300]}")
+
+
 def _append(
     settings: Settings,
     server: str | None,
@@ -110,13 +136,7 @@ def _append(
     events: list[CapturedEvent],
 ) -> None:
     if server is not None:
-        body = {"api_key": project.token, "batch": [_wire(e) for e in events]}
-        try:
-            r = httpx.post(server.rstrip("/") + "/batch/", json=body, timeout=60)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"could not reach {server}: {exc}") from exc
-        if r.status_code != 200 or r.json().get("rejected"):
-            raise Unavailable(f"server answered {r.status_code}: {r.text[:300]}")
+        _post_batch(server, {"api_key": project.token, "batch": [_wire(e) for e in events]})
         return
     from eventlens.ingest.log import IngestLog
 
