@@ -21,7 +21,7 @@ import typer
 
 from eventlens.cli.common import DataDirOption, console, fail, settings_for
 from eventlens.cli.generate import progress_bar
-from eventlens.cli.serve import run_server
+from eventlens.cli.serve import bind, bound_port, run_server
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, NotFound
 from eventlens.generate import parse_count, write_file
@@ -144,12 +144,20 @@ def demo(
 ) -> None:
     """Create (or reuse) the "Demo" project with realistic events, then serve it."""
     settings = settings_for(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         n_events = parse_count(events)
+        # The port first: a busy one fails here, before any data is generated or printed.
+        sockets = bind(host, port)
+    except EventLensError as exc:
+        fail(exc)
+    port = bound_port(sockets)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         state, created = ensure_project(settings)
         load_events(settings, state, n_events, seed, days)
     except EventLensError as exc:
+        for sock in sockets:
+            sock.close()
         fail(exc)
     url = f"http://{host}:{port}"
     # soft_wrap: long tokens and the snippet must stay copy-pasteable on narrow terminals.
@@ -164,7 +172,10 @@ def demo(
     out("\nSend events from Python:\n")
     out(snippet(url, state.token), markup=False, highlight=False)
     out()
-    run_server(replace(settings, host=host, port=port))
+    try:
+        run_server(replace(settings, host=host, port=port), sockets)
+    except EventLensError as exc:
+        fail(exc)
 
 
 def register(app: typer.Typer) -> None:
