@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eventlens.cli import errors as exits
 from eventlens.cli.common import DataDirOption, console, fail, settings_for
-from eventlens.errors import EventLensError
 
 bench_app = typer.Typer(help="Benchmarks (capture throughput, queries).", no_args_is_help=True)
 
@@ -28,10 +28,7 @@ def import_(
     from eventlens.bench.importer import run_import_bench
     from eventlens.generate import parse_count
 
-    try:
-        n = parse_count(events)
-    except EventLensError as exc:
-        fail(exc)
+    n = parse_count(events)
     report = run_import_bench(n, say=console.print)
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
@@ -105,7 +102,7 @@ def capture(
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         console.print(f"report written to {json_out}")
     if missing:
-        fail("the table does not hold every acknowledged event (see above)", code=1)
+        fail("the table does not hold every acknowledged event (see above)", code=exits.NO)
 
 
 @bench_app.command("query")
@@ -132,10 +129,7 @@ def bench_query(
     from eventlens.bench.query_data import query_mix
     from eventlens.generate import parse_count
 
-    try:
-        n = parse_count(size)
-    except EventLensError as exc:
-        fail(exc)
+    n = parse_count(size)
     names = [e.strip() for e in engines.split(",") if e.strip()]
     unknown = set(names) - set(ENGINES)
     if unknown or not names:

@@ -19,9 +19,9 @@ import typer
 
 from eventlens.capture.model import CapturedEvent, encode_log_record
 from eventlens.capture.replay import revalidate
-from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.cli.common import DataDirOption, console, print_json, settings_for
 from eventlens.config import Settings
-from eventlens.errors import EventLensError, InvalidEvent, Unavailable
+from eventlens.errors import InvalidEvent, Unavailable
 from eventlens.projects.store import Project, SqliteMetadataStore
 from eventlens.storage import deadletters
 
@@ -31,16 +31,14 @@ ProjectOption = typer.Option(None, "--project", help="Project id (default: all p
 
 
 def _projects(data_dir: Path | None, project_id: int | None) -> tuple[Settings, list[Project]]:
-    """The settings and the projects a command acts on (one, or all); exits with the error
-    when `project_id` is unknown."""
+    """The settings and the projects a command acts on (one, or all); raises NotFound when
+    `project_id` is unknown."""
     settings = settings_for(data_dir)
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if project_id is not None:
             return settings, [store.get_project(project_id)]
         return settings, store.list_projects()
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
 
@@ -193,10 +191,7 @@ def replay_cmd(
                 still.append({"id": row.id, "reason": exc.message})
         if events:
             record = encode_log_record(p.id, time.time_ns() // 1000, events, [])
-            try:
-                _append(settings, server, p, record, events)
-            except EventLensError as exc:
-                fail(exc)
+            _append(settings, server, p, record, events)
             deadletters.mark_replayed(settings, p.id, passed)
         summary.append({"project": p.id, "replayed": passed, "still_invalid": still})
         lines.append(f"project {p.id}: replayed {len(passed)}, still invalid {len(still)}")

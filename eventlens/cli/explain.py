@@ -15,9 +15,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.cli.common import DataDirOption, console, print_json, settings_for
 from eventlens.cli.query import read_request
-from eventlens.errors import EventLensError, NotFound
+from eventlens.errors import NotFound
 from eventlens.projects.store import SqliteMetadataStore
 
 
@@ -100,11 +100,8 @@ def explain(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show how the parallel engine runs a query: pruning, sub-tasks, rows, timings."""
-    try:
-        body = read_request(source)
-        report = explain_local(project, body["query"], data_dir, executor)
-    except EventLensError as exc:
-        fail(f"{exc.message} (field: {exc.field})" if exc.field else exc.message)
+    body = read_request(source)
+    report = explain_local(project, body["query"], data_dir, executor)
     if as_json:
         print_json(report)
     else:

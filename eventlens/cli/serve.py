@@ -61,10 +61,7 @@ def serve(
             resolve_engine(settings.shadow_candidate)
     except (ValueError, EventLensError) as exc:
         fail(exc if isinstance(exc, EventLensError) else f"shadow settings: {exc}")
-    try:
-        run_server(settings)
-    except EventLensError as exc:
-        fail(exc)
+    run_server(settings)
 
 
 def bind(host: str, port: int) -> list[socket.socket]:

@@ -55,7 +55,7 @@ def test_serve_on_a_busy_port_exits_non_zero_without_starting(tmp_path: Path) ->
              "--data-dir", str(data_dir)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-    assert out.returncode > 0, (out.returncode, out.stderr[-3000:])
+    assert out.returncode == 6, (out.returncode, out.stderr[-3000:])  # Unavailable
     assert f"port {port} is already in use" in out.stderr and "--port" in out.stderr, out.stderr
     assert "consumer.spawned" not in out.stderr and "server.start" not in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
