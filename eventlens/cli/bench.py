@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -15,6 +17,21 @@ from rich.table import Table
 
 from eventlens.cli import errors as exits
 from eventlens.cli.common import DataDirOption, console, fail, settings_for
+from eventlens.errors import Unavailable
+
+
+@contextmanager
+def bench_extra(command: str) -> Iterator[None]:
+    """Turn a missing optional package (chdb, matplotlib, posthog: the `bench` extra, imported
+    only inside these commands) into Unavailable naming the install, instead of a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise Unavailable(
+            f"`eventlens bench {command}` needs {exc.name or 'a package'}, from the bench extra: "
+            "pip install 'eventlens[bench]' (or -r requirements.lock)"
+        ) from exc
+
 
 bench_app = typer.Typer(help="Benchmarks (capture throughput, queries).", no_args_is_help=True)
 
@@ -29,7 +46,8 @@ def import_(
     from eventlens.generate import parse_count
 
     n = parse_count(events)
-    report = run_import_bench(n, say=console.print)
+    with bench_extra("import"):
+        report = run_import_bench(n, say=console.print)
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
@@ -141,22 +159,24 @@ def bench_query(
     if bad:
         fail(f"unknown query(ies) {', '.join(sorted(bad))} (use {', '.join(query_mix())})")
     root = settings_for(data_dir).data_dir / "bench"
-    report = run_bench(
-        n,
-        root,
-        names,
-        runs,
-        reference_runs,
-        lambda line: console.print(line, soft_wrap=True),
-        subset,
-    )
+    with bench_extra("query"):
+        report = run_bench(
+            n,
+            root,
+            names,
+            runs,
+            reference_runs,
+            lambda line: console.print(line, soft_wrap=True),
+            subset,
+        )
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     if plot_out is not None:
         from eventlens.bench.plot import plot_report
 
-        console.print(f"plot: {plot_report(report, plot_out)}")
+        with bench_extra("query --plot"):
+            console.print(f"plot: {plot_report(report, plot_out)}")
 
 
 @bench_app.command("plot")
@@ -169,7 +189,8 @@ def bench_plot(
 
     try:
         report = orjson.loads(report_json.read_bytes())
-        plot_report(report, out)
+        with bench_extra("plot"):
+            plot_report(report, out)
     except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         fail(f"cannot plot {report_json}: {exc}")
     console.print(f"plot: {out}")

@@ -87,7 +87,7 @@ class ErrorMappingGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # Click's own ways out: usage errors (2), --help, explicit exits
         except Exception as exc:
-            err_console.print(traceback.format_exc(), markup=False, highlight=False)
+            err_console.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
             err_console.print(
                 f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (this is a "
                 "bug; the traceback above says where)",

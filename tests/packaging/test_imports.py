@@ -144,6 +144,16 @@ for path in paths:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0, (path, result.output, result.exception)
     assert "Usage" in result.output, (path, result.output)
+
+# A bench command without its extra says what to install (exit 6), no traceback.
+import tempfile
+with tempfile.TemporaryDirectory() as tmp:
+    report = f"{tmp}/report.json"
+    open(report, "w").write("{}")
+    result = runner.invoke(app, ["bench", "plot", report, f"{tmp}/out.png"])
+assert result.exit_code == 6, (result.exit_code, result.output)
+assert "pip install 'eventlens[bench]'" in result.output, result.output
+assert "Traceback" not in result.output, result.output
 print(len(paths), "commands")
 """
 
