@@ -1,10 +1,13 @@
 """`eventlens bench ...`: benchmarks are commands, never timed tests (benchmark.md).
 
-`bench_app` is the group; each benchmark adds a command to it (`capture` here, `query` later).
+`bench_app` is the group; every benchmark is a command of it, all in this module: `import`,
+`capture`, `query` and `plot`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -12,7 +15,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from eventlens.cli.common import console, fail
+from eventlens.cli import errors as exits
+from eventlens.cli.common import DataDirOption, console, fail, settings_for
+from eventlens.errors import Unavailable
+
+
+@contextmanager
+def bench_extra(command: str) -> Iterator[None]:
+    """Turn a missing optional package (chdb, matplotlib, posthog: the `bench` extra, imported
+    only inside these commands) into Unavailable naming the install, instead of a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise Unavailable(
+            f"`eventlens bench {command}` needs {exc.name or 'a package'}, from the bench extra: "
+            "pip install 'eventlens[bench]' (or -r requirements.lock)"
+        ) from exc
+
 
 bench_app = typer.Typer(help="Benchmarks (capture throughput, queries).", no_args_is_help=True)
 
@@ -24,14 +43,11 @@ def import_(
 ) -> None:
     """Bulk import vs the same events sent by posthog-python, both until stored."""
     from eventlens.bench.importer import run_import_bench
-    from eventlens.errors import EventLensError
     from eventlens.generate import parse_count
 
-    try:
-        n = parse_count(events)
-    except EventLensError as exc:
-        fail(exc)
-    report = run_import_bench(n, say=console.print)
+    n = parse_count(events)
+    with bench_extra("import"):
+        report = run_import_bench(n, say=console.print)
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
@@ -104,7 +120,80 @@ def capture(
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         console.print(f"report written to {json_out}")
     if missing:
-        fail("the table does not hold every acknowledged event (see above)", code=1)
+        fail("the table does not hold every acknowledged event (see above)", code=exits.NO)
+
+
+@bench_app.command("query")
+def bench_query(
+    size: str = typer.Option("1m", "--size", help="Events: 1m, 10m, 100m (or any count)."),
+    engines: str = typer.Option(
+        "parallel,duckdb,chdb,reference",
+        "--engines",
+        help="Comma-separated: parallel,duckdb,chdb,reference (reference is skipped above 10m).",
+    ),
+    runs: int = typer.Option(7, "--runs", help="Timed runs per (engine, query) after a warm-up."),
+    reference_runs: int | None = typer.Option(
+        None, "--reference-runs", help="Fewer runs for the (slow) reference engine."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Write every run here."),
+    plot_out: Path | None = typer.Option(
+        None, "--plot", help="Write a PNG of median time per query and engine (log scale)."
+    ),
+    queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL."""
+    from eventlens.bench.query import ENGINES, run_bench
+    from eventlens.bench.query_data import query_mix
+    from eventlens.generate import parse_count
+
+    n = parse_count(size)
+    names = [e.strip() for e in engines.split(",") if e.strip()]
+    unknown = set(names) - set(ENGINES)
+    if unknown or not names:
+        fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use {', '.join(ENGINES)})")
+    if runs < 1 or (reference_runs is not None and reference_runs < 1):
+        fail("--runs and --reference-runs must be >= 1")
+    subset = [q.strip() for q in queries.split(",") if q.strip()] or None
+    bad = set(subset or []) - set(query_mix())
+    if bad:
+        fail(f"unknown query(ies) {', '.join(sorted(bad))} (use {', '.join(query_mix())})")
+    root = settings_for(data_dir).data_dir / "bench"
+    with bench_extra("query"):
+        report = run_bench(
+            n,
+            root,
+            names,
+            runs,
+            reference_runs,
+            lambda line: console.print(line, soft_wrap=True),
+            subset,
+        )
+    console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if plot_out is not None:
+        from eventlens.bench.plot import plot_report
+
+        with bench_extra("query --plot"):
+            console.print(f"plot: {plot_report(report, plot_out)}")
+
+
+@bench_app.command("plot")
+def bench_plot(
+    report_json: Path = typer.Argument(..., metavar="REPORT.json", help="A `bench query` JSON."),
+    out: Path = typer.Argument(..., metavar="OUT.png", help="Where to write the PNG."),
+) -> None:
+    """Plot a `bench query --json` report: median time per query and engine, log scale."""
+    from eventlens.bench.plot import plot_report
+
+    try:
+        report = orjson.loads(report_json.read_bytes())
+        with bench_extra("plot"):
+            plot_report(report, out)
+    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        fail(f"cannot plot {report_json}: {exc}")
+    console.print(f"plot: {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 import typer
 from rich.console import Console
 
+from eventlens.cli.errors import err_console, fail
 from eventlens.config import Settings
-from eventlens.errors import EventLensError
+
+__all__ = ["DataDirOption", "console", "err_console", "fail", "print_json", "settings_for"]
 
 console = Console()
-err_console = Console(stderr=True)
 
 DataDirOption = typer.Option(
     None,
@@ -31,10 +32,3 @@ def settings_for(data_dir: Path | None) -> Settings:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def fail(exc: EventLensError | str, code: int = 2) -> NoReturn:
-    """Print a user error (no traceback) and exit with `code`."""
-    msg = exc.message if isinstance(exc, EventLensError) else exc
-    err_console.print(f"[red]error:[/red] {msg}")
-    raise typer.Exit(code)

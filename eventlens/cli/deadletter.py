@@ -9,18 +9,19 @@ with it running, `--server URL` sends the re-validated events through its `/batc
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import orjson
 import typer
 
 from eventlens.capture.model import CapturedEvent, encode_log_record
 from eventlens.capture.replay import revalidate
-from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.cli.common import DataDirOption, console, print_json, settings_for
 from eventlens.config import Settings
-from eventlens.errors import EventLensError, InvalidEvent, Unavailable
+from eventlens.errors import InvalidEvent, Unavailable
 from eventlens.projects.store import Project, SqliteMetadataStore
 from eventlens.storage import deadletters
 
@@ -30,16 +31,14 @@ ProjectOption = typer.Option(None, "--project", help="Project id (default: all p
 
 
 def _projects(data_dir: Path | None, project_id: int | None) -> tuple[Settings, list[Project]]:
-    """The settings and the projects a command acts on (one, or all); exits with the error
-    when `project_id` is unknown."""
+    """The settings and the projects a command acts on (one, or all); raises NotFound when
+    `project_id` is unknown."""
     settings = settings_for(data_dir)
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if project_id is not None:
             return settings, [store.get_project(project_id)]
         return settings, store.list_projects()
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
 
@@ -102,6 +101,31 @@ def _wire(e: CapturedEvent) -> dict[str, object]:
     }
 
 
+def _post_batch(server: str, body: dict[str, object]) -> None:
+    """POST `body` to the server's `/batch/`; raises Unavailable unless it stored every event.
+    The standard library's client: the CLI must run with the runtime dependencies alone."""
+    request = urllib.request.Request(
+        server.rstrip("/") + "/batch/",
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            status, text = resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise Unavailable(f"could not reach {server}: {reason}") from exc
+    try:
+        rejected = status == 200 and bool(orjson.loads(text).get("rejected"))
+    except (orjson.JSONDecodeError, AttributeError):
+        rejected = True
+    if status != 200 or rejected:
+        raise Unavailable(f"server answered {status}: {text[:300]}")
+
+
 def _append(
     settings: Settings,
     server: str | None,
@@ -110,13 +134,7 @@ def _append(
     events: list[CapturedEvent],
 ) -> None:
     if server is not None:
-        body = {"api_key": project.token, "batch": [_wire(e) for e in events]}
-        try:
-            r = httpx.post(server.rstrip("/") + "/batch/", json=body, timeout=60)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"could not reach {server}: {exc}") from exc
-        if r.status_code != 200 or r.json().get("rejected"):
-            raise Unavailable(f"server answered {r.status_code}: {r.text[:300]}")
+        _post_batch(server, {"api_key": project.token, "batch": [_wire(e) for e in events]})
         return
     from eventlens.ingest.log import IngestLog
 
@@ -173,10 +191,7 @@ def replay_cmd(
                 still.append({"id": row.id, "reason": exc.message})
         if events:
             record = encode_log_record(p.id, time.time_ns() // 1000, events, [])
-            try:
-                _append(settings, server, p, record, events)
-            except EventLensError as exc:
-                fail(exc)
+            _append(settings, server, p, record, events)
             deadletters.mark_replayed(settings, p.id, passed)
         summary.append({"project": p.id, "replayed": passed, "still_invalid": still})
         lines.append(f"project {p.id}: replayed {len(passed)}, still invalid {len(still)}")

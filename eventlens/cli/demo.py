@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 import typer
 
-from eventlens.cli.common import DataDirOption, console, fail, settings_for
+from eventlens.cli.common import DataDirOption, console, settings_for
 from eventlens.cli.generate import progress_bar
-from eventlens.cli.serve import run_server
+from eventlens.cli.serve import bind, bound_port, run_server
 from eventlens.config import Settings
-from eventlens.errors import EventLensError, NotFound
+from eventlens.errors import NotFound
 from eventlens.generate import parse_count, write_file
 from eventlens.projects.store import SqliteMetadataStore
 
@@ -144,13 +144,18 @@ def demo(
 ) -> None:
     """Create (or reuse) the "Demo" project with realistic events, then serve it."""
     settings = settings_for(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    n_events = parse_count(events)
+    # The port first: a busy one fails here, before any data is generated or printed.
+    sockets = bind(host, port)
+    port = bound_port(sockets)
     try:
-        n_events = parse_count(events)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         state, created = ensure_project(settings)
         load_events(settings, state, n_events, seed, days)
-    except EventLensError as exc:
-        fail(exc)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     url = f"http://{host}:{port}"
     # soft_wrap: long tokens and the snippet must stay copy-pasteable on narrow terminals.
     out = partial(console.print, soft_wrap=True)
@@ -164,7 +169,7 @@ def demo(
     out("\nSend events from Python:\n")
     out(snippet(url, state.token), markup=False, highlight=False)
     out()
-    run_server(replace(settings, host=host, port=port))
+    run_server(replace(settings, host=host, port=port), sockets)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.cli.common import DataDirOption, console, print_json, settings_for
 from eventlens.cli.query import read_request
-from eventlens.errors import EventLensError, NotFound
+from eventlens.errors import NotFound
 from eventlens.projects.store import SqliteMetadataStore
 
 
@@ -100,11 +100,8 @@ def explain(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Show how the parallel engine runs a query: pruning, sub-tasks, rows, timings."""
-    try:
-        body = read_request(source)
-        report = explain_local(project, body["query"], data_dir, executor)
-    except EventLensError as exc:
-        fail(f"{exc.message} (field: {exc.field})" if exc.field else exc.message)
+    body = read_request(source)
+    report = explain_local(project, body["query"], data_dir, executor)
     if as_json:
         print_json(report)
     else:
@@ -113,91 +110,3 @@ def explain(
 
 def register(app: typer.Typer) -> None:
     app.command("explain")(explain)
-    _register_bench(app)
-
-
-def bench_query(
-    size: str = typer.Option("1m", "--size", help="Events: 1m, 10m, 100m (or any count)."),
-    engines: str = typer.Option(
-        "parallel,duckdb,chdb,reference",
-        "--engines",
-        help="Comma-separated: parallel,duckdb,chdb,reference (reference is skipped above 10m).",
-    ),
-    runs: int = typer.Option(7, "--runs", help="Timed runs per (engine, query) after a warm-up."),
-    reference_runs: int | None = typer.Option(
-        None, "--reference-runs", help="Fewer runs for the (slow) reference engine."
-    ),
-    json_out: Path | None = typer.Option(None, "--json", help="Write every run here."),
-    plot_out: Path | None = typer.Option(
-        None, "--plot", help="Write a PNG of median time per query and engine (log scale)."
-    ),
-    queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
-    data_dir: Path | None = DataDirOption,
-) -> None:
-    """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL."""
-    import orjson
-
-    from eventlens.bench.query import ENGINES, run_bench
-    from eventlens.bench.query_data import query_mix
-    from eventlens.generate import parse_count
-
-    try:
-        n = parse_count(size)
-    except EventLensError as exc:
-        fail(exc)
-    names = [e.strip() for e in engines.split(",") if e.strip()]
-    unknown = set(names) - set(ENGINES)
-    if unknown or not names:
-        fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use {', '.join(ENGINES)})")
-    if runs < 1 or (reference_runs is not None and reference_runs < 1):
-        fail("--runs and --reference-runs must be >= 1")
-    subset = [q.strip() for q in queries.split(",") if q.strip()] or None
-    bad = set(subset or []) - set(query_mix())
-    if bad:
-        fail(f"unknown query(ies) {', '.join(sorted(bad))} (use {', '.join(query_mix())})")
-    root = settings_for(data_dir).data_dir / "bench"
-    report = run_bench(
-        n,
-        root,
-        names,
-        runs,
-        reference_runs,
-        lambda line: console.print(line, soft_wrap=True),
-        subset,
-    )
-    console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
-    if json_out is not None:
-        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    if plot_out is not None:
-        from eventlens.bench.plot import plot_report
-
-        console.print(f"plot: {plot_report(report, plot_out)}")
-
-
-def bench_plot(
-    report_json: Path = typer.Argument(..., metavar="REPORT.json", help="A `bench query` JSON."),
-    out: Path = typer.Argument(..., metavar="OUT.png", help="Where to write the PNG."),
-) -> None:
-    """Plot a `bench query --json` report: median time per query and engine, log scale."""
-    import orjson
-
-    from eventlens.bench.plot import plot_report
-
-    try:
-        report = orjson.loads(report_json.read_bytes())
-        plot_report(report, out)
-    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
-        fail(f"cannot plot {report_json}: {exc}")
-    console.print(f"plot: {out}")
-
-
-def _register_bench(app: typer.Typer) -> None:
-    # `bench` is the generator engineer's group (eventlens/cli/bench.py); add `query` and
-    # `plot` to it unless it already has them.
-    from eventlens.cli.bench import bench_app
-
-    present = {c.name for c in bench_app.registered_commands}
-    if "query" not in present:
-        bench_app.command("query")(bench_query)
-    if "plot" not in present:
-        bench_app.command("plot")(bench_plot)

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from eventlens.cli.common import console, fail
-from eventlens.errors import EventLensError, InvalidInput
+from eventlens.cli.common import console
+from eventlens.errors import InvalidInput
 from eventlens.generate import DEFAULT_CHUNK_EVENTS, parse_count, write_file
 
 
@@ -55,24 +55,21 @@ def generate_command(
     ),
 ) -> None:
     """Generate realistic product events (anonymous visitors who identify, funnels, returns)."""
-    try:
-        n = parse_count(events)
-        end_dt = parse_end(end)
-        started = time.perf_counter()
-        with progress_bar() as bar:
-            task = bar.add_task(f"generating {out.name}", total=n)
-            written = write_file(
-                out,
-                n,
-                seed=seed,
-                end=end_dt,
-                days=days,
-                chunk_size=chunk_size,
-                progress=lambda k: bar.advance(task, k),
-            )
-        elapsed = time.perf_counter() - started
-    except EventLensError as exc:
-        fail(exc)
+    n = parse_count(events)
+    end_dt = parse_end(end)
+    started = time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task(f"generating {out.name}", total=n)
+        written = write_file(
+            out,
+            n,
+            seed=seed,
+            end=end_dt,
+            days=days,
+            chunk_size=chunk_size,
+            progress=lambda k: bar.advance(task, k),
+        )
+    elapsed = time.perf_counter() - started
     rate = written / elapsed if elapsed > 0 else float("inf")
     console.print(
         f"wrote {written:,} events to {out} ({out.stat().st_size / 1e6:,.1f} MB) "

@@ -15,8 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
-from eventlens.errors import EventLensError, NotFound
+from eventlens.cli.common import DataDirOption, console, print_json, settings_for
+from eventlens.errors import NotFound
 from eventlens.ingest.bulk_import import count_rows, import_file
 from eventlens.projects.store import SqliteMetadataStore
 
@@ -35,7 +35,7 @@ def import_command(
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if all(p.id != project for p in store.list_projects()):
-            fail(NotFound(f"no project with id {project}"))
+            raise NotFound(f"no project with id {project}")
     finally:
         store.close()
     started = time.perf_counter()
@@ -47,18 +47,15 @@ def import_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    try:
-        with Progress(*columns, console=console, disable=as_json) as bar:
-            task = bar.add_task(file.name, total=count_rows(file), rate="")
+    with Progress(*columns, console=console, disable=as_json) as bar:
+        task = bar.add_task(file.name, total=count_rows(file), rate="")
 
-            def advance(n: int) -> None:
-                done = bar.tasks[0].completed + n
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                bar.update(task, advance=n, rate=f"{rate:,.0f} events/s")
+        def advance(n: int) -> None:
+            done = bar.tasks[0].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, advance=n, rate=f"{rate:,.0f} events/s")
 
-            result = import_file(settings, project, file, progress=advance)
-    except EventLensError as exc:
-        fail(exc)
+        result = import_file(settings, project, file, progress=advance)
     elapsed = time.perf_counter() - started
     if as_json:
         print_json(

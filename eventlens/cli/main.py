@@ -17,12 +17,14 @@ from eventlens.cli import (
     shadow,
     status,
 )
+from eventlens.cli.errors import ErrorMappingGroup
 
 app = typer.Typer(
     name="eventlens",
     help="Self-hosted product analytics: capture, store and query product events.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ErrorMappingGroup,  # every command's errors -> documented exit codes (cli/errors.py)
 )
 
 for module in (

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
-from eventlens.errors import EventLensError
 from eventlens.projects.store import SqliteMetadataStore
 
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
@@ -27,8 +26,6 @@ def create(
     store = SqliteMetadataStore(settings_for(data_dir).meta_db)
     try:
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
     p = created.project

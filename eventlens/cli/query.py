@@ -19,8 +19,21 @@ import orjson
 import typer
 from rich.table import Table
 
+from eventlens import errors
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
-from eventlens.errors import EventLensError, InvalidInput
+from eventlens.errors import (
+    AuthenticationError,
+    EventLensError,
+    ExecutionError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    QueryTimeout,
+    RateLimited,
+    Unavailable,
+)
 from eventlens.observability.logging import configure_logging
 from eventlens.projects.store import SqliteMetadataStore
 
@@ -107,11 +120,36 @@ def run_remote(
             err = json.loads(exc.read())
         except ValueError:
             err = {"detail": exc.reason}
-        raise EventLensError(
-            f"{exc.code} {err.get('detail', exc.reason)}", field=err.get("field")
-        ) from None
-    except urllib.error.URLError as exc:
-        raise EventLensError(f"cannot reach {url}: {exc.reason}") from None
+        if not isinstance(err, dict):
+            err = {"detail": str(err)}
+        cls = remote_error_class(exc.code, err.get("type"))
+        raise cls(f"{exc.code} {err.get('detail', exc.reason)}", field=err.get("field")) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise Unavailable(f"cannot reach {url}: {reason}") from None
+
+
+# A server's error answer names its class ("type"); the status is the fallback.
+_BY_STATUS: dict[int, type[EventLensError]] = {
+    400: InvalidInput,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    429: RateLimited,
+    503: Unavailable,
+    504: QueryTimeout,
+}
+
+
+def remote_error_class(status: int, type_name: object) -> type[EventLensError]:
+    """The error class a server's answer stands for, so remote and local runs of a command
+    exit with the same code: the class named by the body's "type", else by the status."""
+    named = getattr(errors, type_name, None) if isinstance(type_name, str) else None
+    if isinstance(named, type) and issubclass(named, EventLensError):
+        return named
+    return _BY_STATUS.get(status, ExecutionError)
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -257,16 +295,13 @@ def query(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run an insight query and print it as a table (or JSON with --json)."""
-    try:
-        body = read_request(source)
-        if url:
-            if not api_key:
-                fail("--url needs --api-key (or EVENTLENS_API_KEY)")
-            response = run_remote(url, api_key, project, body, engine)
-        else:
-            response = run_local(project, body, engine, data_dir)
-    except EventLensError as exc:
-        fail(f"{exc.message} (field: {exc.field})" if exc.field else exc.message)
+    body = read_request(source)
+    if url:
+        if not api_key:
+            fail("--url needs --api-key (or EVENTLENS_API_KEY)")
+        response = run_remote(url, api_key, project, body, engine)
+    else:
+        response = run_local(project, body, engine, data_dir)
     if as_json:
         print_json(response)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,12 @@ import uvicorn
 
 from eventlens.cli.common import DataDirOption, settings_for
 from eventlens.config import Settings
-from eventlens.errors import EventLensError
-from eventlens.observability.logging import configure_logging
+from eventlens.errors import EventLensError, InvalidInput, Unavailable
+from eventlens.observability.logging import configure_logging, get_logger
 from eventlens.web.app import create_app
+
+log = get_logger(__name__)
+_BACKLOG = 2048  # uvicorn's default
 
 
 def serve(
@@ -59,17 +64,92 @@ def serve(
     run_server(settings)
 
 
-def run_server(settings: Settings) -> None:
-    """Serve `settings.host:settings.port` until interrupted (SIGINT/SIGTERM)."""
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for `host:port` (every address `host` resolves to, like uvicorn),
+    bound now, so that a busy port fails before anything is started or generated. Port 0
+    picks a free port (the same one on every address). Raises Unavailable when the port is
+    taken or not ours to bind, InvalidInput when `host` is not an address of this machine."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise InvalidInput(
+            f"--host {host!r} does not resolve: {exc.strerror}", field="host"
+        ) from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address[:2]) in seen:
+                continue
+            seen.add((family, address[:2]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            # Listen at once: two SO_REUSEADDR sockets may bind one port, only one can listen.
+            sock.listen(_BACKLOG)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise Unavailable(
+                f"port {port} is already in use on {host} (another server is listening on "
+                f"{where}); pick another port with --port PORT (or EVENTLENS_PORT)",
+                field="port",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise Unavailable(
+                f"not allowed to listen on {where} (ports below 1024 need privileges); "
+                "pick another port with --port PORT",
+                field="port",
+            ) from None
+        raise Unavailable(
+            f"cannot listen on {where}: {exc.strerror or exc}", field="host"
+        ) from None
+    return sockets
+
+
+def bound_port(sockets: list[socket.socket]) -> int:
+    """The port `bind` listens on (the one it picked when asked for port 0)."""
+    return int(sockets[0].getsockname()[1])
+
+
+def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    """Serve `settings.host:settings.port` (or the already bound `sockets`) until interrupted
+    (SIGINT/SIGTERM). The sockets are bound before the app starts, so a busy port raises
+    Unavailable without starting the consumer or the warm-up; a start-up that fails later
+    raises Unavailable too (its cause is in the log)."""
     configure_logging(settings.log_level)
-    uvicorn.run(
+    if sockets is None:
+        sockets = bind(settings.host, settings.port)
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
-        port=settings.port,
+        port=bound_port(sockets),
         log_config=None,  # keep our JSON logging
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    log.info("server.listening", addresses=[str(s.getsockname()[:2]) for s in sockets])
+    try:
+        server.run(sockets=sockets)
+    except SystemExit as exc:  # uvicorn's way of saying the lifespan start-up failed
+        if exc.code not in (None, 0):
+            raise Unavailable("the server failed to start (the log above says why)") from None
+        raise
+    finally:
+        for sock in sockets:
+            sock.close()
+    if not server.started:
+        raise Unavailable("the server failed to start (the log above says why)")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from eventlens.cli import errors as exits
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
 from eventlens.config import Settings
-from eventlens.errors import EventLensError, InvalidInput
+from eventlens.errors import InvalidInput
 from eventlens.observability.logging import configure_logging
 from eventlens.shadow.report import Policy, build_report, parse_since
 from eventlens.shadow.store import ShadowStore
@@ -52,9 +53,9 @@ def report(
     """Match rate, outcomes, mismatches by kind and location, latency, cut-over verdict.
     Exit status 0 when the verdict is "ready", 1 when "not ready"."""
     settings = settings_for(data_dir)
+    since_s = None if since == "all" else parse_since(since)
+    store = _store(settings)
     try:
-        since_s = None if since == "all" else parse_since(since)
-        store = _store(settings)
         out = build_report(
             store,
             since_s=since_s,
@@ -66,14 +67,13 @@ def report(
             primary=primary,
             candidate=candidate,
         )
+    finally:
         store.close()
-    except EventLensError as exc:
-        fail(exc)
     if as_json:
         print_json(out)
     else:
         _print_report(out)
-    raise typer.Exit(0 if out["verdict"] == "ready" else 1)
+    raise typer.Exit(exits.OK if out["verdict"] == "ready" else exits.NO)
 
 
 def _print_report(r: dict[str, Any]) -> None:
@@ -169,8 +169,6 @@ def replay(
                 limit=limit,
             )
             clean = not out["problems"]
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
     if as_json:
@@ -190,7 +188,7 @@ def replay(
             first = (p.get("diff") or [None])[0]
             where = f"{first['path']}: {first['expected']!r} vs {first['got']!r}" if first else ""
             console.print(f"  line {p['line']}: {p['outcome']} {where} {p.get('error') or ''}")
-    raise typer.Exit(0 if clean else 1)
+    raise typer.Exit(exits.OK if clean else exits.NO)
 
 
 def _missing_candidate() -> str:
@@ -213,8 +211,6 @@ def rule_add(
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"--shape is not JSON: {exc.msg}", field="shape") from None
         rule_id = store.add_rule(reason=reason, kind=kind, shape=parsed, path_glob=path)
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
     console.print(f"rule {rule_id} added")
@@ -254,8 +250,6 @@ def rule_remove(rule_id: int, data_dir: Path | None = DataDirOption) -> None:
     store = _store(settings_for(data_dir))
     try:
         store.remove_rule(rule_id)
-    except EventLensError as exc:
-        fail(exc)
     finally:
         store.close()
     console.print(f"rule {rule_id} removed")
@@ -274,19 +268,16 @@ def bench(
     from eventlens.shadow.bench import run_bench
 
     configure_logging("WARNING")
-    try:
-        print_json(
-            run_bench(
-                events=events,
-                rounds=rounds,
-                candidate=candidate,
-                primary=primary,
-                interval_ms=interval_ms,
-                workers=workers,
-            )
+    print_json(
+        run_bench(
+            events=events,
+            rounds=rounds,
+            candidate=candidate,
+            primary=primary,
+            interval_ms=interval_ms,
+            workers=workers,
         )
-    except EventLensError as exc:
-        fail(exc)
+    )
 
 
 def register(app: typer.Typer) -> None:

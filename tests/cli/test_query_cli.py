@@ -123,4 +123,4 @@ def test_remote_matches_local(
         server.stop()
     for key in ("results", "data_version", "engine", "kind", "fingerprint"):
         assert remote[key] == local[key]
-    assert denied.returncode == 2 and "401 unknown API key" in denied.stderr
+    assert denied.returncode == 4 and "401 unknown API key" in denied.stderr  # authentication

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -80,3 +81,25 @@ def test_demo_imports_serves_and_reruns_idempotently(tmp_path: Path) -> None:
         store.close()
     assert len(_table_uuids(data_dir, creds["project_id"])) == 3_000
     assert not (data_dir / "demo" / "events.parquet").exists()
+
+
+def test_demo_on_a_busy_port_fails_fast_before_any_data(tmp_path: Path) -> None:
+    """Regression: it generated and imported the data, printed credentials for a server that
+    never started, then died of a signal at exit (SIGSEGV/SIGABRT from the warm-up thread)."""
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "eventlens", "demo", "--events", "3k", "--port", str(port),
+             "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert out.returncode == 6, (out.returncode, out.stderr[-3000:])  # Unavailable, no signal
+    assert f"port {port} is already in use" in out.stderr and "--port" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "token" not in out.stdout and "generating" not in out.stdout, out.stdout
+    assert not data_dir.exists() or not any(data_dir.iterdir()), list(data_dir.rglob("*"))
+    assert time.monotonic() - started < 60

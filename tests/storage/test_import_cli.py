@@ -41,7 +41,7 @@ def test_import_cli_rejects_unknown_project_and_bad_file(
     f = tmp_path / "e.jsonl"
     f.write_text("")
     out = run_cli("import", str(f), "--project", "999", data_dir=data_dir, check=False)
-    assert out.returncode == 2 and "no project with id 999" in out.stderr
+    assert out.returncode == 3 and "no project with id 999" in out.stderr  # NotFound
     bad = tmp_path / "e.txt"
     bad.write_text("x")
     out = run_cli(
