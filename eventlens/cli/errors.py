@@ -44,6 +44,7 @@ _EXIT: tuple[tuple[type[errors.EventLensError], int], ...] = (
     (errors.RateLimited, UNAVAILABLE),
     (errors.QueryTimeout, TIMEOUT),
     (errors.ExecutionError, FAILED),
+    (errors.InternalError, INTERNAL),  # a server's 500 seen through `query --url`: a bug there
 )
 
 
