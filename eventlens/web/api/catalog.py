@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path
 from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.config import Settings
 from eventlens.storage.event_table import DataFile, EventTable
 from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.web.auth import Principal, require_principal
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.dashboards.store import DashboardStore
 from eventlens.errors import InvalidQuery
 from eventlens.query import parse_query
 from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.web.auth import Principal, require_principal
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 _store_lock = threading.Lock()

@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.catalog import event_table
 from eventlens.web.api.schemas import ERROR_RESPONSES
+from eventlens.web.auth import Principal, require_principal
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 

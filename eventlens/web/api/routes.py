@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
 from eventlens.query.service import QueryService
@@ -22,6 +21,7 @@ from eventlens.web.api.schemas import (
     QueryRequest,
     QueryResponse,
 )
+from eventlens.web.auth import Principal, require_principal
 
 router = APIRouter(prefix="/api", tags=["query"])
 _service_lock = threading.Lock()

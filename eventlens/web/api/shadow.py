@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.shadow.report import Policy, build_report, parse_since
 from eventlens.shadow.store import ShadowStore
+from eventlens.web.auth import Principal, require_principal
 
 router = APIRouter(prefix="/api/shadow", tags=["shadow"])
 
