@@ -16,13 +16,10 @@ caller gets `QueryTimeout` (504) at the deadline whether or not the engine coope
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from deltalake import DeltaTable
 
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
@@ -38,7 +35,8 @@ from eventlens.query.pool import QueryPool
 from eventlens.shadow.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.shadow.querylog import QueryLog
 from eventlens.shadow.runner import ShadowRequest, ShadowRunner
-from eventlens.storage.event_table import EventTable, Snapshot
+from eventlens.storage import tables
+from eventlens.storage.event_table import Snapshot
 
 log = get_logger(__name__)
 DEFAULT_ENGINE = "parallel"  # the production engine; "reference" is the oracle
@@ -92,8 +90,6 @@ class QueryService:
         self.metadata = metadata
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
-        self._tables: dict[int, EventTable] = {}
-        self._tables_lock = threading.Lock()
         # Shadow mode (docs/shadow-mode.md): None unless settings.shadow_candidate is set.
         self.shadow: ShadowRunner | None = ShadowRunner.from_settings(
             settings, default_primary=DEFAULT_ENGINE
@@ -199,16 +195,7 @@ class QueryService:
         """The latest committed snapshot of the project's event table. A project that has no
         table yet reads as an empty version 0 (what creating it would give), without creating
         anything: queries never write."""
-        path = self.settings.event_table_dir(project_id)
-        with self._tables_lock:
-            table = self._tables.get(project_id)
-        if table is None:
-            if not DeltaTable.is_deltatable(str(path)):
-                return Snapshot(0, self.settings.buckets, [])
-            table = EventTable.open_or_create(path)
-            with self._tables_lock:
-                table = self._tables.setdefault(project_id, table)
-        return table.snapshot()
+        return tables.snapshot(self.settings, project_id)
 
 
 @dataclass
