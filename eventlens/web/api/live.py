@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.requests import Request
 
+from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
-from eventlens.web.api.catalog import event_table
 from eventlens.web.api.schemas import ERROR_RESPONSES
 from eventlens.web.auth import Principal, require_principal
 
@@ -67,7 +67,7 @@ def live_events(
     "person_id", "timestamp" (ISO 8601 UTC), "properties"}]}`, newest first."""
     project = principal.project(project_id)
     settings = request.app.state.runtime.settings
-    snap = event_table(settings, project.id).snapshot()
+    snap = tables.snapshot(settings, project.id)
     # The page polls every 1.5 s; between commits the answer cannot change.
     key = (str(settings.data_dir), project.id, snap.version, limit)
     with _cache_lock:
