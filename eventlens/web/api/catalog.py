@@ -21,6 +21,7 @@ from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.schemas import ERROR_RESPONSES
 from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -84,7 +85,7 @@ def catalog(
     """Event names (with counts in the sample) and property keys in use, plus the project's
     public token (for the SDK snippet shown while the project has no events)."""
     project = principal.project(project_id)
-    settings = request.app.state.runtime.settings
+    settings = settings_of(request)
     snap = tables.snapshot(settings, project.id)
     key = (str(settings.data_dir), project.id, snap.version)
     with _cache_lock:

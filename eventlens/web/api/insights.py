@@ -7,12 +7,10 @@ read); a saved query is validated with the query model, so a bad one is a 400 na
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
 from eventlens.dashboards.store import DashboardStore
@@ -20,28 +18,15 @@ from eventlens.errors import InvalidQuery
 from eventlens.query import parse_query
 from eventlens.web.api.schemas import ERROR_RESPONSES
 from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import dashboard_store
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
-_store_lock = threading.Lock()
 
 ProjectId = Annotated[int, Path(ge=1, description="Project id.")]
 InsightId = Annotated[int, Path(ge=1, description="Saved insight id.")]
 DashboardId = Annotated[int, Path(ge=1, description="Dashboard id.")]
 Auth = Annotated[Principal, Depends(require_principal)]
 _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 404)}
-
-
-def dashboard_store(request: Request) -> DashboardStore:
-    """The process's DashboardStore on settings.meta_db, opened on first use."""
-    runtime = request.app.state.runtime
-    store: DashboardStore | None = runtime.extras.get("dashboard_store")
-    if store is None:
-        with _store_lock:
-            store = runtime.extras.get("dashboard_store")
-            if store is None:
-                store = DashboardStore(runtime.settings.meta_db)
-                runtime.extras["dashboard_store"] = store
-    return store
 
 
 Store = Annotated[DashboardStore, Depends(dashboard_store)]

@@ -20,6 +20,7 @@ from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.schemas import ERROR_RESPONSES
 from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -66,7 +67,7 @@ def live_events(
     """The `limit` newest events: `{"data_version", "events": [{"uuid", "event", "distinct_id",
     "person_id", "timestamp" (ISO 8601 UTC), "properties"}]}`, newest first."""
     project = principal.project(project_id)
-    settings = request.app.state.runtime.settings
+    settings = settings_of(request)
     snap = tables.snapshot(settings, project.id)
     # The page polls every 1.5 s; between commits the answer cannot change.
     key = (str(settings.data_dir), project.id, snap.version, limit)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from eventlens.errors import InvalidQuery
@@ -22,24 +20,11 @@ from eventlens.web.api.schemas import (
     QueryResponse,
 )
 from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import query_service
 
 router = APIRouter(prefix="/api", tags=["query"])
-_service_lock = threading.Lock()
 
 ProjectId = Annotated[int, Path(description="Project id (from `eventlens project list`).", ge=1)]
-
-
-def query_service(request: Request) -> QueryService:
-    """The process's QueryService, created on first use (it owns the query worker threads)."""
-    runtime = request.app.state.runtime
-    service: QueryService | None = runtime.extras.get("query_service")
-    if service is None:
-        with _service_lock:
-            service = runtime.extras.get("query_service")
-            if service is None:
-                service = QueryService(runtime.settings, runtime.metadata)
-                runtime.extras["query_service"] = service
-    return service
 
 
 class JSONBytes(Response):
