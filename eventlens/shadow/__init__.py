@@ -11,3 +11,6 @@ record every discrepancy, and report whether the candidate is ready for the cut-
 
 Guide: docs/shadow-mode.md; decisions: docs/adr/0005-shadow-mode.md.
 """
+
+# The public surface: the modules other components may import.
+__all__ = ["bench", "compare", "replay", "report", "runner", "store"]
