@@ -1,33 +1,98 @@
-"""The long-lived parts of a running server, built once and shared by the HTTP handlers.
+"""The composition root: every long-lived service of a running server, built in one place.
 
-Owns start/stop order: metadata store, ingest log (group-commit writer), consumer supervisor.
+`build_runtime` creates them all, once, in dependency order (metadata store, ingest log,
+consumer supervisor, capture, queries, saved dashboards, shadow records); `Runtime.start`
+starts what runs in the background (the log's group-commit writer, the consumer process) and
+`Runtime.close` stops everything in reverse. HTTP handlers get these services through the
+FastAPI dependencies in `eventlens.web.deps`, never by reaching into the app's state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Protocol
 
+from eventlens.capture.service import CaptureService
 from eventlens.config import Settings
+from eventlens.dashboards.store import DashboardStore
+from eventlens.ingest.log import IngestLog
+from eventlens.ingest.supervisor import ConsumerSupervisor
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.query.service import QueryService
+from eventlens.shadow.store import ShadowStore
+from eventlens.shadow.wiring import build_query_service
+
+__all__ = ["IngestSink", "Runtime", "build_runtime"]
+
+
+class IngestSink(Protocol):
+    """What the runtime needs of the ingest log: `IngestLog`, or a test's in-memory stand-in."""
+
+    async def append(self, payload: bytes) -> int: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
 class Runtime:
+    """The server's services. Built by `build_runtime`; fields are never reassigned."""
+
     settings: Settings
     metadata: SqliteMetadataStore
-    # Set by the ingest component (IngestLog) and the consumer supervisor when they start.
-    log: Any = None
-    consumer: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    log: IngestSink
+    consumer: ConsumerSupervisor
+    capture: CaptureService
+    queries: QueryService
+    dashboards: DashboardStore
+    shadow_records: ShadowStore  # what GET /api/shadow/report reads
 
-    @classmethod
-    def open(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings=settings, metadata=SqliteMetadataStore(settings.meta_db))
+    def start(self) -> None:
+        """Start the ingest log's writer and the consumer process (the server's lifespan)."""
+        self.log.start()
+        self.consumer.start()
 
     def close(self) -> None:
-        for part in (self.consumer, self.log):
-            if part is not None:
-                part.close()
+        """Stop in reverse order of dependency: the consumer before the log it reads, the
+        stores last. Safe whether or not `start` ran."""
+        self.consumer.close()
+        self.log.close()
+        self.dashboards.close()
+        self.shadow_records.close()
         self.metadata.close()
+
+
+def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runtime:
+    """All services for `settings`, created once; nothing is started (see `Runtime.start`).
+
+    `log` replaces the ingest log (tests that exercise capture without the disk log). Raises
+    `Unavailable` when another process holds the ingest log; whatever was opened is closed.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as undo:
+        metadata = SqliteMetadataStore(settings.meta_db)
+        undo.callback(metadata.close)
+        if log is None:
+            log = IngestLog(settings.log_dir, fsync=settings.fsync)
+            undo.callback(log.close)
+        sink = log
+        dashboards = DashboardStore(settings.meta_db)
+        undo.callback(dashboards.close)
+        shadow_records = ShadowStore(
+            settings.data_dir / "shadow.db", max_result_bytes=settings.shadow_max_result_bytes
+        )
+        undo.callback(shadow_records.close)
+        runtime = Runtime(
+            settings=settings,
+            metadata=metadata,
+            log=sink,
+            consumer=ConsumerSupervisor(settings),
+            capture=CaptureService(metadata, lambda: sink, rate_limit=settings.capture_rate_limit),
+            queries=build_query_service(settings, metadata),
+            dashboards=dashboards,
+            shadow_records=shadow_records,
+        )
+        undo.pop_all()  # built: from here on `Runtime.close` owns them
+    return runtime

@@ -262,14 +262,9 @@ class BenchServer:
         return _cpu_seconds(self.proc.pid), sum(_cpu_seconds(c) for c in _children(self.proc.pid))
 
     def stored_events(self) -> int:
-        from deltalake import DeltaTable
+        from eventlens.storage import tables
 
-        from eventlens.storage.event_table import EventTable
-
-        path = self.settings.event_table_dir(self.project_id)
-        if not DeltaTable.is_deltatable(str(path)):
-            return 0
-        return sum(f.rows for f in EventTable.open_or_create(path).snapshot().files)
+        return sum(f.rows for f in tables.snapshot(self.settings, self.project_id).files)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -72,7 +72,8 @@ class TokenCache:
 
 
 class CaptureService:
-    """Turns a parsed capture body into a durable log record. One per server (`runtime`)."""
+    """Turns a parsed capture body into a durable log record. One per server, built by
+    `eventlens.runtime.build_runtime`."""
 
     def __init__(
         self,
@@ -84,20 +85,6 @@ class CaptureService:
         self.limiter = ProjectRateLimiter(rate_limit)
         # A provider, not the log itself: the ingest log may start after this service exists.
         self._log_provider = log_provider
-
-    @classmethod
-    def for_runtime(cls, runtime: Any) -> CaptureService:
-        """The runtime's service, created on first use and kept in `runtime.extras`."""
-        service = runtime.extras.get("capture")
-        if service is None:
-            service = cls(
-                runtime.metadata,
-                lambda: runtime.log,
-                rate_limit=runtime.settings.capture_rate_limit,
-            )
-            runtime.extras["capture"] = service
-        assert isinstance(service, CaptureService)
-        return service
 
     def project_for(self, token: str | None) -> Project:
         """The project of `token`; `AuthenticationError` (401) when missing or unknown."""

@@ -26,11 +26,9 @@ def explain_local(
 ) -> dict[str, Any]:
     """Plan and run `query` on the project's latest snapshot; the report as a dict (result
     under "results"). Raises NotFound for an unknown project or one without events."""
-    from deltalake import DeltaTable
-
     from eventlens.query import normalise, parse_query
     from eventlens.query.parallel import ParallelEngine
-    from eventlens.storage.event_table import EventTable
+    from eventlens.storage import tables
 
     settings = settings_for(data_dir)
     store = SqliteMetadataStore(settings.meta_db)
@@ -38,10 +36,11 @@ def explain_local(
         project = store.get_project(project_id)
     finally:
         store.close()
-    path = settings.event_table_dir(project_id)
-    if not DeltaTable.is_deltatable(str(path)):
+    table = tables.open_table(settings, project_id)
+    if table is None:
+        path = settings.event_table_dir(project_id)
         raise NotFound(f"project {project_id} has no event table yet at {path}")
-    snapshot = EventTable.open_or_create(path).snapshot()
+    snapshot = table.snapshot()
     nq = normalise(
         parse_query(query),
         timezone=project.timezone,

@@ -7,7 +7,6 @@ ingest log's durable end and the consumer's status.json, and never writes any of
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from eventlens.errors import EventLensError, NotFound
 from eventlens.ingest.consumer import read_status
 from eventlens.ingest.log import LogReader
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.storage import tables
+from eventlens.storage.stats import state_counts
 
 # Pending log bytes scanned to count unapplied events per project; past this only bytes are shown.
 _SCAN_LIMIT = 256 << 20
@@ -52,34 +53,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _state_counts(db: Path) -> tuple[int | None, int | None]:
-    """(persons, unreplayed dead letters) from a state db opened read-only; None if absent."""
-    if not db.exists():
-        return None, None
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        persons = int(conn.execute("SELECT count(*) FROM persons").fetchone()[0])
-        dead = int(
-            conn.execute("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").fetchone()[
-                0
-            ]
-        )
-        return persons, dead
-    except sqlite3.Error:
-        return None, None
-    finally:
-        conn.close()
-
-
 def _table_info(settings: Settings, project_id: int) -> dict[str, Any]:
-    from deltalake import DeltaTable
-
-    from eventlens.storage.event_table import EventTable
-
-    path = settings.event_table_dir(project_id)
-    if not DeltaTable.is_deltatable(str(path)):
+    table = tables.open_table(settings, project_id)
+    if table is None:
         return {"events": 0, "data_version": None, "data_files": 0, "data_bytes": 0}
-    snap = EventTable.open_or_create(path).snapshot()
+    snap = table.snapshot()
     return {
         "events": sum(f.rows for f in snap.files),
         "data_version": snap.version,
@@ -149,15 +127,15 @@ def collect(settings: Settings, project_id: int | None = None) -> dict[str, Any]
     }
     rows = []
     for p in projects:
-        persons, dead = _state_counts(settings.state_db(p.id))
+        counts = state_counts(settings.state_db(p.id))
         files, size = _dir_size(settings.project_dir(p.id))
         rows.append(
             {
                 "id": p.id,
                 "name": p.name,
                 **_table_info(settings, p.id),
-                "persons": persons or 0,
-                "dead_letters": dead or 0,
+                "persons": counts.persons if counts else 0,
+                "dead_letters": counts.dead_letters if counts else 0,
                 "pending_events": None if pending is None else pending.get(p.id, 0),
                 "files": files,
                 "bytes": size,

@@ -2,4 +2,5 @@
 
 from eventlens.dashboards.store import Dashboard, DashboardStore, SavedInsight
 
-__all__ = ["Dashboard", "DashboardStore", "SavedInsight"]
+# The public surface: these names, and the module `store`.
+__all__ = ["Dashboard", "DashboardStore", "SavedInsight", "store"]

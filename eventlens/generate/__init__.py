@@ -16,7 +16,16 @@ from eventlens.generate.core import DEFAULT_CHUNK_EVENTS, generate
 from eventlens.generate.encode import GENERATED_SCHEMA
 from eventlens.generate.writer import write_file
 
-__all__ = ["DEFAULT_CHUNK_EVENTS", "GENERATED_SCHEMA", "generate", "parse_count", "write_file"]
+# The public surface: these names, and the modules `shape` (the data's story) and `writer`.
+__all__ = [
+    "DEFAULT_CHUNK_EVENTS",
+    "GENERATED_SCHEMA",
+    "generate",
+    "parse_count",
+    "shape",
+    "write_file",
+    "writer",
+]
 
 _COUNT = re.compile(r"(\d+(?:\.\d+)?)([kmb]?)")
 _SUFFIXES = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}

@@ -1,0 +1,5 @@
+"""Ingest: the durable log, the consumer process and the per-project writer that turns log records
+into event-table commits and person state, exactly once (docs/adr/0001, 0002)."""
+
+# The public surface: the modules other components may import.
+__all__ = ["bulk_import", "consumer", "log", "supervisor"]

@@ -2,7 +2,7 @@
 (storage.md item 10), with the same person resolution and uuid dedupe as the log consumer.
 
 Parsing and validation run in DuckDB (vectorised, streaming, bounded memory); each chunk then
-goes through storage.batch.prepare_batch (the consumer's code) and one Delta append.
+goes through ingest.batch.prepare_batch (the consumer's code) and one Delta append.
 
 Row shape (capture shape): uuid, event, distinct_id, timestamp (ISO 8601, or epoch seconds /
 milliseconds / microseconds told apart by magnitude), properties (a JSON object; in CSV and
@@ -44,10 +44,10 @@ from eventlens.capture.fields import (
 )
 from eventlens.config import Settings
 from eventlens.errors import InvalidInput, NotFound, Unavailable
+from eventlens.ingest.batch import prepare_batch
 from eventlens.ingest.project_writer import writer_lock
 from eventlens.observability import metrics
 from eventlens.storage import deadletters, state, uuid_runs
-from eventlens.storage.batch import prepare_batch
 from eventlens.storage.event_table import EventTable
 
 DEFAULT_CHUNK_ROWS = 1_000_000

@@ -27,10 +27,10 @@ import pyarrow as pa
 
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.config import Settings
+from eventlens.ingest.batch import prepare_batch
 from eventlens.observability import metrics
 from eventlens.persons.merges import MergeLag, merge_lag, rewrite_pending_merges
 from eventlens.storage import deadletters, state, uuid_runs
-from eventlens.storage.batch import prepare_batch
 from eventlens.storage.event_table import EventTable
 
 # Test seam: crash-injection tests replace this to die (os._exit) at a named point.
@@ -58,7 +58,7 @@ class LogRecord:
 
 
 def events_to_table(events: list[CapturedEvent]) -> pa.Table:
-    """CapturedEvents -> the input table of storage.batch.prepare_batch."""
+    """CapturedEvents -> the input table of ingest.batch.prepare_batch."""
     return pa.Table.from_arrays(
         [
             pa.array([e.uuid for e in events], pa.string()),

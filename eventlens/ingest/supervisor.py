@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 from eventlens.config import Settings
 from eventlens.ingest.consumer import read_status
@@ -107,15 +106,3 @@ class ConsumerSupervisor:
             _log.warning("consumer.kill", pid=proc.pid)
             proc.kill()
             proc.wait()
-
-
-def start_ingest(runtime: Any) -> None:
-    """Open and start the ingest log and the consumer supervisor on `runtime` (`.log`,
-    `.consumer`); `Runtime.close()` stops them (consumer first, then the log)."""
-    from eventlens.ingest.log import IngestLog
-
-    settings: Settings = runtime.settings
-    runtime.log = IngestLog(settings.log_dir, fsync=settings.fsync)
-    runtime.log.start()
-    runtime.consumer = ConsumerSupervisor(settings)
-    runtime.consumer.start()

@@ -6,7 +6,8 @@ get_engine("reference").run(normalised, snapshot) -> JSON-able result
 run_engine(engine, normalised, snapshot, deadline) -> (result, explain report or None)
 
 Seams: `Engine` / `ExplainingEngine` (engines.py), `QueryObserver` (observers.py), the one
-registry of insight kinds (kinds.py). The query service is `eventlens.query.service`.
+registry of insight kinds (kinds.py); engines by name in registry.py. The query service is
+`eventlens.query.service`.
 """
 
 from eventlens.query.engines import (
@@ -14,9 +15,6 @@ from eventlens.query.engines import (
     ExplainingEngine,
     InsightResult,
     PlanReport,
-    engine_names,
-    get_engine,
-    register_engine,
     run_engine,
 )
 from eventlens.query.kinds import KINDS, InsightKind, kind_of
@@ -31,6 +29,7 @@ from eventlens.query.model import (
 )
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
+from eventlens.query.registry import engine_names, get_engine, register_engine
 
 __all__ = [
     "KINDS",

@@ -6,7 +6,8 @@
 - `run_engine`: the one place an engine is called: with the deadline current, and explaining
   when asked. The query service and shadow mode both call engines through it.
 
-"reference" (the oracle) and "parallel" (the production engine) are always registered.
+Engines implement this module and never import the registry that finds them by name
+(`eventlens.query.registry`, a service-level module).
 """
 
 from __future__ import annotations
@@ -84,41 +85,3 @@ def check_can_explain(engine: Engine, name: str) -> None:
     """InvalidQuery (field "explain") unless `engine` can explain (checked before queueing)."""
     if not can_explain(engine):
         raise _cannot_explain(name)
-
-
-_ENGINES: dict[str, Engine] = {}
-
-
-def register_engine(engine: Engine) -> None:
-    """Add (or replace) an engine under `engine.name`."""
-    _register_builtin()
-    _ENGINES[engine.name] = engine
-
-
-def get_engine(name: str = "reference") -> Engine:
-    """The engine registered as `name`; InvalidQuery (field "engine") if there is none."""
-    _register_builtin()
-    try:
-        return _ENGINES[name]
-    except KeyError:
-        raise InvalidQuery(
-            f"unknown engine {name!r} (available: {', '.join(sorted(_ENGINES))})", field="engine"
-        ) from None
-
-
-def engine_names() -> list[str]:
-    """Names of the registered engines, sorted."""
-    _register_builtin()
-    return sorted(_ENGINES)
-
-
-def _register_builtin() -> None:
-    # Lazily, so importing eventlens.query does not import every engine.
-    if "reference" not in _ENGINES:
-        from eventlens.query.reference import ReferenceEngine
-
-        _ENGINES["reference"] = ReferenceEngine()
-    if "parallel" not in _ENGINES:
-        from eventlens.query.parallel import ParallelEngine
-
-        _ENGINES["parallel"] = ParallelEngine()

@@ -16,14 +16,11 @@ caller gets `QueryTimeout` (504) at the deadline whether or not the engine coope
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from deltalake import DeltaTable
 
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
@@ -31,7 +28,7 @@ from eventlens.observability import metrics
 from eventlens.observability.logging import get_logger
 from eventlens.projects.store import MetadataStore, Project
 from eventlens.query.deadline import Deadline
-from eventlens.query.engines import Engine, InsightResult, check_can_explain, get_engine, run_engine
+from eventlens.query.engines import Engine, InsightResult, check_can_explain, run_engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
@@ -39,7 +36,9 @@ from eventlens.query.parallel import resident_cache
 from eventlens.query.pool import QueryPool
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.query.querylog import QueryLog
-from eventlens.storage.event_table import EventTable, Snapshot
+from eventlens.query.registry import get_engine
+from eventlens.storage import tables
+from eventlens.storage.event_table import Snapshot
 
 log = get_logger(__name__)
 DEFAULT_ENGINE = "parallel"  # the production engine; "reference" is the oracle
@@ -93,8 +92,6 @@ class QueryService:
         self.metadata = metadata
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
-        self._tables: dict[int, EventTable] = {}
-        self._tables_lock = threading.Lock()
         self.query_log: QueryLog | None = (
             QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
             if settings.query_log
@@ -195,16 +192,7 @@ class QueryService:
         """The latest committed snapshot of the project's event table. A project that has no
         table yet reads as an empty version 0 (what creating it would give), without creating
         anything: queries never write."""
-        path = self.settings.event_table_dir(project_id)
-        with self._tables_lock:
-            table = self._tables.get(project_id)
-        if table is None:
-            if not DeltaTable.is_deltatable(str(path)):
-                return Snapshot(0, self.settings.buckets, [])
-            table = EventTable.open_or_create(path)
-            with self._tables_lock:
-                table = self._tables.setdefault(project_id, table)
-        return table.snapshot()
+        return tables.snapshot(self.settings, project_id)
 
     def notify_started(self, query: QueryStarted) -> None:
         """Tell every observer a query starts (an observer that raises is logged, skipped)."""

@@ -10,9 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from eventlens.query.engines import get_engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
+from eventlens.query.registry import get_engine
 from eventlens.query.source import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.schema import EVENT_SCHEMA

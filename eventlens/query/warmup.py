@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable
-
 from eventlens.config import Settings
 from eventlens.errors import EventLensError
 from eventlens.observability.logging import get_logger
@@ -24,7 +22,8 @@ from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.planner import plan_query
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.query.querylog import read_log
-from eventlens.storage.event_table import EventTable, Snapshot
+from eventlens.storage import tables
+from eventlens.storage.event_table import Snapshot
 
 log = get_logger(__name__)
 RECENT_QUERIES = 500  # the query log's last entries whose properties are decoded ahead
@@ -43,10 +42,10 @@ def warm_resident(settings: Settings, metadata: MetadataStore) -> None:
     for project in projects:
         started = time.perf_counter()
         try:
-            path = settings.event_table_dir(project.id)
-            if not DeltaTable.is_deltatable(str(path)):
+            table = tables.open_table(settings, project.id)
+            if table is None:
                 continue
-            snapshot = EventTable.open_or_create(path).snapshot()
+            snapshot = table.snapshot()
             props = sorted(property_keys(recent.get(project.id, []), snapshot))
             rows = resident_cache.warm(snapshot, props)
         except Exception as exc:

@@ -3,6 +3,7 @@ record every discrepancy, and report whether the candidate is ready for the cut-
 
     compare.compare(kind, primary_result, candidate_result) -> [Diff(path, expected, got)]
     runner.ShadowRunner      the live dual-run (bounded pool, own deadline, load shedding)
+    wiring                   attaches the runner to a QueryService as an observer
     store.ShadowStore        durable comparisons, discrepancy records, known-difference rules
     report.build_report      match rate, outcomes, latency, cut-over verdict
     replay                   re-run a record or a production query log offline
@@ -10,3 +11,6 @@ record every discrepancy, and report whether the candidate is ready for the cut-
 
 Guide: docs/shadow-mode.md; decisions: docs/adr/0005-shadow-mode.md.
 """
+
+# The public surface: the modules other components may import.
+__all__ = ["bench", "compare", "replay", "report", "runner", "store", "wiring"]

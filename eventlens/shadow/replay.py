@@ -14,10 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable
-
 from eventlens.config import Settings
-from eventlens.errors import EventLensError, InvalidInput, QueryTimeout
+from eventlens.errors import EventLensError, QueryTimeout
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine
 from eventlens.query.model import parse_query
@@ -26,7 +24,8 @@ from eventlens.query.querylog import read_log
 from eventlens.shadow.compare import compare
 from eventlens.shadow.runner import call_engine, engine_version, resolve_engine
 from eventlens.shadow.store import Discrepancy, ShadowStore
-from eventlens.storage.event_table import EventTable, Snapshot
+from eventlens.storage import tables
+from eventlens.storage.event_table import Snapshot
 
 
 @dataclass
@@ -63,12 +62,7 @@ class ReplayResult:
 
 def snapshot_at(settings: Settings, project: int, version: int) -> Snapshot:
     """The project's event table at `version`. InvalidInput if that version is gone."""
-    path = settings.event_table_dir(project)
-    if not DeltaTable.is_deltatable(str(path)):
-        if version == 0:
-            return Snapshot(0, settings.buckets, [])
-        raise InvalidInput(f"project {project} has no event table (wanted version {version})")
-    return EventTable.open_or_create(path).snapshot(version)
+    return tables.snapshot(settings, project, version)
 
 
 def compare_once(

@@ -32,9 +32,10 @@ from eventlens.errors import InvalidQuery, QueryTimeout
 from eventlens.observability import metrics
 from eventlens.observability.logging import get_logger
 from eventlens.query.deadline import Deadline
-from eventlens.query.engines import Engine, InsightResult, get_engine, run_engine
+from eventlens.query.engines import Engine, InsightResult, run_engine
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.observers import QueryAnswered, QueryStarted
+from eventlens.query.registry import get_engine
 from eventlens.shadow.compare import compare
 from eventlens.shadow.store import Discrepancy, ShadowStore
 from eventlens.storage.event_table import Snapshot
@@ -58,24 +59,9 @@ def engine_version(engine: Engine) -> str:
 
 
 def resolve_engine(name: str) -> Engine:
-    """The registered engine `name`; an engine package `eventlens.query.<name>` with a
-    `register()` function is imported and registered on first use. InvalidQuery (naming the
-    known engines) if there is no such engine."""
-    import importlib
-
-    try:
-        return get_engine(name)
-    except InvalidQuery as unknown:
-        error = unknown
-    register = None
-    if name.isidentifier():
-        try:
-            register = getattr(importlib.import_module(f"eventlens.query.{name}"), "register", None)
-        except ImportError:
-            register = None
-    if register is None:
-        raise error
-    register()
+    """The engine registered as `name` (`eventlens.query.registry`: built-ins, registered
+    engines, and engine packages `eventlens.query.<name>` with `make_engine()`). InvalidQuery
+    (naming the known engines) if there is no such engine."""
     return get_engine(name)
 
 

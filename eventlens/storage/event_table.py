@@ -119,6 +119,11 @@ class EventTable:
         self._buckets = buckets
         self._lock = threading.Lock()
 
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether a Delta table has been created at `path` (reads, never creates)."""
+        return bool(DeltaTable.is_deltatable(str(path)))
+
     @classmethod
     def open_or_create(cls, path: Path, buckets: int = DEFAULT_BUCKETS) -> EventTable:
         """Open the table at `path`, creating it (empty, version 0) with `buckets` if absent.
@@ -127,7 +132,7 @@ class EventTable:
         """
         if buckets < 1:
             raise InvalidInput(f"bucket count must be >= 1, not {buckets}")
-        if not DeltaTable.is_deltatable(str(path)):
+        if not cls.exists(path):
             path.mkdir(parents=True, exist_ok=True)
             try:
                 DeltaTable.create(
@@ -140,7 +145,7 @@ class EventTable:
                 )
             except Exception:
                 # Another process (query service, consumer, import) created it first.
-                if not DeltaTable.is_deltatable(str(path)):
+                if not cls.exists(path):
                     raise
         dt = DeltaTable(str(path))
         meta = json.loads(dt.metadata().description or "{}")

@@ -10,17 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventlens import __version__
 from eventlens.config import Settings
 from eventlens.errors import EventLensError
-from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
 from eventlens.query.warmup import warm_resident
-from eventlens.runtime import Runtime
+from eventlens.runtime import build_runtime
 from eventlens.web import api, dashboard
 from eventlens.web.api import catalog, insights, live
 from eventlens.web.api import shadow as shadow_api
@@ -35,9 +33,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.open(settings)
-        app.state.runtime = runtime
-        start_ingest(runtime)
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime  # read only through eventlens.web.deps
+        runtime.start()
         if settings.query_warm:
             threading.Thread(
                 target=warm_resident,
@@ -78,8 +76,3 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime

@@ -20,11 +20,10 @@ from starlette.routing import BaseRoute, Route
 from eventlens.capture.decode import decode_body, parse_json_body
 from eventlens.capture.posthog import ParsedBody, parse_posthog
 from eventlens.capture.segment import parse_segment
-from eventlens.capture.service import CaptureService
-from eventlens.config import Settings
 from eventlens.errors import EventLensError, InvalidInput, MethodNotAllowed, PayloadTooLarge
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import capture_requests
+from eventlens.web.deps import capture_service, settings_of
 from eventlens.web.errors import error_response
 
 log = get_logger(__name__)
@@ -98,15 +97,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
-def _service(request: Request) -> CaptureService:
-    return CaptureService.for_runtime(request.app.state.runtime)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.runtime.settings
-    return settings
-
-
 def _wrap(family: str, allowed: tuple[str, ...], handler: Handler) -> Handler:
     """Method check, CORS, error mapping and the request counter around a capture handler."""
     allow = ", ".join((*allowed, "OPTIONS"))
@@ -141,7 +131,7 @@ def _success(base: dict[str, Any], rejected: list[dict[str, Any]]) -> Response:
 async def posthog_capture(request: Request) -> Response:
     started = time.perf_counter()
     received_us = time.time_ns() // 1000
-    settings = _settings(request)
+    settings = settings_of(request)
     path = request.scope["path"].rstrip("/")
     limit = settings.max_batch_body if path == "/batch" else settings.max_body
     query = request.query_params
@@ -167,7 +157,9 @@ async def posthog_capture(request: Request) -> Response:
         max_event=settings.max_event if len(text) > settings.max_event else None,
         surrogates=body_json.surrogates,
     )
-    result = await _service(request).submit(parsed, received_at_us=received_us, started=started)
+    result = await capture_service(request).submit(
+        parsed, received_at_us=received_us, started=started
+    )
     return _success({"status": 1}, result.rejected)
 
 
@@ -175,7 +167,7 @@ def _segment_handler(kind: str | None) -> Handler:
     async def handler(request: Request) -> Response:
         started = time.perf_counter()
         received_us = time.time_ns() // 1000
-        settings = _settings(request)
+        settings = settings_of(request)
         limit = settings.max_segment_batch if kind is None else settings.max_segment_message
         try:
             text = decode_body(
@@ -199,7 +191,9 @@ def _segment_handler(kind: str | None) -> Handler:
             max_message=settings.max_segment_message if kind is None else None,
             surrogates=body_json.surrogates,
         )
-        result = await _service(request).submit(parsed, received_at_us=received_us, started=started)
+        result = await capture_service(request).submit(
+            parsed, received_at_us=received_us, started=started
+        )
         return _success({"success": True}, result.rejected)
 
     return handler

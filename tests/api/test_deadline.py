@@ -16,7 +16,7 @@ import uvicorn
 
 from eventlens.config import Settings
 from eventlens.projects.store import SqliteMetadataStore
-from eventlens.query.engines import engine_names, register_engine
+from eventlens.query.registry import engine_names, register_engine
 from eventlens.web.app import create_app
 from tests.support.server import free_port
 

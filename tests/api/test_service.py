@@ -16,7 +16,7 @@ from eventlens.errors import InvalidQuery, NotFound, QueryTimeout
 from eventlens.observability import metrics
 from eventlens.projects.store import SqliteMetadataStore
 from eventlens.query import deadline as deadlines
-from eventlens.query.engines import engine_names, register_engine
+from eventlens.query.registry import engine_names, register_engine
 from eventlens.query.service import QueryService
 
 QUERY: dict[str, Any] = {
@@ -102,7 +102,7 @@ def engines() -> None:
 
 
 def _engine(name: str) -> Any:
-    from eventlens.query.engines import get_engine
+    from eventlens.query.registry import get_engine
 
     return get_engine(name)
 

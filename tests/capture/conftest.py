@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from eventlens.capture.model import CapturedEvent, DeadLetter, decode_log_record
 from eventlens.config import Settings
 from eventlens.errors import Unavailable
-from eventlens.runtime import Runtime
+from eventlens.runtime import Runtime, build_runtime
 
 
 @dataclass
@@ -34,6 +34,9 @@ class MemoryLog:
     def append_blocking(self, payload: bytes) -> int:
         self.records.append(payload)
         return len(self.records)
+
+    def start(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -83,10 +86,9 @@ class App:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
     settings = Settings().with_data_dir(tmp_path / "data")
-    runtime = Runtime.open(settings)
-    created = runtime.metadata.create_project("capture-test")
     log = MemoryLog()
-    runtime.log = log
+    runtime = build_runtime(settings, log=log)
+    created = runtime.metadata.create_project("capture-test")
     from eventlens.web.app import create_app  # here: a broken import fails only app tests
 
     application = create_app(settings)
@@ -96,4 +98,4 @@ def app(tmp_path: Path) -> Iterator[App]:
         yield App(client, log, runtime, created.project.token, created.project.id)
     finally:
         client.close()
-        runtime.metadata.close()
+        runtime.close()

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from eventlens.query import parallel
 from eventlens.query.testing import run_on_events
 from tests.query.golden.compare import mismatches
 
@@ -25,11 +24,6 @@ def _load(path: Path) -> dict[str, Any]:
 PATHS = sorted(
     p for p in FIXTURE_DIR.rglob("*.json") if p.name != "rules.json" and "expected" in _load(p)
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _registered() -> None:
-    parallel.register()
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.relative_to(FIXTURE_DIR).as_posix() for p in PATHS])

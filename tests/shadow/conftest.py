@@ -15,7 +15,8 @@ import pytest
 
 from eventlens.config import Settings
 from eventlens.projects.store import Project, SqliteMetadataStore
-from eventlens.query.engines import Engine, register_engine
+from eventlens.query.engines import Engine
+from eventlens.query.registry import register_engine
 from eventlens.query.service import QueryService
 from eventlens.shadow.wiring import build_query_service, shadow_of
 from eventlens.storage.event_table import EventTable

@@ -2,7 +2,7 @@
 
     ParallelEngine().run(normalised_query, snapshot) -> result (== the reference engine's)
     ParallelEngine().explain(normalised_query, snapshot) -> (result, ExplainReport)
-    register() adds engine "parallel" to eventlens.query.engines' registry.
+    make_engine() is how eventlens.query.registry builds engine "parallel" by name.
 
 Design and measurements: docs/adr/0004-parallel-engine.md.
 """
@@ -21,12 +21,9 @@ from eventlens.query.parallel.merge import ExplainReport, TaskStats
 from eventlens.query.parallel.planner import Plan, SubTask, plan_query
 
 
-def register() -> None:
-    """Register engine "parallel" (keeping the built-in "reference" registered too)."""
-    from eventlens.query.engines import engine_names, register_engine
-
-    engine_names()  # the registry registers its built-ins when first used; do that first
-    register_engine(ParallelEngine())
+def make_engine() -> ParallelEngine:
+    """A new parallel engine: how `eventlens.query.registry` finds this package by name."""
+    return ParallelEngine()
 
 
 __all__ = [
@@ -39,8 +36,8 @@ __all__ = [
     "SubTask",
     "TaskStats",
     "get_executor",
+    "make_engine",
     "plan_query",
-    "register",
     "register_executor",
     "run_subtask",
 ]

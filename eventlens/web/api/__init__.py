@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from eventlens.web.api.routes import router
 from eventlens.web.api.validation import handle_validation_error
 
+__all__ = ["install"]
+
 
 def install(app: FastAPI) -> None:
     """Add the API routes and turn request validation errors into our 400 shape."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import orjson
@@ -18,10 +17,11 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
-from eventlens.config import Settings
-from eventlens.storage.event_table import DataFile, EventTable
+from eventlens.storage import tables
+from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
+from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -30,22 +30,6 @@ KEY_SAMPLE_ROWS = 20_000
 _CACHE_SIZE = 32
 _cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-_tables: dict[FilePath, EventTable] = {}
-
-
-def event_table(settings: Settings, project_id: int) -> EventTable:
-    """The project's event table, opened once per process (reopening reads the Delta log
-    again: most of the cost of a poll of the live view)."""
-    path = settings.event_table_dir(project_id)
-    with _cache_lock:
-        table = _tables.get(path)
-    if table is None:
-        table = EventTable.open_or_create(path, settings.buckets)
-        with _cache_lock:
-            table = _tables.setdefault(path, table)
-    return table
 
 
 def newest_files(files: list[DataFile], rows: int) -> list[DataFile]:
@@ -70,10 +54,9 @@ def _keys(texts: list[str]) -> list[str]:
     return sorted(keys)
 
 
-def build_catalog(table: EventTable) -> dict[str, Any]:
+def build_catalog(snap: Snapshot) -> dict[str, Any]:
     """{"data_version", "total_events", "events": [{"name", "count"}] (most frequent first),
-    "event_properties": [...], "person_properties": [...]} of the latest snapshot."""
-    snap = table.snapshot()
+    "event_properties": [...], "person_properties": [...]} of snapshot `snap`."""
     name_files = newest_files(snap.files, SAMPLE_ROWS)
     names = snap.read(["event"], files=name_files).column("event")
     counts = pc.value_counts(names).to_pylist() if len(names) else []
@@ -102,13 +85,13 @@ def catalog(
     """Event names (with counts in the sample) and property keys in use, plus the project's
     public token (for the SDK snippet shown while the project has no events)."""
     project = principal.project(project_id)
-    settings = request.app.state.runtime.settings
-    table = event_table(settings, project.id)
-    key = (str(settings.data_dir), project.id, table.version())
+    settings = settings_of(request)
+    snap = tables.snapshot(settings, project.id)
+    key = (str(settings.data_dir), project.id, snap.version)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is None:
-        cached = build_catalog(table)
+        cached = build_catalog(snap)
         with _cache_lock:
             _cache[key] = cached
             while len(_cache) > _CACHE_SIZE:

@@ -7,16 +7,13 @@ read); a saved query is validated with the query model, so a bad one is a 400 na
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.dashboards.store import DashboardStore
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
@@ -28,27 +25,15 @@ from eventlens.web.api.schemas import (
     InsightId,
     ProjectId,
 )
+from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import dashboard_store
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 MAX_TILES = 100
-_store_lock = threading.Lock()
 
 InsightIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=MAX_TILES)]
 Auth = Annotated[Principal, Depends(require_principal)]
 _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 404)}
-
-
-def dashboard_store(request: Request) -> DashboardStore:
-    """The process's DashboardStore on settings.meta_db, opened on first use."""
-    runtime = request.app.state.runtime
-    store: DashboardStore | None = runtime.extras.get("dashboard_store")
-    if store is None:
-        with _store_lock:
-            store = runtime.extras.get("dashboard_store")
-            if store is None:
-                store = DashboardStore(runtime.settings.meta_db)
-                runtime.extras["dashboard_store"] = store
-    return store
 
 
 Store = Annotated[DashboardStore, Depends(dashboard_store)]

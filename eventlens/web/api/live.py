@@ -16,10 +16,11 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
+from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
-from eventlens.web.api.catalog import event_table
 from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
+from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 
@@ -66,8 +67,8 @@ def live_events(
     """The `limit` newest events: `{"data_version", "events": [{"uuid", "event", "distinct_id",
     "person_id", "timestamp" (ISO 8601 UTC), "properties"}]}`, newest first."""
     project = principal.project(project_id)
-    settings = request.app.state.runtime.settings
-    snap = event_table(settings, project.id).snapshot()
+    settings = settings_of(request)
+    snap = tables.snapshot(settings, project.id)
     # The page polls every 1.5 s; between commits the answer cannot change.
     key = (str(settings.data_dir), project.id, snap.version, limit)
     with _cache_lock:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Query
-from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlens.auth.http import Principal, require_principal
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
 from eventlens.query.service import QueryService
-from eventlens.shadow.wiring import build_query_service
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
     QUERY_EXAMPLES,
@@ -24,22 +20,10 @@ from eventlens.web.api.schemas import (
     QueryRequest,
     QueryResponse,
 )
+from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import query_service
 
 router = APIRouter(prefix="/api", tags=["query"])
-_service_lock = threading.Lock()
-
-
-def query_service(request: Request) -> QueryService:
-    """The process's QueryService, created on first use (it owns the query worker threads)."""
-    runtime = request.app.state.runtime
-    service: QueryService | None = runtime.extras.get("query_service")
-    if service is None:
-        with _service_lock:
-            service = runtime.extras.get("query_service")
-            if service is None:
-                service = build_query_service(runtime.settings, runtime.metadata)
-                runtime.extras["query_service"] = service
-    return service
 
 
 class JSONBytes(Response):

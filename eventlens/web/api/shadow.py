@@ -11,40 +11,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from starlette.requests import Request
 
-from eventlens.auth.http import Principal, require_principal
+from eventlens.config import Settings
 from eventlens.shadow.report import Policy, build_report, parse_since
 from eventlens.shadow.store import ShadowStore
+from eventlens.web.auth import Principal, require_principal
+from eventlens.web.deps import settings_of, shadow_store
 
 router = APIRouter(prefix="/api/shadow", tags=["shadow"])
 
 
-def _store(request: Request) -> ShadowStore:
-    runtime = request.app.state.runtime
-    store: ShadowStore | None = runtime.extras.get("shadow_store")
-    if store is None:
-        settings = runtime.settings
-        store = ShadowStore(
-            settings.data_dir / "shadow.db", max_result_bytes=settings.shadow_max_result_bytes
-        )
-        store = runtime.extras.setdefault("shadow_store", store)
-    return store
-
-
 @router.get("/report")
 def shadow_report(
-    request: Request,
     principal: Annotated[Principal, Depends(require_principal)],
+    store: Annotated[ShadowStore, Depends(shadow_store)],
+    settings: Annotated[Settings, Depends(settings_of)],
     since: Annotated[str, Query(description="Window: 90s, 30m, 12h, 7d, 2w, or all.")] = "7d",
     primary: Annotated[str | None, Query(description="Engine pair (default: latest).")] = None,
     candidate: Annotated[str | None, Query()] = None,
 ) -> Any:
     """Match rate, outcomes, mismatches by kind and diff location, p50/p99 latency of both
     engines and the cut-over verdict, over this key's projects. 400 for a bad `since`."""
-    settings = request.app.state.runtime.settings
     return build_report(
-        _store(request),
+        store,
         since_s=None if since == "all" else parse_since(since),
         policy=Policy(min_days=settings.shadow_min_days, min_queries=settings.shadow_min_queries),
         projects={p.id for p in principal.projects},

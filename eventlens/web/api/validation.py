@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventlens.auth.http import require_principal
 from eventlens.errors import EventLensError, InvalidInput
+from eventlens.web.auth import require_principal
 from eventlens.web.errors import error_response
 
 _SOURCES = {"body", "query", "path", "header", "cookie"}

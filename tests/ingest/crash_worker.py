@@ -1,6 +1,6 @@
 """Subprocess for crash tests: apply records from a JSON file, dying (os._exit) at a checkpoint.
 
-python -m tests.storage.crash_worker DATA_DIR CHECKPOINT RECORDS_JSON
+python -m tests.ingest.crash_worker DATA_DIR CHECKPOINT RECORDS_JSON
 """
 
 from __future__ import annotations

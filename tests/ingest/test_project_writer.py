@@ -17,7 +17,7 @@ from eventlens.ingest import project_writer
 from eventlens.ingest.project_writer import LogRecord, ProjectWriter
 from eventlens.storage import deadletters
 from eventlens.storage.event_table import EventTable
-from tests.storage.crash_worker import CRASH_EXIT
+from tests.ingest.crash_worker import CRASH_EXIT
 from tests.storage.support import T0, ev, records, settings_at, table_rows
 
 
@@ -120,7 +120,7 @@ def _crash_apply(settings: Settings, recs: list[LogRecord], point: str, tmp: Pat
         [
             sys.executable,
             "-m",
-            "tests.storage.crash_worker",
+            "tests.ingest.crash_worker",
             str(settings.data_dir),
             point,
             str(path),

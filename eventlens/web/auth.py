@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from eventlens.errors import AuthenticationError, NotFound
 from eventlens.projects.store import Project
+from eventlens.web.deps import metadata_store
 
 # Registers the scheme in OpenAPI (the "Authorize" button at /docs); parsing is ours, so that
 # every failure gets our error shape and a message saying what is wrong.
@@ -74,8 +75,7 @@ def require_principal(
             field=leaked[0],
         )
     key = api_key_from_header(request.headers.get("authorization"))
-    runtime = request.app.state.runtime
-    projects = runtime.metadata.projects_for_api_key(key)
+    projects = metadata_store(request).projects_for_api_key(key)
     if not projects:
         raise AuthenticationError("unknown API key")
     return Principal(tuple(projects))
