@@ -19,8 +19,9 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pyarrow as pa
@@ -69,6 +70,24 @@ def events_to_table(events: list[CapturedEvent]) -> pa.Table:
         ],
         schema=_INPUT_SCHEMA,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def wire_event(e: CapturedEvent) -> dict[str, object]:
+    """A stored event in PostHog wire form (ISO timestamp when representable): what capture's
+    parser accepts again, so a quarantined event can be replayed."""
+    ts: object = e.timestamp
+    with suppress(OverflowError):
+        ts = (_EPOCH + timedelta(microseconds=e.timestamp)).isoformat()
+    return {
+        "uuid": e.uuid,
+        "event": e.event,
+        "distinct_id": e.distinct_id,
+        "timestamp": ts,
+        "properties": e.properties,
+    }
 
 
 @contextmanager
@@ -146,6 +165,33 @@ class ProjectWriter:
             self.duplicates_total += prepared.duplicates
             metrics.ingest_duplicates.inc(prepared.duplicates)
         return version
+
+    def quarantine(self, record: LogRecord, reason: str) -> int:
+        """Move a record that cannot be applied to the dead letters: each event (in the wire
+        form `eventlens deadletter replay` re-validates) with `reason`, each dead letter it
+        carried with its own reason; the state offset then passes the record, so the next
+        records apply. Returns how many dead letters were added (0 if already applied)."""
+        with writer_lock(self.settings, self.project_id):
+            if record.end_offset <= self.applied_offset():
+                return 0
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = deadletters.add(
+                    conn,
+                    record.received_at,
+                    ((i, reason, wire_event(e)) for i, e in enumerate(record.events)),
+                )
+                added += deadletters.add(
+                    conn, record.received_at, ((d.index, d.reason, d.payload) for d in record.dead)
+                )
+                state.set_meta(conn, state.STATE_OFFSET, record.end_offset)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return added
 
     def maintain(self) -> None:
         """Compaction (settings.compact_min_files) and pending person-merge rewrites; cheap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from eventlens import __version__
 from eventlens.config import Settings
 from eventlens.errors import EventLensError
+from eventlens.ingest.health import Health
+from eventlens.ingest.health import check as check_health
 from eventlens.ingest.supervisor import start_ingest
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
@@ -37,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.open(settings)
         app.state.runtime = runtime
+        runtime.extras["started_at"] = time.time()
         start_ingest(runtime)
         if settings.query_warm:
             threading.Thread(
@@ -69,14 +73,28 @@ def create_app(settings: Settings) -> FastAPI:
     dashboard.install(app)
 
     @app.get("/_health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__})
+    async def health(request: Request) -> JSONResponse:
+        """Liveness: 503 only when the consumer is dead for good; the body has every check."""
+        h = _ingest_health(request)
+        return JSONResponse({**h.body(), "version": __version__}, 200 if h.live else 503)
+
+    @app.get("/_ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: 503 with the reasons when the consumer, the lag or the disk is not ok."""
+        h = _ingest_health(request)
+        return JSONResponse({**h.body(), "version": __version__}, 200 if h.ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _ingest_health(request: Request) -> Health:
+    runtime = runtime_of(request)
+    started_at: float = runtime.extras.setdefault("started_at", time.time())
+    return check_health(runtime.settings, runtime.consumer, started_at)
 
 
 def runtime_of(request: Request) -> Runtime:
