@@ -246,6 +246,8 @@ class Consumer:
                     # Sleep rather than listen: under load every group commit sends a wakeup,
                     # and waking for each would burn the core capture needs.
                     time.sleep(min(wait, 0.5))
+                    if time.monotonic() - self._last_status >= HEARTBEAT_SECONDS:
+                        self.write_status(end)  # keeps the lag health sees current
                     continue
                 self.step()
                 self._maintain_one()

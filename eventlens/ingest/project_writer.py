@@ -16,6 +16,7 @@ step 2 repairs; nothing is lost (the log is replayed from the state offset) or d
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -88,6 +89,16 @@ def wire_event(e: CapturedEvent) -> dict[str, object]:
         "timestamp": ts,
         "properties": e.properties,
     }
+
+
+def _storable(payload: object) -> object:
+    """`payload` if orjson can encode it, else its stdlib-JSON round trip (integers beyond 64
+    bits become floats): a quarantine must not fail on the value that made the record bad."""
+    try:
+        orjson.dumps(payload)
+    except TypeError:
+        return orjson.loads(json.dumps(payload, default=repr))
+    return payload
 
 
 @contextmanager
@@ -180,10 +191,12 @@ class ProjectWriter:
                 added = deadletters.add(
                     conn,
                     record.received_at,
-                    ((i, reason, wire_event(e)) for i, e in enumerate(record.events)),
+                    ((i, reason, _storable(wire_event(e))) for i, e in enumerate(record.events)),
                 )
                 added += deadletters.add(
-                    conn, record.received_at, ((d.index, d.reason, d.payload) for d in record.dead)
+                    conn,
+                    record.received_at,
+                    ((d.index, d.reason, _storable(d.payload)) for d in record.dead),
                 )
                 state.set_meta(conn, state.STATE_OFFSET, record.end_offset)
                 conn.execute("COMMIT")
