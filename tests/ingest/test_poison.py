@@ -255,7 +255,8 @@ def _last_pid(settings: Settings) -> int:
 
 def test_planted_unappliable_record_through_a_real_server(data_dir: Path) -> None:
     """A record the real writer cannot apply (a timestamp beyond int64 µs, which capture never
-    produces; before quarantine it crash-looped the consumer) is quarantined by the server's consumer while another project's events land."""
+    produces; it used to crash-loop the consumer) is quarantined by the server's consumer while
+    another project's events land."""
     a = create_project(data_dir, "a")
     b = create_project(data_dir, "b")
     settings = Settings().with_data_dir(data_dir)
