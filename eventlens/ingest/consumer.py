@@ -278,11 +278,11 @@ class Consumer:
     def step(self) -> int:
         """Apply one batch (up to max_batch_bytes) of durable records; returns records applied.
 
-        Normally the batch is applied per project in one go. When that raises an error of the
-        data (not of the environment, see `is_environment_error`), or when the previous process
-        crashed while applying the batch at this offset, it is applied record by record, each
-        project on its own; a record that fails `QUARANTINE_AFTER` times the same way (or
-        crashed the process that many times) is quarantined to its project's dead letters.
+        Each project's records of the batch are applied in one go. When that raises an error of
+        the data (not of the environment, see `is_environment_error`), or crashed the previous
+        process, that project's records are applied one by one; a record that fails
+        `QUARANTINE_AFTER` times the same way (or crashes the process that many times when
+        applied on its own) is quarantined to its project's dead letters.
         """
         start = time.perf_counter()
         self._drain()
@@ -301,18 +301,10 @@ class Consumer:
             by_project.setdefault(project_id, []).append(rec)
             events += len(rec.events)
             dead += len(rec.dead)
-        if self._crashes.get("batch_offset") == self.offset:
-            self._apply_isolated(by_project)
-        else:
-            self._mark_attempt(record=None, project=None)
-            try:
-                for project_id, batch in sorted(by_project.items()):
-                    self._writer(project_id).apply(batch)
-            except Exception as exc:
-                if is_environment_error(exc):
-                    raise
-                _log.warning("consumer.batch_failed", offset=self.offset, error=_describe(exc))
-                self._apply_isolated(by_project)
+        # Projects whose records crashed a previous process go last: the others land first.
+        crashed = set(self._crashes.get("projects", []))
+        for project_id in sorted(by_project, key=lambda p: (p in crashed, p)):
+            self._apply_project(project_id, by_project[project_id])
         new_offset = records[-1][0]
         if self.settings.fsync:
             # Delta files and the SQLite WAL are written without fsync; the log segments we are
@@ -340,11 +332,27 @@ class Consumer:
 
     # -- poison records ------------------------------------------------------------------------
 
-    def _apply_isolated(self, by_project: dict[int, list[Any]]) -> None:
-        """Apply record by record, each project on its own, quarantining poison records."""
-        for project_id, batch in sorted(by_project.items()):
-            for rec in batch:
-                self._apply_one(project_id, rec)
+    def _apply_project(self, project_id: int, batch: list[Any]) -> None:
+        """One project's records of the batch in one go, or record by record when that failed
+        with an error of the data, or crashed the previous process."""
+        crashed = self._crashes.get("projects", [])
+        if project_id not in crashed:
+            self._mark_attempt(record=None, project=project_id)
+            try:
+                self._writer(project_id).apply(batch)
+                return
+            except Exception as exc:
+                if is_environment_error(exc):
+                    raise
+                _log.warning(
+                    "consumer.batch_failed",
+                    project_id=project_id,
+                    offset=self.offset,
+                    error=_describe(exc),
+                )
+                self._drop_writer(project_id)
+        for rec in batch:
+            self._apply_one(project_id, rec)
 
     def _apply_one(self, project_id: int, rec: Any) -> None:
         crashed = int(self._crashes.get("records", {}).get(str(rec.end_offset), 0))
@@ -453,6 +461,8 @@ class Consumer:
         ):
             return crashes
         crashes = {**crashes, "batch_offset": self.offset, "signal": _signal_name(-code)}
+        if mark.get("project") is not None:
+            crashes["projects"] = sorted({*crashes.get("projects", []), int(mark["project"])})
         if mark.get("record") is not None:
             counts = dict(crashes.get("records", {}))
             key = str(mark["record"])
