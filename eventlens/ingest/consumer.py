@@ -389,7 +389,10 @@ class Consumer:
 
     def _quarantine(self, project_id: int, rec: Any, error: str) -> None:
         reason = f"quarantined by the ingest consumer: {error}"
-        added = self._writer(project_id).quarantine(rec, reason)
+        writer = self._writer(project_id)
+        if rec.end_offset <= writer.applied_offset():
+            return  # applied (or quarantined) before the process that crashed died
+        added = writer.quarantine(rec, reason)
         self.quarantined += 1
         _log.error(
             "consumer.quarantined",
