@@ -82,6 +82,14 @@ class Settings:
     capture_rate_limit: float = field(
         default_factory=lambda: _env_float("EVENTLENS_CAPTURE_RATE_LIMIT", 0.0)
     )
+    # Readiness (`/_ready`) fails when the oldest acknowledged event not yet in its table is
+    # older than this, or the data directory's filesystem has less free space than this.
+    ready_max_lag_seconds: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_READY_MAX_LAG_SECONDS", 60.0)
+    )
+    min_free_disk_mb: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_MIN_FREE_DISK_MB", 256)
+    )
     max_batch_body: int = 20 * 1024 * 1024
     max_body: int = 2 * 1024 * 1024
     max_event: int = 1024 * 1024

@@ -9,13 +9,16 @@ FastAPI dependencies in `eventlens.web.deps`, never by reaching into the app's s
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from eventlens.capture.service import CaptureService
 from eventlens.config import Settings
 from eventlens.dashboards.store import DashboardStore
+from eventlens.ingest.health import Health
+from eventlens.ingest.health import check as check_health
 from eventlens.ingest.log import IngestLog
 from eventlens.ingest.supervisor import ConsumerSupervisor
 from eventlens.projects.store import SqliteMetadataStore
@@ -48,6 +51,12 @@ class Runtime:
     queries: QueryService
     dashboards: DashboardStore
     shadow_records: ShadowStore  # what GET /api/shadow/report reads
+    # Wall-clock seconds: readiness gives a consumer that has not reported yet a grace period.
+    started_at: float = field(default_factory=time.time)
+
+    def health(self) -> Health:
+        """Ingest health now: the consumer, the lag and the disk (`/_health`, `/_ready`)."""
+        return check_health(self.settings, self.consumer, self.started_at)
 
     def start(self) -> None:
         """Start the ingest log's writer and the consumer process (the server's lifespan)."""

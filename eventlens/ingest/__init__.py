@@ -2,4 +2,4 @@
 into event-table commits and person state, exactly once (docs/adr/0001, 0002)."""
 
 # The public surface: the modules other components may import.
-__all__ = ["bulk_import", "consumer", "log", "supervisor"]
+__all__ = ["batch", "bulk_import", "consumer", "health", "log", "supervisor"]

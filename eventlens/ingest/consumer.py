@@ -20,7 +20,9 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from eventlens.config import Settings
 from eventlens.errors import Unavailable
 from eventlens.ingest.log import LogReader, wakeup_address
 from eventlens.observability.logging import get_logger
+from eventlens.storage.event_table import is_commit_conflict
 
 _log = get_logger(__name__)
 
@@ -47,10 +50,61 @@ class Writer(Protocol):
     def applied_offset(self) -> int: ...
     def apply(self, records: list[Any]) -> int | None: ...
     def maintain(self) -> None: ...
+    def quarantine(self, record: Any, reason: str) -> int: ...
     def close(self) -> None: ...
 
 
 WriterFactory = Callable[[Settings, int], Writer]
+
+# A record is quarantined after failing this many times the same way (or crashing the consumer
+# process this many times); MAX_TRIES bounds retries of a record failing a different way each time.
+QUARANTINE_AFTER = 2
+MAX_TRIES = 3
+ATTEMPT_FILE = "attempt.json"
+CRASHES_FILE = "crashes.json"
+EXIT_FILE = "exit.json"
+_EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """Failures of the machine, not of a record (disk full, I/O, locks, a commit conflict):
+    retried by restarting, never quarantined — a full disk fails every record the same way."""
+    return isinstance(exc, OSError | MemoryError | sqlite3.OperationalError) or is_commit_conflict(
+        exc
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message` of an exception, bounded (it becomes a dead letter's reason)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _decode(end_offset: int, payload: bytes) -> tuple[int, Any]:
+    from eventlens.ingest.project_writer import LogRecord
+
+    project_id, received_at, evs, dls = decode_log_record(payload)
+    return project_id, LogRecord(end_offset, received_at, evs, dls)
+
+
+def _dead_letter(reason: str, payload: Any) -> Any:
+    from eventlens.capture.model import DeadLetter
+
+    return DeadLetter(0, reason, payload)
+
+
+def write_exit(settings: Settings, pid: int, returncode: int) -> None:
+    """Record how a consumer process ended (the supervisor calls this when its child dies);
+    the next consumer reads it to tell a crash from an operator's kill."""
+    info = {"pid": pid, "returncode": returncode, "at": time.time()}
+    _atomic_write(consumer_dir(settings) / EXIT_FILE, orjson.dumps(info), durable=False)
 
 
 def consumer_dir(settings: Settings) -> Path:
@@ -141,6 +195,8 @@ class Consumer:
         self.last_commit_seconds: float | None = None
         self.last_batch: dict[str, int] = {}
         self.error: str | None = None
+        self.quarantined = 0
+        self._crashes = self._load_crashes()
         self._last_commit_mono = 0.0
         self._last_status = 0.0
 
@@ -191,6 +247,8 @@ class Consumer:
                     # Sleep rather than listen: under load every group commit sends a wakeup,
                     # and waking for each would burn the core capture needs.
                     time.sleep(min(wait, 0.5))
+                    if time.monotonic() - self._last_status >= HEARTBEAT_SECONDS:
+                        self.write_status(end)  # keeps the lag health sees current
                     continue
                 self.step()
                 self._maintain_one()
@@ -219,9 +277,14 @@ class Consumer:
                 self._sock.recv(64)
 
     def step(self) -> int:
-        """Apply one batch (up to max_batch_bytes) of durable records; returns records applied."""
-        from eventlens.ingest.project_writer import LogRecord
+        """Apply one batch (up to max_batch_bytes) of durable records; returns records applied.
 
+        Each project's records of the batch are applied in one go. When that raises an error of
+        the data (not of the environment, see `is_environment_error`), or crashed the previous
+        process, that project's records are applied one by one; a record that fails
+        `QUARANTINE_AFTER` times the same way (or crashes the process that many times when
+        applied on its own) is quarantined to its project's dead letters.
+        """
         start = time.perf_counter()
         self._drain()
         end_limit = self.reader.durable_end()
@@ -231,14 +294,18 @@ class Consumer:
         by_project: dict[int, list[Any]] = {}
         events = dead = 0
         for end_offset, payload in records:
-            project_id, received_at, evs, dls = decode_log_record(payload)
-            by_project.setdefault(project_id, []).append(
-                LogRecord(end_offset, received_at, evs, dls)
-            )
-            events += len(evs)
-            dead += len(dls)
-        for project_id, batch in sorted(by_project.items()):
-            self._writer(project_id).apply(batch)
+            try:
+                project_id, rec = _decode(end_offset, payload)
+            except Exception as exc:
+                self._quarantine_undecodable(end_offset, payload, exc)
+                continue
+            by_project.setdefault(project_id, []).append(rec)
+            events += len(rec.events)
+            dead += len(rec.dead)
+        # Projects whose records crashed a previous process go last: the others land first.
+        crashed = set(self._crashes.get("projects", []))
+        for project_id in sorted(by_project, key=lambda p: (p in crashed, p)):
+            self._apply_project(project_id, by_project[project_id])
         new_offset = records[-1][0]
         if self.settings.fsync:
             # Delta files and the SQLite WAL are written without fsync; the log segments we are
@@ -247,6 +314,7 @@ class Consumer:
         # The tables now hold everything below new_offset: only then may the checkpoint move.
         self._save_checkpoint(new_offset)
         self.offset = new_offset
+        self._clear_attempt()
         with contextlib.suppress(ValueError):
             self.reader.drop_segments_before(new_offset)
         self.commits += 1
@@ -262,6 +330,161 @@ class Consumer:
         }
         self.write_status(end_limit)
         return len(records)
+
+    # -- poison records ------------------------------------------------------------------------
+
+    def _apply_project(self, project_id: int, batch: list[Any]) -> None:
+        """One project's records of the batch in one go, or record by record when that failed
+        with an error of the data, or crashed the previous process."""
+        crashed = self._crashes.get("projects", [])
+        if project_id not in crashed:
+            self._mark_attempt(record=None, project=project_id)
+            try:
+                self._writer(project_id).apply(batch)
+                return
+            except Exception as exc:
+                if is_environment_error(exc):
+                    raise
+                _log.warning(
+                    "consumer.batch_failed",
+                    project_id=project_id,
+                    offset=self.offset,
+                    error=_describe(exc),
+                )
+                self._drop_writer(project_id)
+        for rec in batch:
+            self._apply_one(project_id, rec)
+
+    def _apply_one(self, project_id: int, rec: Any) -> None:
+        crashed = int(self._crashes.get("records", {}).get(str(rec.end_offset), 0))
+        if crashed >= QUARANTINE_AFTER:
+            signal_name = self._crashes.get("signal", "a crash")
+            self._quarantine(
+                project_id,
+                rec,
+                f"the ingest consumer process died ({signal_name}) applying this record "
+                f"{crashed} times",
+            )
+            return
+        errors: list[str] = []
+        for _ in range(MAX_TRIES):
+            self._mark_attempt(record=rec.end_offset, project=project_id)
+            try:
+                self._writer(project_id).apply([rec])
+                return
+            except Exception as exc:
+                if is_environment_error(exc):
+                    raise
+                errors.append(_describe(exc))
+                _log.warning(
+                    "consumer.record_failed",
+                    project_id=project_id,
+                    offset=rec.end_offset,
+                    error=errors[-1],
+                )
+                # A fresh writer for the retry: the failure may have left its caches behind.
+                self._drop_writer(project_id)
+                if errors.count(errors[-1]) >= QUARANTINE_AFTER:
+                    break
+        self._quarantine(project_id, rec, errors[-1])
+
+    def _quarantine(self, project_id: int, rec: Any, error: str) -> None:
+        reason = f"quarantined by the ingest consumer: {error}"
+        writer = self._writer(project_id)
+        if rec.end_offset <= writer.applied_offset():
+            return  # applied (or quarantined) before the process that crashed died
+        added = writer.quarantine(rec, reason)
+        self.quarantined += 1
+        _log.error(
+            "consumer.quarantined",
+            project_id=project_id,
+            offset=rec.end_offset,
+            events=len(rec.events),
+            dead_letters=added,
+            error=error,
+        )
+
+    def _quarantine_undecodable(self, end_offset: int, payload: bytes, exc: Exception) -> None:
+        """A record that does not decode: to its project's dead letters if the project can be
+        read from it, else kept as a file in the consumer directory (and logged)."""
+        from eventlens.ingest.project_writer import LogRecord
+
+        error = _describe(exc)
+        project_id: int | None = None
+        raw: Any = payload.decode("utf-8", "replace")
+        with contextlib.suppress(Exception):
+            raw = orjson.loads(payload)
+            project_id = int(raw["project_id"])
+        if project_id is not None:
+            rec = LogRecord(end_offset, time.time_ns() // 1000, [], [])
+            rec.dead.append(_dead_letter(f"quarantined by the ingest consumer: {error}", raw))
+            self._quarantine(project_id, rec, error)
+            return
+        qdir = self._dir / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        _atomic_write(qdir / f"{end_offset}.record", payload, durable=True)
+        self.quarantined += 1
+        _log.error("consumer.quarantined", project_id=None, offset=end_offset, error=error)
+
+    def _mark_attempt(self, *, record: int | None, project: int | None) -> None:
+        """Note what is about to be applied, so a restart after a crash here knows (not fsync'd:
+        it only has to survive the process, and losing it merely costs one more try)."""
+        mark = {"pid": os.getpid(), "offset": self.offset, "record": record, "project": project}
+        _atomic_write(self._dir / ATTEMPT_FILE, orjson.dumps(mark), durable=False)
+
+    def _clear_attempt(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._dir / ATTEMPT_FILE)
+        if self._crashes:
+            self._crashes = {}
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._dir / CRASHES_FILE)
+
+    def _load_crashes(self) -> dict[str, Any]:
+        """Crash counts at the checkpoint's batch, updated with how the previous process ended:
+        only a death by a crash signal (SIGSEGV, SIGABRT, ...) while it applied a batch counts;
+        SIGKILL/SIGTERM/SIGINT are an operator or a power cut, and an error exit has been
+        classified (environment errors are retried, not counted)."""
+        try:
+            crashes: dict[str, Any] = orjson.loads((self._dir / CRASHES_FILE).read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            crashes = {}
+        if crashes.get("batch_offset") != self.offset:
+            crashes = {}
+        try:
+            mark = orjson.loads((self._dir / ATTEMPT_FILE).read_bytes())
+            exit_info = orjson.loads((self._dir / EXIT_FILE).read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return crashes
+        code = int(exit_info.get("returncode", 0))
+        if (
+            mark.get("offset") != self.offset
+            or exit_info.get("pid") != mark.get("pid")
+            or code >= 0
+            or -code in _EXTERNAL_SIGNALS
+        ):
+            return crashes
+        crashes = {**crashes, "batch_offset": self.offset, "signal": _signal_name(-code)}
+        if mark.get("project") is not None:
+            crashes["projects"] = sorted({*crashes.get("projects", []), int(mark["project"])})
+        if mark.get("record") is not None:
+            counts = dict(crashes.get("records", {}))
+            key = str(mark["record"])
+            counts[key] = int(counts.get(key, 0)) + 1
+            crashes["records"] = counts
+        _log.warning("consumer.crash_detected", offset=self.offset, mark=mark, exit=exit_info)
+        _atomic_write(self._dir / CRASHES_FILE, orjson.dumps(crashes), durable=True)
+        # The mark has been counted: a later restart without a new crash must not count it again.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._dir / ATTEMPT_FILE)
+        return crashes
+
+    def _drop_writer(self, project_id: int) -> None:
+        writer = self.writers.pop(project_id, None)
+        self._maintained.pop(project_id, None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
 
     def _writer(self, project_id: int) -> Writer:
         writer = self.writers.get(project_id)
@@ -314,6 +537,7 @@ class Consumer:
             "last_batch": self.last_batch,
             "projects": sorted(self.writers),
             "error": self.error,
+            "quarantined": self.quarantined,
         }
         _atomic_write(self._dir / "status.json", orjson.dumps(status), durable=False)
         self._last_status = time.monotonic()

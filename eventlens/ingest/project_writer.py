@@ -16,11 +16,13 @@ step 2 repairs; nothing is lost (the log is replayed from the state offset) or d
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pyarrow as pa
@@ -69,6 +71,34 @@ def events_to_table(events: list[CapturedEvent]) -> pa.Table:
         ],
         schema=_INPUT_SCHEMA,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def wire_event(e: CapturedEvent) -> dict[str, object]:
+    """A stored event in PostHog wire form (ISO timestamp when representable): what capture's
+    parser accepts again, so a quarantined event can be replayed."""
+    ts: object = e.timestamp
+    with suppress(OverflowError):
+        ts = (_EPOCH + timedelta(microseconds=e.timestamp)).isoformat()
+    return {
+        "uuid": e.uuid,
+        "event": e.event,
+        "distinct_id": e.distinct_id,
+        "timestamp": ts,
+        "properties": e.properties,
+    }
+
+
+def _storable(payload: object) -> object:
+    """`payload` if orjson can encode it, else its stdlib-JSON round trip (integers beyond 64
+    bits become floats): a quarantine must not fail on the value that made the record bad."""
+    try:
+        orjson.dumps(payload)
+    except TypeError:
+        return orjson.loads(json.dumps(payload, default=repr))
+    return payload
 
 
 @contextmanager
@@ -146,6 +176,35 @@ class ProjectWriter:
             self.duplicates_total += prepared.duplicates
             metrics.ingest_duplicates.inc(prepared.duplicates)
         return version
+
+    def quarantine(self, record: LogRecord, reason: str) -> int:
+        """Move a record that cannot be applied to the dead letters: each event (in the wire
+        form `eventlens deadletter replay` re-validates) with `reason`, each dead letter it
+        carried with its own reason; the state offset then passes the record, so the next
+        records apply. Returns how many dead letters were added (0 if already applied)."""
+        with writer_lock(self.settings, self.project_id):
+            if record.end_offset <= self.applied_offset():
+                return 0
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = deadletters.add(
+                    conn,
+                    record.received_at,
+                    ((i, reason, _storable(wire_event(e))) for i, e in enumerate(record.events)),
+                )
+                added += deadletters.add(
+                    conn,
+                    record.received_at,
+                    ((d.index, d.reason, _storable(d.payload)) for d in record.dead),
+                )
+                state.set_meta(conn, state.STATE_OFFSET, record.end_offset)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return added
 
     def maintain(self) -> None:
         """Compaction (settings.compact_min_files) and pending person-merge rewrites; cheap

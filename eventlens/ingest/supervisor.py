@@ -15,9 +15,13 @@ import threading
 import time
 
 from eventlens.config import Settings
-from eventlens.ingest.consumer import read_status
+from eventlens.ingest.consumer import read_status, write_exit
 from eventlens.observability.logging import get_logger
-from eventlens.observability.metrics import consumer_lag_bytes
+from eventlens.observability.metrics import (
+    consumer_lag_bytes,
+    consumer_restarts,
+    ingest_quarantined,
+)
 
 _log = get_logger(__name__)
 
@@ -33,6 +37,10 @@ class ConsumerSupervisor:
         self.settings = settings
         self.stop_timeout = stop_timeout
         self.restarts = 0
+        # Monotonic times of the child's deaths and its last exit code, for health checks.
+        self.deaths: list[float] = []
+        self.last_returncode: int | None = None
+        self._quarantined_seen: dict[int, int] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -43,6 +51,11 @@ class ConsumerSupervisor:
         """Pid of the running consumer child, None between restarts."""
         proc = self._proc
         return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def watching(self) -> bool:
+        """True while the supervisor thread runs (it restarts a dead child)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         self._spawn()
@@ -78,17 +91,33 @@ class ConsumerSupervisor:
                 return
             if time.monotonic() - started > HEALTHY_AFTER:
                 backoff = BACKOFF_START
+            self._update_lag()
+            self.last_returncode = proc.returncode
+            self.deaths = [*self.deaths[-99:], time.monotonic()]
+            try:
+                write_exit(self.settings, proc.pid, proc.returncode)
+            except OSError as exc:
+                _log.warning("consumer.exit_record_failed", error=str(exc))
             _log.error("consumer.died", pid=proc.pid, returncode=proc.returncode, retry_in=backoff)
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, BACKOFF_MAX)
             self.restarts += 1
+            consumer_restarts.inc()
             self._spawn()
 
     def _update_lag(self) -> None:
         status = read_status(self.settings)
-        if status is not None:
-            consumer_lag_bytes.set(status.get("lag_bytes", 0))
+        if status is None:
+            return
+        consumer_lag_bytes.set(status.get("lag_bytes", 0))
+        # Each consumer process counts its own quarantines: add what this one did since the
+        # last look to the server's counter.
+        pid, count = int(status.get("pid", 0)), int(status.get("quarantined", 0) or 0)
+        seen = self._quarantined_seen.get(pid, 0)
+        if count > seen:
+            ingest_quarantined.inc(count - seen)
+            self._quarantined_seen = {pid: count}
 
     def close(self) -> None:
         """Stop the consumer: SIGTERM, wait up to stop_timeout, then SIGKILL."""

@@ -45,6 +45,16 @@ consumer_lag_bytes = Gauge(
     "Bytes of the ingest log not yet committed to the event tables.",
     registry=REGISTRY,
 )
+consumer_restarts = Counter(
+    "eventlens_ingest_consumer_restarts_total",
+    "Times the supervisor restarted a dead ingest consumer process.",
+    registry=REGISTRY,
+)
+ingest_quarantined = Counter(
+    "eventlens_ingest_quarantined_records_total",
+    "Ingest log records the consumer could not apply and moved to dead letters (poison records).",
+    registry=REGISTRY,
+)
 
 # --- query API (owner: query) ---
 query_seconds = Histogram(

@@ -28,6 +28,8 @@ import orjson
 from eventlens.storage.schema import person_id_for
 
 IDENTIFY = "$identify"
+# Ids per IN (...) probe: well under SQLite's smallest default bound-parameter limit (32766).
+_PROBE_CHUNK = 10_000
 CREATE_ALIAS = "$create_alias"
 
 
@@ -87,13 +89,20 @@ class PersonState:
         if not todo:
             return known
         self._did.update(dict.fromkeys(todo, None))
-        # One JSON array through json_each: no temp table, no Python object per probe.
-        rows = self._conn.execute(
-            "SELECT d.distinct_id, d.person_id, p.properties, p.is_identified, p.created_at "
-            "FROM json_each(?) j JOIN distinct_ids d ON d.distinct_id = j.value "
-            "LEFT JOIN persons p ON p.person_id = d.person_id",
-            (orjson.dumps(todo).decode(),),
-        ).fetchall()
+        rows = []
+        for i in range(0, len(todo), _PROBE_CHUNK):
+            chunk = todo[i : i + _PROBE_CHUNK]
+            # Ids go in as bound parameters, never through SQLite's JSON functions: those cut
+            # strings at U+0000, and the store must hold ids exactly as the event table does.
+            rows.extend(
+                self._conn.execute(
+                    "SELECT d.distinct_id, d.person_id, p.properties, p.is_identified, "
+                    "p.created_at FROM distinct_ids d "
+                    "LEFT JOIN persons p ON p.person_id = d.person_id "
+                    f"WHERE d.distinct_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
         for did, pid, props, ident, created in rows:
             self._did[did] = pid
             known[did] = pid
@@ -168,17 +177,16 @@ class PersonState:
         if not distinct_ids:
             return
         self._did.update(zip(distinct_ids, person_ids, strict=True))
-        # One JSON array per statement (json_each), inserted in key order for B-tree locality.
-        self._conn.execute(
-            "INSERT INTO distinct_ids(distinct_id, person_id) "
-            "SELECT value->>0, value->>1 FROM json_each(?) ORDER BY 1",
-            (orjson.dumps(list(zip(distinct_ids, person_ids, strict=True))).decode(),),
+        # Bound parameters (exact for any string), in key order for B-tree locality: Python's
+        # code point order is SQLite's BINARY (UTF-8 byte) order.
+        self._conn.executemany(
+            "INSERT INTO distinct_ids(distinct_id, person_id) VALUES (?, ?)",
+            sorted(zip(distinct_ids, person_ids, strict=True)),
         )
-        self._conn.execute(
+        self._conn.executemany(
             "INSERT INTO persons(person_id, properties, is_identified, created_at) "
-            "SELECT value->>0, '{}', 0, value->>1 FROM json_each(?) WHERE true ORDER BY 1 "
-            "ON CONFLICT(person_id) DO NOTHING",
-            (orjson.dumps(list(zip(person_ids, created_at, strict=True))).decode(),),
+            "VALUES (?, '{}', 0, ?) ON CONFLICT(person_id) DO NOTHING",
+            sorted(zip(person_ids, created_at, strict=True)),
         )
 
     def _identify(self, person_id: str) -> None:
@@ -274,13 +282,11 @@ class PersonState:
         """Write all changes to the db (inside the caller's transaction)."""
         c = self._conn
         now = time.time_ns() // 1000 if now_us is None else now_us
-        # One JSON array per statement (json_each): no per-row Python -> SQLite binding.
         if self._dirty_dids:
-            c.execute(
-                "INSERT INTO distinct_ids(distinct_id, person_id) "
-                "SELECT value->>0, value->>1 FROM json_each(?) WHERE true "
+            c.executemany(
+                "INSERT INTO distinct_ids(distinct_id, person_id) VALUES (?, ?) "
                 "ON CONFLICT(distinct_id) DO UPDATE SET person_id = excluded.person_id",
-                (orjson.dumps([(d, self._did[d]) for d in sorted(self._dirty_dids)]).decode(),),
+                [(d, self._did[d]) for d in sorted(self._dirty_dids)],
             )
         c.executemany(
             "DELETE FROM persons WHERE person_id = ?", [(p,) for p in self._deleted_persons]
@@ -292,12 +298,11 @@ class PersonState:
                 (pid, orjson.dumps(p.properties).decode(), int(p.is_identified), p.created_at)
             )
         if rows:
-            c.execute(
+            c.executemany(
                 "INSERT INTO persons(person_id, properties, is_identified, created_at) "
-                "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true "
-                "ON CONFLICT(person_id) DO UPDATE SET "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(person_id) DO UPDATE SET "
                 "properties = excluded.properties, is_identified = excluded.is_identified",
-                (orjson.dumps(rows).decode(),),
+                rows,
             )
         for old, new in self._overrides:
             # Collapse chains: whatever pointed at `old` now points at `new`.

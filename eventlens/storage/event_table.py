@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from eventlens.errors import InvalidInput
 from eventlens.storage.schema import (
@@ -37,6 +38,12 @@ INGEST_APP_ID = "eventlens-ingest"
 # text columns would bloat the log for nothing.
 _TABLE_CONFIGURATION: dict[str, str | None] = {"delta.dataSkippingStatsColumns": "timestamp"}
 _EPOCH = datetime.date(1970, 1, 1)
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """Did a commit fail because the table moved under it (a concurrent writer)? The table
+    format's own error, named here so callers never import the format's library."""
+    return isinstance(exc, CommitFailedError)
 
 
 @dataclass(frozen=True)

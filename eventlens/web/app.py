@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from eventlens import __version__
@@ -23,6 +24,7 @@ from eventlens.web import api, dashboard
 from eventlens.web.api import catalog, insights, live
 from eventlens.web.api import shadow as shadow_api
 from eventlens.web.capture_routes import capture_routes
+from eventlens.web.deps import ingest_health
 from eventlens.web.errors import CatchAll, handle_eventlens_error, handle_http_exception
 
 log = get_logger(__name__)
@@ -68,8 +70,16 @@ def create_app(settings: Settings) -> FastAPI:
     dashboard.install(app)
 
     @app.get("/_health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__})
+    async def health(request: Request) -> JSONResponse:
+        """Liveness: 503 only when the consumer is dead for good; the body has every check."""
+        h = ingest_health(request)
+        return JSONResponse({**h.body(), "version": __version__}, 200 if h.live else 503)
+
+    @app.get("/_ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: 503 with the reasons when the consumer, the lag or the disk is not ok."""
+        h = ingest_health(request)
+        return JSONResponse({**h.body(), "version": __version__}, 200 if h.ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

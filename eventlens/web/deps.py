@@ -13,6 +13,7 @@ from starlette.requests import Request
 from eventlens.capture.service import CaptureService
 from eventlens.config import Settings
 from eventlens.dashboards.store import DashboardStore
+from eventlens.ingest.health import Health
 from eventlens.projects.store import MetadataStore
 from eventlens.query.service import QueryService
 from eventlens.runtime import Runtime
@@ -21,6 +22,7 @@ from eventlens.shadow.store import ShadowStore
 __all__ = [
     "capture_service",
     "dashboard_store",
+    "ingest_health",
     "metadata_store",
     "query_service",
     "runtime_of",
@@ -63,3 +65,8 @@ def dashboard_store(request: Request) -> DashboardStore:
 def shadow_store(request: Request) -> ShadowStore:
     """The shadow-mode records the report reads (`<data_dir>/shadow.db`)."""
     return runtime_of(request).shadow_records
+
+
+def ingest_health(request: Request) -> Health:
+    """The ingest pipeline's health now (consumer, lag, disk), for `/_health` and `/_ready`."""
+    return runtime_of(request).health()
