@@ -36,6 +36,7 @@ MAX_JSON_DEPTH = 64  # any JSON nesting in the query object
 MAX_EXCLUSIONS = 20
 # Funnel conversion windows: at most ten years, in whatever unit (a month counts 30 days).
 MAX_WINDOW_DAYS = 3650
+# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
 WINDOW_SECONDS = {
     "second": 1,
     "minute": 60,

@@ -5,20 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from eventlens.query.model import FunnelsQuery
+# Window units as fixed durations: the model bounds windows with the same table it is read by.
+from eventlens.query.model import WINDOW_SECONDS, FunnelsQuery
 from eventlens.query.semantics.buckets import quantile
 
-T = TypeVar("T")
+__all__ = ["WINDOW_SECONDS", "max_step_matching", "step_rows"]
 
-# Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
-WINDOW_SECONDS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86_400,
-    "week": 7 * 86_400,
-    "month": 30 * 86_400,
-}
+T = TypeVar("T")
 
 
 def max_step_matching(window_events: Sequence[tuple[T, list[int]]], n: int) -> dict[int, T]:
