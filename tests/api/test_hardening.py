@@ -13,21 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.bodies import FUNNEL, TRENDS
 from tests.api.conftest import Deployment, append_events
 
-TRENDS: dict[str, Any] = {
-    "kind": "TrendsQuery",
-    "series": [{"kind": "EventsNode", "event": "$pageview"}],
-    "dateRange": {"date_from": "-7d"},
-}
-FUNNEL: dict[str, Any] = {
-    "kind": "FunnelsQuery",
-    "series": [
-        {"kind": "EventsNode", "event": "$pageview"},
-        {"kind": "EventsNode", "event": "signup"},
-    ],
-    "dateRange": {"date_from": "-7d"},
-}
 MAX_ID = 2**63 - 1
 # What a response must never show: server paths, tracebacks, library internals.
 LEAKS = re.compile(r"/work/|/tmp/|\.py\b|site-packages|Traceback|numba|duckdb|sqlite", re.I)

@@ -13,21 +13,9 @@ from hypothesis import strategies as st
 from eventlens.config import Settings
 from eventlens.query import get_engine, normalise, parse_query
 from eventlens.storage.event_table import EventTable
+from tests.api.bodies import FUNNEL
+from tests.api.bodies import TRENDS as BASE
 from tests.api.conftest import Deployment
-
-BASE: dict[str, Any] = {
-    "kind": "TrendsQuery",
-    "series": [{"kind": "EventsNode", "event": "$pageview"}],
-    "dateRange": {"date_from": "-7d"},
-}
-FUNNEL: dict[str, Any] = {
-    "kind": "FunnelsQuery",
-    "series": [
-        {"kind": "EventsNode", "event": "$pageview"},
-        {"kind": "EventsNode", "event": "signup"},
-    ],
-    "dateRange": {"date_from": "-7d"},
-}
 
 
 def _post(d: Deployment, body: Any, project_id: Any = None) -> Any:

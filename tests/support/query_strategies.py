@@ -5,30 +5,14 @@ numbers, deep nesting, long strings, wrong types, dates and formulas at and past
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 
+from eventlens.query.model import Operator
+
 EVENTS = st.sampled_from(["$pageview", "signup", "purchase", None])
-OPERATORS = st.sampled_from(
-    [
-        "exact",
-        "is_not",
-        "icontains",
-        "not_icontains",
-        "regex",
-        "not_regex",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "is_set",
-        "is_not_set",
-        "is_date_before",
-        "is_date_after",
-        "is_date_exact",
-    ]
-)
+OPERATORS = st.sampled_from(get_args(Operator))
 DATES = st.one_of(
     st.sampled_from(
         [
