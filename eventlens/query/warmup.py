@@ -5,6 +5,7 @@ the JSON decoding (ADR 0006). Projects whose buckets do not fit the budget are s
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from datetime import datetime
@@ -29,9 +30,13 @@ log = get_logger(__name__)
 RECENT_QUERIES = 500  # the query log's last entries whose properties are decoded ahead
 
 
-def warm_resident(settings: Settings, metadata: MetadataStore) -> None:
+def warm_resident(
+    settings: Settings, metadata: MetadataStore, stop: threading.Event | None = None
+) -> None:
     """Warm every project of `metadata` (see the module docstring). Never raises: a failed
-    warm-up only leaves the first query to do the work."""
+    warm-up only leaves the first query to do the work. Returns early, between projects, once
+    `stop` is set (the server stopping: it joins this thread before the interpreter exits,
+    because a daemon thread still inside native code at exit can crash the process)."""
     resident_cache.configure(settings.query_resident_mb * 2**20)
     try:
         projects = metadata.list_projects()
@@ -40,6 +45,9 @@ def warm_resident(settings: Settings, metadata: MetadataStore) -> None:
         log.warning("query.warm_failed", error=repr(exc))
         return
     for project in projects:
+        if stop is not None and stop.is_set():
+            log.info("query.warm_stopped", project_id=project.id)
+            return
         started = time.perf_counter()
         try:
             table = tables.open_table(settings, project.id)

@@ -28,6 +28,7 @@ from eventlens.web.deps import ingest_health
 from eventlens.web.errors import CatchAll, handle_eventlens_error, handle_http_exception
 
 log = get_logger(__name__)
+WARM_JOIN_SECONDS = 30.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -38,13 +39,16 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = build_runtime(settings)
         app.state.runtime = runtime  # read only through eventlens.web.deps
         runtime.start()
+        stop_warming = threading.Event()
+        warming: threading.Thread | None = None
         if settings.query_warm:
-            threading.Thread(
+            warming = threading.Thread(
                 target=warm_resident,
-                args=(settings, runtime.metadata),
+                args=(settings, runtime.metadata, stop_warming),
                 name="eventlens-warm",
                 daemon=True,
-            ).start()
+            )
+            warming.start()
         # What exists now lives as long as the server: freeze it out of the cyclic GC's view
         # so collections on the capture hot path scan only per-request garbage (4% of capture
         # CPU in a profile).
@@ -54,6 +58,11 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            stop_warming.set()
+            if warming is not None:
+                # Let a project's warm-up finish rather than exit with the thread in native code
+                # (that crashed the process at exit); bounded, so a stop never hangs on it.
+                warming.join(timeout=WARM_JOIN_SECONDS)
             runtime.close()
             log.info("server.stop")
 
