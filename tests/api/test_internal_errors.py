@@ -38,7 +38,9 @@ def broken(
             for i in range(5)
         ],
     )
-    server = ServerProcess(data_dir).start()
+    # No warm-up: resident buckets read before the files are corrupted would answer from memory
+    # (they are keyed by the immutable file paths), and the fault must reach the engine's read.
+    server = ServerProcess(data_dir, env={"EVENTLENS_QUERY_WARM": "0"}).start()
     try:
         yield server, project
     finally:
