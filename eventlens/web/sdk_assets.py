@@ -5,6 +5,8 @@ PostHog's standard HTML snippet loads `{api_host}/static/array.js`, so a site th
 files, vendored unchanged from the npm package (eventlens/web/static/vendor/posthog-js-<ver>/,
 with its licence), at the paths the snippet, its pinned forms and the SDK's lazy loader use:
 `/static/<file>`, `/static/<ver>/<file>` (`strict_script_versioning`) and `/static/<major>/<file>`.
+posthog-js loads `surveys.js` whenever remote config arrives, even with surveys off (it then
+renders nothing), so that lazy file is served too.
 
 Remote config is what PostHog's RemoteConfig answers, with EventLens's truth in it: no feature
 flags, no session replay, surveys, heatmaps or site apps. Unknown tokens get PostHog's answers:
@@ -42,26 +44,33 @@ def sdk_files() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in VENDOR_DIR.glob("*.js")))
 
 
-def sdk_paths() -> dict[str, str]:
-    """Every served path -> the vendored file name behind it."""
+def sdk_paths() -> tuple[str, ...]:
+    """The route paths of the SDK files: `/static/<file>.js` and its pinned forms."""
     major = POSTHOG_JS_VERSION.split(".", 1)[0]
-    paths: dict[str, str] = {}
-    for name in sdk_files():
-        for prefix in ("/static", f"/static/{POSTHOG_JS_VERSION}", f"/static/{major}"):
-            paths[f"{prefix}/{name}"] = name
-    return paths
+    # Only these prefixes: a `{version}` parameter would shadow the dashboard's /static/js/.
+    return tuple(
+        f"{prefix}/{{name}}.js"
+        for prefix in ("/static", f"/static/{POSTHOG_JS_VERSION}", f"/static/{major}")
+    )
 
 
-_PATHS = sdk_paths()
+_FILES = frozenset(sdk_files())
 
 
 async def sdk_asset(request: Request) -> Response:
-    """One vendored posthog-js file; `?v=` (the lazy loader's cache buster) is ignored."""
-    path = request.scope["path"]
-    name = _PATHS.get(path)
-    if name is None:  # only routed paths reach here; kept so a bad route cannot read files
-        raise NotFound(f"no posthog-js file at {path}", field="path")
-    exact = path.startswith(f"/static/{POSTHOG_JS_VERSION}/")
+    """One vendored posthog-js file; `?v=` (the lazy loader's cache buster) is ignored.
+
+    A file posthog-js has but EventLens does not serve (session replay's recorder, ...) is a
+    JSON 404 that names it, with CORS, so the browser reports the 404 and not a CORS failure.
+    """
+    name = f"{request.path_params['name']}.js"
+    if name not in _FILES:
+        raise NotFound(
+            f"posthog-js {POSTHOG_JS_VERSION} file {name} is not served by EventLens "
+            f"(served: {', '.join(sorted(_FILES))})",
+            field="path",
+        )
+    exact = request.scope["path"].startswith(f"/static/{POSTHOG_JS_VERSION}/")
     return FileResponse(
         VENDOR_DIR / name,
         media_type=_JS,

@@ -17,7 +17,7 @@ ORIGIN = {"Origin": "http://shop.example"}
 
 
 def test_vendored_bundle_is_posthog_js_with_its_licence() -> None:
-    assert {"array.js", "array.full.js"} <= set(sdk_files())
+    assert {"array.js", "array.full.js", "surveys.js"} <= set(sdk_files())
     assert "Apache License" in (VENDOR_DIR / "LICENSE").read_text()
     package = orjson.loads((VENDOR_DIR / "package.json").read_bytes())
     assert package["name"] == "posthog-js" and package["version"] == POSTHOG_JS_VERSION
@@ -48,7 +48,11 @@ def test_sdk_files_are_served_with_cors(app: App, path: str, cache: str) -> None
 
 def test_sdk_paths_do_not_shadow_the_dashboard_or_read_other_files(app: App) -> None:
     assert app.client.get("/static/js/api.js").status_code == 200  # the dashboard's module
-    assert app.client.get("/static/recorder.js").status_code == 404  # not vendored
+    assert app.client.get("/static/index.html").status_code == 200
+    r = app.client.get("/static/recorder.js", headers=ORIGIN)  # not vendored: no replay
+    assert r.status_code == 404 and "recorder.js is not served" in r.json()["detail"]
+    assert r.headers["access-control-allow-origin"] == ORIGIN["Origin"]
+    assert app.client.get("/static/..%2Fcss%2Fapp.js").status_code == 404
     assert app.client.get("/static/2/array.js").status_code == 404  # another major
     r = app.client.post("/static/array.js")
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, OPTIONS"
