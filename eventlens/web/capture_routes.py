@@ -25,6 +25,14 @@ from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import capture_requests
 from eventlens.web.deps import capture_service, settings_of
 from eventlens.web.errors import error_response
+from eventlens.web.sdk_assets import (
+    SUPPORTED_COMPRESSION,
+    array_config,
+    array_config_js,
+    decide,
+    sdk_asset,
+    sdk_paths,
+)
 
 log = get_logger(__name__)
 
@@ -38,7 +46,6 @@ SEGMENT_KINDS: dict[str, str | None] = {
     "/v1/group": "group",
     "/v1/alias": "alias",
 }
-SUPPORTED_COMPRESSION = ["gzip-js", "base64"]
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Past the limit we keep reading (and discarding) up to this much, so that the client gets a
 # clean 413 instead of a reset connection while it is still sending.
@@ -199,10 +206,6 @@ def _segment_handler(kind: str | None) -> Handler:
     return handler
 
 
-async def array_config(request: Request) -> Response:
-    return _json({"supportedCompression": SUPPORTED_COMPRESSION})
-
-
 async def flags(request: Request) -> Response:
     # No feature flags in EventLens: both the /flags v4 and the older decide shapes, empty.
     return _json(
@@ -234,5 +237,11 @@ def capture_routes() -> list[BaseRoute]:
     for path, kind in SEGMENT_KINDS.items():
         add(path, _wrap("segment", ("POST",), _segment_handler(kind)))
     add("/array/{token}/config", _wrap("config", ("GET",), array_config))
+    add("/array/{token}/config.js", _wrap("config", ("GET",), array_config_js))
     add("/flags", _wrap("flags", ("GET", "POST"), flags))
+    add("/decide", _wrap("flags", ("GET", "POST"), decide))
+    # posthog-js's own files; before the dashboard's /static mount, which they would miss.
+    asset = _wrap("sdk", ("GET", "HEAD"), sdk_asset)
+    for path in sdk_paths():
+        routes.append(Route(path, asset, methods=_ALL_METHODS, include_in_schema=False))
     return routes

@@ -178,7 +178,8 @@ def test_cors_preflight_and_headers(app: App) -> None:
 
 def test_array_config_and_flags(app: App) -> None:
     r = app.client.get(f"/array/{app.token}/config")
-    assert r.json() == {"supportedCompression": ["gzip-js", "base64"]}
+    assert r.json()["supportedCompression"] == ["gzip-js", "base64"]
+    assert r.json()["token"] == app.token and r.json()["hasFeatureFlags"] is False
     r = app.client.post("/flags/?v=4", json={"api_key": app.token, "distinct_id": "u"})
     assert r.status_code == 200 and r.json()["flags"] == {} and r.json()["featureFlags"] == {}
 
