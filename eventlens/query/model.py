@@ -761,3 +761,63 @@ def _check_value_size(value: Any, field: str) -> None:
             f"{field}: an integer in a filter value must lie within -2^63 .. 2^64-1",
             field=field,
         ) from None
+
+
+# PostHog's DashboardFilter, as sent in the /query envelope's `filters_override`.
+_OVERRIDE_KEYS = ("date_from", "date_to", "explicitDate", "properties", "breakdown_filter")
+
+
+def apply_filters_override(query: Any, override: Any) -> Any:
+    """The query JSON with PostHog's `filters_override` (a DashboardFilter) applied, as PostHog
+    applies dashboard filters: `date_from` / `date_to` / `explicitDate` replace the query's
+    dateRange values that are given (non-null), `properties` are ANDed with the query's
+    properties, `breakdown_filter` replaces the query's breakdownFilter (trends and funnels).
+
+    Raises InvalidQuery (field `filters_override...`) for anything else. `query` is returned
+    unchanged if it is not an object (parse_query reports that) or the override is empty.
+    """
+    if override is None or not isinstance(query, dict):
+        return query
+    if not isinstance(override, dict):
+        raise InvalidQuery("filters_override must be a JSON object", field="filters_override")
+    for key in override:
+        if key not in _OVERRIDE_KEYS:
+            raise InvalidQuery(
+                f"filters_override.{key}: not supported yet (supported: "
+                f"{', '.join(_OVERRIDE_KEYS)})",
+                field=f"filters_override.{key}",
+            )
+    out = dict(query)
+    date_range = dict(out.get("dateRange") or {})
+    for key in ("date_from", "date_to", "explicitDate"):
+        if override.get(key) is not None:
+            date_range[key] = override[key]
+    if date_range:
+        out["dateRange"] = date_range
+    props = override.get("properties")
+    if props:
+        if not isinstance(props, list):
+            raise InvalidQuery(
+                "filters_override.properties: must be a list of property filters",
+                field="filters_override.properties",
+            )
+        own = out.get("properties")
+        if not own:
+            out["properties"] = props
+        else:
+            out["properties"] = {
+                "type": "AND",
+                "values": [
+                    own if isinstance(own, dict) else {"type": "AND", "values": own},
+                    {"type": "AND", "values": props},
+                ],
+            }
+    breakdown = override.get("breakdown_filter")
+    if breakdown is not None:
+        if out.get("kind") not in ("TrendsQuery", "FunnelsQuery"):
+            raise InvalidQuery(
+                f"filters_override.breakdown_filter: not supported for a {out.get('kind')}",
+                field="filters_override.breakdown_filter",
+            )
+        out["breakdownFilter"] = breakdown
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,9 +58,10 @@ QUERY_EXAMPLES: dict[str, Any] = {
 
 
 class QueryRequest(BaseModel):
-    """Body of POST /api/projects/{project_id}/query."""
+    """Body of POST /api/projects/{project_id}/query: EventLens's fields and PostHog's
+    QueryRequest envelope."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     query: dict[str, Any] = Field(
         description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
@@ -70,8 +71,43 @@ class QueryRequest(BaseModel):
         "parallel",
         description='Engine that computes the result: "parallel" (default) or "reference".',
     )
-    refresh: bool = Field(
-        False, description="Recompute even if a cached result exists (no cache yet: always)."
+    refresh: (
+        Literal[
+            "blocking",
+            "async",
+            "async_except_on_cache_miss",
+            "force_blocking",
+            "force_async",
+            "force_cache",
+            "lazy_async",
+        ]
+        | bool
+    ) = Field(
+        "blocking",
+        description="PostHog's refresh mode (or its legacy boolean). There is no result cache "
+        "and no background execution yet: every mode computes the result now and answers it.",
+    )
+    client_query_id: str | None = Field(
+        None,
+        max_length=200,
+        description="The client's id for this query (PostHog); echoed in the response.",
+    )
+    filters_override: dict[str, Any] | None = Field(
+        None,
+        description="PostHog's DashboardFilter applied to the query: date_from, date_to, "
+        "explicitDate, properties (ANDed), breakdown_filter. Anything else: 400.",
+    )
+    variables_override: dict[str, Any] | None = Field(
+        None,
+        description="PostHog's HogQL variable values; insight queries have no variables, so "
+        "they are accepted and have no effect.",
+    )
+    name: str | None = Field(None, max_length=128, description="PostHog's query name (ignored).")
+    limit_context: Literal["posthog_ai"] | None = Field(
+        None, description="PostHog's limit context (ignored: no result-size limits here)."
+    )
+    async_: bool | None = Field(
+        None, alias="async", description="PostHog's deprecated `async` flag (compute now)."
     )
     timeout: float | None = Field(
         None,
@@ -91,6 +127,14 @@ class QueryResponse(BaseModel):
     timings: dict[str, float] = Field(
         description="Milliseconds: parse_ms, plan_ms, queue_ms, execute_ms, total_ms."
     )
+    # PostHog's cached-query response fields (CachedQueryResponseMixin).
+    is_cached: bool = Field(description="Always false: there is no result cache yet.")
+    last_refresh: str = Field(description="When the result was computed (ISO 8601, UTC).")
+    next_allowed_client_refresh: str = Field(description="Same as last_refresh (no cache).")
+    cache_key: str = Field(description="The normalised query's fingerprint.")
+    timezone: str = Field(description="The project timezone the query was resolved in.")
+    query_status: None = Field(None, description="Always null: queries run synchronously.")
+    client_query_id: str | None = Field(None, description="Echo of the request's id.")
 
 
 class ErrorBody(BaseModel):
