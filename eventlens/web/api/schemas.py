@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Ids are SQLite integers (signed 64 bits): a path id outside 1..MAX_ID is a 400 naming the
 # parameter and the limit (docs/api.md "Limits"); an id inside it that is not there is a 404.
@@ -57,6 +57,27 @@ QUERY_EXAMPLES: dict[str, Any] = {
 }
 
 
+REFRESH_MODES = (
+    "blocking",
+    "async",
+    "async_except_on_cache_miss",
+    "force_blocking",
+    "force_async",
+    "force_cache",
+    "lazy_async",
+)
+
+
+def _check_refresh(value: object) -> object:
+    # Checked before the union so that a bad value is one clear error at `refresh`.
+    if isinstance(value, bool) or value in REFRESH_MODES:
+        return value
+    raise ValueError(f"refresh must be one of {', '.join(REFRESH_MODES)} or a boolean")
+
+
+RefreshMode = Annotated[str | bool, BeforeValidator(_check_refresh)]
+
+
 class QueryRequest(BaseModel):
     """Body of POST /api/projects/{project_id}/query: EventLens's fields and PostHog's
     QueryRequest envelope."""
@@ -71,18 +92,7 @@ class QueryRequest(BaseModel):
         "parallel",
         description='Engine that computes the result: "parallel" (default) or "reference".',
     )
-    refresh: (
-        Literal[
-            "blocking",
-            "async",
-            "async_except_on_cache_miss",
-            "force_blocking",
-            "force_async",
-            "force_cache",
-            "lazy_async",
-        ]
-        | bool
-    ) = Field(
+    refresh: RefreshMode = Field(
         "blocking",
         description="PostHog's refresh mode (or its legacy boolean). There is no result cache "
         "and no background execution yet: every mode computes the result now and answers it.",
