@@ -101,6 +101,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A field of PostHog's schema that only changes how the answer is drawn (colours, legends, axis
+# formats ...): accepted as any JSON value, kept in the model (so a saved insight round-trips it)
+# and never read by an engine. docs/api.md "PostHog's query fields" lists them.
+Presentation = Any
+
+
 class PropertyFilter(_Model):
     """One property filter; `type` says whether `key` is read from the event or the person."""
 
@@ -108,6 +114,7 @@ class PropertyFilter(_Model):
     value: Any = None
     operator: Operator = "exact"
     type: Literal["event", "person"] = "event"
+    label: Presentation = None
 
 
 def _property_item_tag(value: Any) -> str:
@@ -159,6 +166,18 @@ class EventsNode(_Model):
     math: MathType = "total"
     math_property: Text | None = None
     properties: Properties = Field(default_factory=list)
+    # PostHog's other EntityNode fields. Answer-changing ones are checked in _check_node.
+    version: Presentation = None
+    response: Presentation = None
+    math_property_type: Presentation = None  # taxonomy hint for the UI
+    math_hogql: Any = None
+    math_group_type_index: Any = None
+    math_multiplier: Any = None
+    math_property_revenue_currency: Any = None
+    fixedProperties: Any = None
+    optionalInFunnel: Any = None
+    limit: Presentation = None  # events-list options; insights do not list events
+    orderBy: Presentation = None
 
 
 class DateRange(_Model):
@@ -174,10 +193,78 @@ class BreakdownFilter(_Model):
     breakdown: Text | None = None
     breakdown_type: Literal["event", "person"] = "event"
     breakdown_limit: int = Field(default=25, ge=1, le=10_000)
+    # Answer-changing options not implemented yet: accepted only at their neutral value
+    # (_check_breakdown), else a 400 "not supported yet" naming the field.
+    breakdowns: Any = None
+    breakdown_normalize_url: Any = None
+    breakdown_path_cleaning: Any = None
+    breakdown_group_type_index: Any = None
+    breakdown_histogram_bin_count: Any = None
+    breakdown_hide_other_aggregation: Any = None
+
+
+class CompareFilter(_Model):
+    """PostHog's compare-to-previous-period; only `compare: false` is supported yet."""
+
+    compare: Any = None
+    compare_to: Any = None
+
+
+# PostHog's chart types that draw the time series the engines return. The others
+# (ActionsLineGraphCumulative, ActionsBarValue, ActionsPie, BoldNumber, ActionsTable, WorldMap,
+# CalendarHeatmap, BoxPlot) change the result's shape and are rejected until implemented.
+TIME_SERIES_DISPLAYS = (
+    "ActionsLineGraph",
+    "ActionsBar",
+    "ActionsStackedBar",
+    "ActionsUnstackedBar",
+    "ActionsAreaGraph",
+)
 
 
 class TrendsFilter(_Model):
     formula: str | None = None
+    display: Any = None
+    smoothingIntervals: Any = None
+    formulas: Any = None
+    formulaNodes: Any = None
+    breakdown_histogram_bin_count: Any = None
+    showLegend: Presentation = None
+    legendPosition: Presentation = None
+    showAlertThresholdLines: Presentation = None
+    aggregationAxisFormat: Presentation = None
+    aggregationAxisPrefix: Presentation = None
+    aggregationAxisPostfix: Presentation = None
+    decimalPlaces: Presentation = None
+    minDecimalPlaces: Presentation = None
+    xAxisLabel: Presentation = None
+    yAxisLabel: Presentation = None
+    showValuesOnSeries: Presentation = None
+    showLabelsOnSeries: Presentation = None
+    showPercentStackView: Presentation = None
+    stackBreakdownValues: Presentation = None
+    yAxisScaleType: Presentation = None
+    showMultipleYAxes: Presentation = None
+    hiddenLegendIndexes: Presentation = None
+    resultCustomizationBy: Presentation = None
+    resultCustomizations: Presentation = None
+    goalLines: Presentation = None
+    showConfidenceIntervals: Presentation = None
+    confidenceLevel: Presentation = None
+    showTrendLines: Presentation = None
+    showMovingAverage: Presentation = None
+    movingAverageIntervals: Presentation = None
+    detailedResultsAggregationType: Presentation = None
+    excludeBoxPlotOutliers: Presentation = None
+    hideWeekends: Presentation = None
+    showAnnotations: Presentation = None
+    metricShowChange: Presentation = None
+    metricChangeIncreaseColor: Presentation = None
+    metricChangeDecreaseColor: Presentation = None
+    metricColorByDirection: Presentation = None
+    metricLineIncreaseColor: Presentation = None
+    metricLineDecreaseColor: Presentation = None
+    metricSummary: Presentation = None
 
 
 class FunnelExclusion(_Model):
@@ -188,6 +275,11 @@ class FunnelExclusion(_Model):
     name: Text | None = None
     custom_name: Text | None = None
     properties: Properties = Field(default_factory=list)
+    version: Presentation = None
+    response: Presentation = None
+    math: Presentation = None  # an exclusion matches events; PostHog ignores its math
+    math_property: Presentation = None
+    math_property_type: Presentation = None
     funnelFromStep: int = Field(ge=0, le=100)
     funnelToStep: int = Field(ge=1, le=100)
 
@@ -202,6 +294,25 @@ class FunnelsFilter(_Model):
         "first_touch"
     )
     breakdownAttributionValue: int | None = Field(default=None, ge=0, le=100)
+    # The steps view returns both conversion rates; which one the chart shows is the UI's choice.
+    funnelStepReference: Presentation = None
+    layout: Presentation = None  # vertical / horizontal bars: same numbers
+    binCount: Presentation = None  # time_to_convert view only (that view is rejected)
+    hiddenLegendBreakdowns: Presentation = None
+    resultCustomizations: Presentation = None
+    goalLines: Presentation = None
+    showTrendLines: Presentation = None
+    showLegend: Presentation = None
+    legendPosition: Presentation = None
+    showValuesOnSeries: Presentation = None
+    breakdownSorting: Presentation = None
+    showAnnotations: Presentation = None
+    hideIncompleteConversionWindowPeriods: Presentation = None  # trends view only
+    useUdf: Presentation = None  # ClickHouse execution choice, same answer
+    funnelAggregateByHogQL: Any = None
+    customAggregationTarget: Any = None
+    funnelFromStep: Any = None
+    funnelToStep: Any = None
 
 
 class RetentionEntity(_Model):
@@ -224,13 +335,62 @@ class RetentionFilter(_Model):
     period: Literal["Hour", "Day", "Week", "Month"] = "Day"
     totalIntervals: int = Field(default=8, ge=1, le=1000)
     retentionType: Literal["retention_recurring", "retention_first_time"] = "retention_recurring"
+    # PostHog marks these "frontend only": the cohort counts are the same, the UI derives them.
+    meanRetentionCalculation: Presentation = None
+    retentionReference: Presentation = None
+    display: Presentation = None
+    dashboardDisplay: Presentation = None
+    showTrendLines: Presentation = None
+    selectedInterval: Presentation = None
+    goalLines: Presentation = None
+    cohortLabelStartIndex: Presentation = None
+    cumulative: Any = None
+    minimumOccurrences: Any = None
+    timeWindowMode: Any = None
+    retentionCustomBrackets: Any = None
+    aggregationType: Any = None
+    aggregationProperty: Any = None
+    aggregationPropertyType: Any = None
+    customAggregationTarget: Any = None
+
+
+class StickinessFilter(_Model):
+    display: Presentation = None
+    showLegend: Presentation = None
+    legendPosition: Presentation = None
+    showValuesOnSeries: Presentation = None
+    showMultipleYAxes: Presentation = None
+    hiddenLegendIndexes: Presentation = None
+    resultCustomizationBy: Presentation = None
+    resultCustomizations: Presentation = None
+    stickinessCriteria: Any = None
+    computedAs: Any = None
+
+
+class LifecycleFilter(_Model):
+    # toggledLifecycles hides statuses in the chart; PostHog still returns all four.
+    toggledLifecycles: Presentation = None
+    showValuesOnSeries: Presentation = None
+    showPercentagesOnSeries: Presentation = None
+    showLegend: Presentation = None
+    legendPosition: Presentation = None
+    stacked: Presentation = None
 
 
 class _Query(_Model):
     dateRange: DateRange = Field(default_factory=DateRange)
     properties: Properties = Field(default_factory=list)
-    # Accepted only as false: we have no notion of test accounts, so true cannot be honoured.
-    filterTestAccounts: Literal[False] = False
+    # Accepted only as false (or null): there is no project list of test-account filters yet.
+    filterTestAccounts: Any = False
+    # InsightsQueryBase fields. Presentation / execution hints are kept untouched; the others
+    # are accepted at their neutral value only (_check_base).
+    version: Presentation = None
+    response: Presentation = None
+    tags: Presentation = None
+    dataColorTheme: Presentation = None
+    modifiers: Presentation = None  # HogQL execution modifiers: no HogQL here
+    samplingFactor: Any = None
+    aggregation_group_type_index: Any = None
 
 
 class TrendsQuery(_Query):
@@ -239,6 +399,9 @@ class TrendsQuery(_Query):
     interval: Interval = "day"
     breakdownFilter: BreakdownFilter | None = None
     trendsFilter: TrendsFilter | None = None
+    compareFilter: CompareFilter | None = None
+    calendarHeatmapFilter: Presentation = None  # read only by display CalendarHeatmap
+    conversionGoal: Any = None
 
 
 class FunnelsQuery(_Query):
@@ -248,23 +411,30 @@ class FunnelsQuery(_Query):
     interval: Interval = "day"
     breakdownFilter: BreakdownFilter | None = None
     funnelsFilter: FunnelsFilter = Field(default_factory=FunnelsFilter)
+    compareFilter: CompareFilter | None = None
 
 
 class RetentionQuery(_Query):
     kind: Literal["RetentionQuery"] = "RetentionQuery"
     retentionFilter: RetentionFilter = Field(default_factory=RetentionFilter)
+    breakdownFilter: BreakdownFilter | None = None
 
 
 class StickinessQuery(_Query):
     kind: Literal["StickinessQuery"] = "StickinessQuery"
     series: list[EventsNode] = Field(min_length=1, max_length=26)
     interval: Interval = "day"
+    intervalCount: Any = None
+    stickinessFilter: StickinessFilter | None = None
+    compareFilter: CompareFilter | None = None
 
 
 class LifecycleQuery(_Query):
     kind: Literal["LifecycleQuery"] = "LifecycleQuery"
     series: list[EventsNode] = Field(min_length=1, max_length=1)
     interval: Interval = "day"
+    lifecycleFilter: LifecycleFilter | None = None
+    customAggregationTarget: Any = None
 
 
 InsightQuery = TrendsQuery | FunnelsQuery | RetentionQuery | StickinessQuery | LifecycleQuery
@@ -346,8 +516,116 @@ def _check_json_depth(obj: Any) -> None:
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
 
 
+def not_supported(path: str, value: Any, why: str = "") -> InvalidQuery:
+    """The 400 for a PostHog field whose value would change the answer in a way EventLens does
+    not implement yet: it names the field and says so (never silently ignored)."""
+    shown = orjson.dumps(value).decode()[:200]
+    detail = f"{path}: {shown} is not supported yet"
+    return InvalidQuery(f"{detail} ({why})" if why else detail, field=path)
+
+
+def _neutral(value: Any, *neutral: Any) -> bool:
+    """`value` is absent (None) or one of the values that leave the answer unchanged."""
+    return value is None or any(value == n and type(value) is type(n) for n in neutral)
+
+
+def _require_neutral(path: str, value: Any, *neutral: Any, why: str = "") -> None:
+    if not _neutral(value, *neutral):
+        raise not_supported(path, value, why)
+
+
+def _check_supported(query: InsightQuery) -> None:
+    """PostHog fields accepted only at the value that does not change the answer."""
+    _require_neutral(
+        "filterTestAccounts",
+        query.filterTestAccounts,
+        False,
+        why="no test-account filters are configured for projects",
+    )
+    _require_neutral("samplingFactor", query.samplingFactor, 1, 1.0, why="no sampling")
+    _require_neutral(
+        "aggregation_group_type_index", query.aggregation_group_type_index, why="no groups"
+    )
+    if not isinstance(query, RetentionQuery):
+        for i, node in enumerate(query.series):
+            path = f"series[{i}]"
+            _require_neutral(f"{path}.math_hogql", node.math_hogql)
+            _require_neutral(f"{path}.math_group_type_index", node.math_group_type_index)
+            _require_neutral(f"{path}.math_multiplier", node.math_multiplier, 1, 1.0)
+            _require_neutral(
+                f"{path}.math_property_revenue_currency", node.math_property_revenue_currency
+            )
+            _require_neutral(f"{path}.fixedProperties", node.fixedProperties, [])
+            _require_neutral(f"{path}.optionalInFunnel", node.optionalInFunnel, False)
+    if not isinstance(query, LifecycleQuery | RetentionQuery):
+        cf = query.compareFilter
+        if cf is not None:
+            _require_neutral("compareFilter.compare", cf.compare, False)
+            _require_neutral("compareFilter.compare_to", cf.compare_to)
+    if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
+        _check_breakdown(query.breakdownFilter, isinstance(query, RetentionQuery))
+    if isinstance(query, TrendsQuery):
+        _require_neutral("conversionGoal", query.conversionGoal)
+        tf = query.trendsFilter
+        if tf is not None:
+            _require_neutral("trendsFilter.display", tf.display, *TIME_SERIES_DISPLAYS)
+            _require_neutral("trendsFilter.smoothingIntervals", tf.smoothingIntervals, 1)
+            _require_neutral("trendsFilter.formulas", tf.formulas, [])
+            _require_neutral("trendsFilter.formulaNodes", tf.formulaNodes, [])
+            _require_neutral(
+                "trendsFilter.breakdown_histogram_bin_count", tf.breakdown_histogram_bin_count
+            )
+    elif isinstance(query, FunnelsQuery):
+        ff = query.funnelsFilter
+        _require_neutral("funnelsFilter.funnelAggregateByHogQL", ff.funnelAggregateByHogQL)
+        _require_neutral("funnelsFilter.customAggregationTarget", ff.customAggregationTarget, False)
+        _require_neutral("funnelsFilter.funnelFromStep", ff.funnelFromStep)
+        _require_neutral("funnelsFilter.funnelToStep", ff.funnelToStep)
+    elif isinstance(query, RetentionQuery):
+        rf = query.retentionFilter
+        _require_neutral("retentionFilter.cumulative", rf.cumulative, False)
+        _require_neutral("retentionFilter.minimumOccurrences", rf.minimumOccurrences, 1)
+        _require_neutral(
+            "retentionFilter.timeWindowMode", rf.timeWindowMode, "strict_calendar_dates"
+        )
+        _require_neutral("retentionFilter.retentionCustomBrackets", rf.retentionCustomBrackets, [])
+        _require_neutral("retentionFilter.aggregationType", rf.aggregationType, "count")
+        _require_neutral("retentionFilter.aggregationProperty", rf.aggregationProperty)
+        _require_neutral(
+            "retentionFilter.customAggregationTarget", rf.customAggregationTarget, False
+        )
+    elif isinstance(query, StickinessQuery):
+        _require_neutral("intervalCount", query.intervalCount, 1)
+        sf = query.stickinessFilter
+        if sf is not None:
+            _require_neutral("stickinessFilter.stickinessCriteria", sf.stickinessCriteria)
+            _require_neutral("stickinessFilter.computedAs", sf.computedAs, "non_cumulative")
+    elif isinstance(query, LifecycleQuery):
+        _require_neutral("customAggregationTarget", query.customAggregationTarget, False)
+
+
+def _check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:
+    if bf is None:
+        return
+    if retention:
+        _require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
+    _require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
+    _require_neutral("breakdownFilter.breakdown_normalize_url", bf.breakdown_normalize_url, False)
+    _require_neutral("breakdownFilter.breakdown_path_cleaning", bf.breakdown_path_cleaning, False)
+    _require_neutral("breakdownFilter.breakdown_group_type_index", bf.breakdown_group_type_index)
+    _require_neutral(
+        "breakdownFilter.breakdown_histogram_bin_count", bf.breakdown_histogram_bin_count
+    )
+    _require_neutral(
+        "breakdownFilter.breakdown_hide_other_aggregation",
+        bf.breakdown_hide_other_aggregation,
+        False,
+    )
+
+
 def _check_semantics(query: InsightQuery) -> None:
     """Rules a field type cannot express: regexes compile, steps exist, maths fit the kind."""
+    _check_supported(query)
     _check_properties(query.properties, "properties")
     if isinstance(query, RetentionQuery):
         rf = query.retentionFilter
@@ -363,7 +641,9 @@ def _check_semantics(query: InsightQuery) -> None:
                     f"series[{i}].math_property: math {node.math!r} needs a math_property",
                     field=f"series[{i}].math_property",
                 )
-            if not isinstance(query, TrendsQuery) and node.math != "total":
+            # PostHog's stickiness counts persons whatever the math; its UI sends "dau" there.
+            allowed = ("total", "dau") if isinstance(query, StickinessQuery) else ("total",)
+            if not isinstance(query, TrendsQuery) and node.math not in allowed:
                 raise InvalidQuery(
                     f"series[{i}].math: {node.math!r} is not supported in a {query.kind}",
                     field=f"series[{i}].math",
@@ -481,3 +761,63 @@ def _check_value_size(value: Any, field: str) -> None:
             f"{field}: an integer in a filter value must lie within -2^63 .. 2^64-1",
             field=field,
         ) from None
+
+
+# PostHog's DashboardFilter, as sent in the /query envelope's `filters_override`.
+_OVERRIDE_KEYS = ("date_from", "date_to", "explicitDate", "properties", "breakdown_filter")
+
+
+def apply_filters_override(query: Any, override: Any) -> Any:
+    """The query JSON with PostHog's `filters_override` (a DashboardFilter) applied, as PostHog
+    applies dashboard filters: `date_from` / `date_to` / `explicitDate` replace the query's
+    dateRange values that are given (non-null), `properties` are ANDed with the query's
+    properties, `breakdown_filter` replaces the query's breakdownFilter (trends and funnels).
+
+    Raises InvalidQuery (field `filters_override...`) for anything else. `query` is returned
+    unchanged if it is not an object (parse_query reports that) or the override is empty.
+    """
+    if override is None or not isinstance(query, dict):
+        return query
+    if not isinstance(override, dict):
+        raise InvalidQuery("filters_override must be a JSON object", field="filters_override")
+    for key in override:
+        if key not in _OVERRIDE_KEYS:
+            raise InvalidQuery(
+                f"filters_override.{key}: not supported yet (supported: "
+                f"{', '.join(_OVERRIDE_KEYS)})",
+                field=f"filters_override.{key}",
+            )
+    out = dict(query)
+    date_range = dict(out.get("dateRange") or {})
+    for key in ("date_from", "date_to", "explicitDate"):
+        if override.get(key) is not None:
+            date_range[key] = override[key]
+    if date_range:
+        out["dateRange"] = date_range
+    props = override.get("properties")
+    if props:
+        if not isinstance(props, list):
+            raise InvalidQuery(
+                "filters_override.properties: must be a list of property filters",
+                field="filters_override.properties",
+            )
+        own = out.get("properties")
+        if not own:
+            out["properties"] = props
+        else:
+            out["properties"] = {
+                "type": "AND",
+                "values": [
+                    own if isinstance(own, dict) else {"type": "AND", "values": own},
+                    {"type": "AND", "values": props},
+                ],
+            }
+    breakdown = override.get("breakdown_filter")
+    if breakdown is not None:
+        if out.get("kind") not in ("TrendsQuery", "FunnelsQuery"):
+            raise InvalidQuery(
+                f"filters_override.breakdown_filter: not supported for a {out.get('kind')}",
+                field="filters_override.breakdown_filter",
+            )
+        out["breakdownFilter"] = breakdown
+    return out

@@ -49,7 +49,7 @@ def _post(d: Deployment, body: Any, project_id: Any = None) -> Any:
         ({"query": BASE, "timeout": 10_000}, "timeout", "<= 300"),
         ({"query": BASE, "timeout": "soon"}, "timeout", "number"),
         ({"query": BASE, "engine": "quantum"}, "engine", "reference"),
-        ({"query": BASE, "refresh": "maybe"}, "refresh", "boolean"),
+        ({"query": BASE, "refresh": "maybe"}, "refresh", "blocking"),
     ],
 )
 def test_invalid_requests_are_400_naming_the_field(

@@ -196,12 +196,16 @@ def test_non_object_query_is_invalid() -> None:
 
 
 def test_unsupported_field_message_says_unsupported() -> None:
-    with pytest.raises(
-        InvalidQuery, match=r"unsupported field 'breakdownFilter\.breakdown_hide_other_aggregation'"
-    ):
+    with pytest.raises(InvalidQuery, match=r"unsupported field 'breakdownFilter\.colour'"):
+        parse_query(trends(breakdownFilter={"breakdown": "x", "colour": "red"}))
+
+
+def test_answer_changing_posthog_field_is_not_supported_yet_and_named() -> None:
+    with pytest.raises(InvalidQuery, match=r"not supported yet") as info:
         parse_query(
             trends(breakdownFilter={"breakdown": "x", "breakdown_hide_other_aggregation": True})
         )
+    assert info.value.field == "breakdownFilter.breakdown_hide_other_aggregation"
 
 
 def test_posthog_nulls_and_omitted_event_mean_defaults() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
+from eventlens.query.model import apply_filters_override
 from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
@@ -85,13 +87,16 @@ async def run_query(
     the deadline (`timeout`, default 30 s) passes.
     """
     project = principal.project(project_id)
+    query = apply_filters_override(body.query, body.filters_override)
     try:
         outcome = await service.run(
             project.id,
-            body.query,
+            query,
             engine=body.engine,
             timeout=body.timeout,
-            refresh=body.refresh,
+            # Every PostHog refresh mode computes now (no cache, no background runs yet);
+            # only the forcing ones say so to the service.
+            refresh=body.refresh is True or str(body.refresh).startswith("force_"),
             explain=explain,
         )
     except InvalidQuery as exc:
@@ -100,4 +105,16 @@ async def run_query(
         if exc.field not in ("engine", "timeout", "query", "explain"):
             exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
-    return JSONBytes(outcome.to_dict())
+    computed = datetime.now(UTC).isoformat()
+    return JSONBytes(
+        {
+            **outcome.to_dict(),
+            "is_cached": False,
+            "last_refresh": computed,
+            "next_allowed_client_refresh": computed,
+            "cache_key": outcome.fingerprint,
+            "timezone": project.timezone,
+            "query_status": None,
+            "client_query_id": body.client_query_id,
+        }
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Ids are SQLite integers (signed 64 bits): a path id outside 1..MAX_ID is a 400 naming the
 # parameter and the limit (docs/api.md "Limits"); an id inside it that is not there is a 404.
@@ -57,10 +57,32 @@ QUERY_EXAMPLES: dict[str, Any] = {
 }
 
 
-class QueryRequest(BaseModel):
-    """Body of POST /api/projects/{project_id}/query."""
+REFRESH_MODES = (
+    "blocking",
+    "async",
+    "async_except_on_cache_miss",
+    "force_blocking",
+    "force_async",
+    "force_cache",
+    "lazy_async",
+)
 
-    model_config = ConfigDict(extra="forbid")
+
+def _check_refresh(value: object) -> object:
+    # Checked before the union so that a bad value is one clear error at `refresh`.
+    if isinstance(value, bool) or value in REFRESH_MODES:
+        return value
+    raise ValueError(f"refresh must be one of {', '.join(REFRESH_MODES)} or a boolean")
+
+
+RefreshMode = Annotated[str | bool, BeforeValidator(_check_refresh)]
+
+
+class QueryRequest(BaseModel):
+    """Body of POST /api/projects/{project_id}/query: EventLens's fields and PostHog's
+    QueryRequest envelope."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     query: dict[str, Any] = Field(
         description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
@@ -70,8 +92,32 @@ class QueryRequest(BaseModel):
         "parallel",
         description='Engine that computes the result: "parallel" (default) or "reference".',
     )
-    refresh: bool = Field(
-        False, description="Recompute even if a cached result exists (no cache yet: always)."
+    refresh: RefreshMode = Field(
+        "blocking",
+        description="PostHog's refresh mode (or its legacy boolean). There is no result cache "
+        "and no background execution yet: every mode computes the result now and answers it.",
+    )
+    client_query_id: str | None = Field(
+        None,
+        max_length=200,
+        description="The client's id for this query (PostHog); echoed in the response.",
+    )
+    filters_override: dict[str, Any] | None = Field(
+        None,
+        description="PostHog's DashboardFilter applied to the query: date_from, date_to, "
+        "explicitDate, properties (ANDed), breakdown_filter. Anything else: 400.",
+    )
+    variables_override: dict[str, Any] | None = Field(
+        None,
+        description="PostHog's HogQL variable values; insight queries have no variables, so "
+        "they are accepted and have no effect.",
+    )
+    name: str | None = Field(None, max_length=128, description="PostHog's query name (ignored).")
+    limit_context: Literal["posthog_ai"] | None = Field(
+        None, description="PostHog's limit context (ignored: no result-size limits here)."
+    )
+    async_: bool | None = Field(
+        None, alias="async", description="PostHog's deprecated `async` flag (compute now)."
     )
     timeout: float | None = Field(
         None,
@@ -91,6 +137,14 @@ class QueryResponse(BaseModel):
     timings: dict[str, float] = Field(
         description="Milliseconds: parse_ms, plan_ms, queue_ms, execute_ms, total_ms."
     )
+    # PostHog's cached-query response fields (CachedQueryResponseMixin).
+    is_cached: bool = Field(description="Always false: there is no result cache yet.")
+    last_refresh: str = Field(description="When the result was computed (ISO 8601, UTC).")
+    next_allowed_client_refresh: str = Field(description="Same as last_refresh (no cache).")
+    cache_key: str = Field(description="The normalised query's fingerprint.")
+    timezone: str = Field(description="The project timezone the query was resolved in.")
+    query_status: None = Field(None, description="Always null: queries run synchronously.")
+    client_query_id: str | None = Field(None, description="Echo of the request's id.")
 
 
 class ErrorBody(BaseModel):
