@@ -497,7 +497,8 @@ def _hand_item(path: str) -> JSONObject | None:
 
 
 def served_paths(routes: list[BaseRoute]) -> list[str]:
-    """Paths of the app's routes (mounts excluded), in route order."""
+    """Paths of the plain routes among `routes` (not mounts, not FastAPI's included routers),
+    in route order: the capture routes, health, metrics, the page and FastAPI's own pages."""
     return [r.path for r in routes if isinstance(r, Route)]
 
 
