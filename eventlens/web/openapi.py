@@ -352,8 +352,8 @@ _TOKEN_PARAM = {
 
 def _config_item(path: str, op: str) -> JSONObject:
     return {
-        "parameters": [_TOKEN_PARAM],
         "get": {
+            "parameters": [_TOKEN_PARAM],
             "operationId": f"{op}_get",
             "tags": ["capture"],
             "summary": "posthog-js remote config",
@@ -364,14 +364,14 @@ def _config_item(path: str, op: str) -> JSONObject:
                 **_errors(),
             },
         },
-        "options": _preflight(f"{op}_options", "GET"),
+        "options": {**_preflight(f"{op}_options", "GET"), "parameters": [_TOKEN_PARAM]},
     }
 
 
 def _config_js_item(path: str, op: str) -> JSONObject:
     return {
-        "parameters": [_TOKEN_PARAM],
         "get": {
+            "parameters": [_TOKEN_PARAM],
             "operationId": f"{op}_get",
             "tags": ["capture"],
             "summary": "posthog-js remote config, as a script",
@@ -384,7 +384,7 @@ def _config_js_item(path: str, op: str) -> JSONObject:
                 **_errors(),
             },
         },
-        "options": _preflight(f"{op}_options", "GET"),
+        "options": {**_preflight(f"{op}_options", "GET"), "parameters": [_TOKEN_PARAM]},
     }
 
 
