@@ -20,7 +20,7 @@ from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import REGISTRY
 from eventlens.query.warmup import warm_resident
 from eventlens.runtime import build_runtime
-from eventlens.web import api, dashboard
+from eventlens.web import api, dashboard, openapi
 from eventlens.web.api import catalog, insights, live
 from eventlens.web.api import shadow as shadow_api
 from eventlens.web.capture_routes import capture_routes
@@ -94,4 +94,5 @@ def create_app(settings: Settings) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    openapi.install(app)  # /openapi.json: every route, every status (docs/api.md)
     return app

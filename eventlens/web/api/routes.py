@@ -16,7 +16,6 @@ from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
     QUERY_EXAMPLES,
-    ErrorBody,
     ProjectId,
     ProjectInfo,
     QueryRequest,
@@ -62,10 +61,7 @@ def get_project(
 @router.post(
     "/projects/{project_id}/query",
     response_model=QueryResponse,
-    responses={
-        **ERROR_RESPONSES,
-        504: {"model": ErrorBody, "description": "The query passed its deadline."},
-    },
+    responses={k: ERROR_RESPONSES[k] for k in (400, 401, 404, 503, 504)},
 )
 async def run_query(
     project_id: ProjectId,

@@ -148,11 +148,26 @@ class QueryResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error: the error class, a message saying what and where, and the field if any."""
+    """Every 4xx/503/504 error (`EventLensError.to_dict`): the error class, a message saying
+    what and where, the field if any, and the error's details (`limit_bytes`, `allowed`,
+    `errors`...)."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str = Field(examples=["InvalidQuery"])
     detail: str = Field(examples=["unknown operator 'contains'"])
     field: str | None = Field(None, examples=["query.series[0].properties[0].operator"])
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Request validation errors: every one, as `{field, detail}`."
+    )
+
+
+class InternalErrorBody(BaseModel):
+    """A 500: the type, a fixed detail and the id under which the server log has the cause."""
+
+    type: str = Field(json_schema_extra={"enum": ["InternalError", "ExecutionError"]})
+    detail: str
+    error_id: str = Field(pattern="^[0-9a-f]{32}$", description="Find it in the server log.")
 
 
 class ProjectInfo(BaseModel):
@@ -166,4 +181,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid request or query (names the field)."},
     401: {"model": ErrorBody, "description": "Missing, malformed or unknown API key."},
     404: {"model": ErrorBody, "description": "No such project readable with this key."},
+    503: {"model": ErrorBody, "description": "Too many queries waiting: retry shortly."},
+    504: {"model": ErrorBody, "description": "The query passed its deadline."},
 }
