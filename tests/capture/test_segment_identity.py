@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from eventlens.capture.model import CapturedEvent
 from eventlens.capture.segment import parse_segment
@@ -188,3 +191,38 @@ def test_identified_anonymous_person_is_not_taken_by_another_user(
     rows = {r["event"]: r["person_id"] for r in table_rows(settings)}
     assert rows["anon_again"] == person_id_for(1, "u1")
     assert rows["shared_device"] == rows["other"] == person_id_for(1, "u2")
+
+
+_IDS = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "u", "a"]),
+    st.integers(-5, 5),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=5),
+)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["identify", "track", "page", "screen", "alias", "group"]),
+    user=_IDS,
+    anon=_IDS,
+)
+def test_link_property_exactly_when_both_ids_differ(kind: str, user: Any, anon: Any) -> None:
+    m = {"type": kind, "userId": user, "anonymousId": anon, "event": "E"}
+    m |= {"groupId": "g", "previousId": "p"}
+    out = parse_segment({"batch": [m]}, kind=None, now_us=NOW, auth_header=AUTH)
+
+    def as_id(v: Any) -> str | None:
+        return None if v is None or not str(v).strip() else str(v)
+
+    u, a = as_id(user), as_id(anon)
+    # Dead exactly when the distinct id is unusable: a blank userId, or no id at all.
+    unusable = (user is not None and u is None) or (user is None and a is None)
+    assert bool(out.dead) == unusable
+    if out.dead:
+        return
+    (e,) = out.events
+    assert e.distinct_id == (u if u is not None else a)
+    want = a if u is not None and a is not None and a != u else None
+    assert e.properties.get(LINKED_ID) == want
+    assert e.properties.get("$anon_distinct_id") == (want if kind == "identify" else None)
