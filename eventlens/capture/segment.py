@@ -4,6 +4,12 @@ Mapping: track -> `event`; page -> `$pageview`; screen -> `$screen`; identify ->
 (traits as `$set`); alias -> `$create_alias` (previousId as `alias`); group -> `$groupidentify`
 (`$group_type` "segment_group", `$group_key` groupId, traits as `$group_set`).
 distinct_id = userId, else anonymousId. uuid = messageId, uuid5-derived when not a UUID.
+
+Identity (docs/capture.md "Segment identity"): a call with both a userId and a different
+anonymousId ties them, as Segment's identity model does for every call carrying both: the event
+gets `$segment_anonymous_id` (which the person model links like `$identify`), and an identify
+also gets PostHog's own `$anon_distinct_id`. `context.traits` (where rudder-sdk-python puts
+identify traits; Segment allows them on any call) become `$set`, under top-level `traits`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from eventlens.capture.fields import (
 from eventlens.capture.model import CapturedEvent, DeadLetter
 from eventlens.capture.posthog import ParsedBody, TokenCollector
 from eventlens.errors import AuthenticationError, InvalidEvent, InvalidInput
+from eventlens.persons.model import LINKED_ID
 
 SEGMENT_TYPES = ("track", "page", "screen", "identify", "alias", "group")
 _NAMED = {"page": "$pageview", "screen": "$screen", "identify": "$identify"}
@@ -104,11 +111,18 @@ def parse_message(
             f"{where}.type must be one of {', '.join(SEGMENT_TYPES)}, not {mtype!r}",
             field=f"{where}.type",
         )
+    anonymous = msg.get("anonymousId")
+    if isinstance(anonymous, str) and not anonymous.strip():
+        anonymous = None  # SDKs send "" for "no anonymous id"; it must not link anything
     if msg.get("userId") is not None:
         did = distinct_id_of(msg["userId"], f"{where}.userId")
+        anon = None if anonymous is None else distinct_id_of(anonymous, f"{where}.anonymousId")
     else:
-        did = distinct_id_of(msg.get("anonymousId"), f"{where}.userId/anonymousId")
-    props = _context_props(_obj(msg, "context", where))
+        did = distinct_id_of(anonymous, f"{where}.userId/anonymousId")
+        anon = None
+    context = _obj(msg, "context", where)
+    props = _context_props(context)
+    context_traits = _obj(context, "traits", f"{where}.context")
     if mtype == "track":
         name = event_name_of(msg.get("event"), f"{where}.event")
         props |= _obj(msg, "properties", where)
@@ -120,7 +134,7 @@ def parse_message(
                 if msg.get(key) is not None:
                     props[key] = msg[key]
         elif mtype == "identify":
-            props["$set"] = _obj(msg, "traits", where)
+            props["$set"] = context_traits | _obj(msg, "traits", where)
         elif mtype == "alias":
             if msg.get("previousId") is None:
                 raise InvalidEvent(f"{where}.previousId is missing", field=f"{where}.previousId")
@@ -131,6 +145,13 @@ def parse_message(
             props["$group_type"] = GROUP_TYPE
             props["$group_key"] = distinct_id_of(msg["groupId"], f"{where}.groupId")
             props["$group_set"] = _obj(msg, "traits", where)
+    if context_traits and mtype != "identify":
+        own = props.get("$set")
+        props["$set"] = context_traits | (own if isinstance(own, dict) else {})
+    if anon is not None and anon != did:
+        props[LINKED_ID] = anon
+        if mtype == "identify":
+            props["$anon_distinct_id"] = anon
     check_identity_ids(name, props, f"{where}.properties")
     msg_sent = msg.get("sentAt")
     if msg_sent is not None:

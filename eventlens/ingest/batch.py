@@ -22,7 +22,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventlens.persons.model import CREATE_ALIAS, IDENTIFY, PersonState, mentioned_id
+from eventlens.persons.model import (
+    CREATE_ALIAS,
+    IDENTIFY,
+    LINKED_ID,
+    PersonState,
+    linked_id,
+    mentioned_id,
+)
 from eventlens.storage import state
 from eventlens.storage.schema import EVENT_SCHEMA, person_ids_for
 
@@ -96,6 +103,7 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
         # = regex `"\$(set|unset")`, as two literal searches (~5x cheaper than re2 here).
         pc.or_(pc.match_substring(props_col, '"$set'), pc.match_substring(props_col, '"$unset"')),
     )
+    special_mask = pc.or_(special_mask, pc.match_substring(props_col, f'"{LINKED_ID}"'))
     special = np.flatnonzero(special_mask.to_numpy(zero_copy_only=False))
 
     encoded = pc.dictionary_encode(events.column("distinct_id")).combine_chunks()
@@ -139,10 +147,10 @@ def prepare_batch(conn: sqlite3.Connection, project_id: int, events: pa.Table) -
     # Unseen ids that no special event mentions are created in bulk; the others are created
     # lazily at their first occurrence, where sequential processing would create them.
     mentioned = {dids[codes[s]] for s in special.tolist()}
-    for name, props in zip(special_events, special_props, strict=True):
-        other = mentioned_id(name, props)
-        if other is not None:
-            mentioned.add(other)
+    for s, name, props in zip(special.tolist(), special_events, special_props, strict=True):
+        for other in (mentioned_id(name, props), linked_id(dids[codes[s]], props)):
+            if other is not None:
+                mentioned.add(other)
     bulk = [c for c in unseen if dids[c] not in mentioned]
     persons.bulk_create(
         [dids[c] for c in bulk],

@@ -12,6 +12,9 @@ Rules (docs/adr/0002-event-table-and-persons.md):
   unless the anon/alias side's person is already identified (PostHog refuses such merges);
 - a merge moves all distinct_ids, copies missing properties (survivor wins), records an
   override old -> new (chains collapsed) and marks the survivor identified;
+- any event whose properties carry `$segment_anonymous_id` (the Segment parser sets it when a
+  call has both a userId and a different anonymousId) links that id to its distinct_id by the
+  same rule as `$identify`: Segment ties the two ids on every call that carries both;
 - `$set` overwrites, `$set_once` keeps the first value, `$unset` removes keys, from the
   properties of any event.
 """
@@ -31,6 +34,8 @@ IDENTIFY = "$identify"
 # Ids per IN (...) probe: well under SQLite's smallest default bound-parameter limit (32766).
 _PROBE_CHUNK = 10_000
 CREATE_ALIAS = "$create_alias"
+# Set by the Segment parser only; a property (not an event name) because any call links.
+LINKED_ID = "$segment_anonymous_id"
 
 
 @dataclass
@@ -59,6 +64,13 @@ def mentioned_id(event: str, properties: dict[str, Any]) -> str | None:
     if event == CREATE_ALIAS:
         return _as_id(properties.get("alias"))
     return None
+
+
+def linked_id(distinct_id: str, properties: dict[str, Any]) -> str | None:
+    """The anonymous id an event of any name links to `distinct_id` (`LINKED_ID`), if it
+    names one other than `distinct_id` itself."""
+    linked = _as_id(properties.get(LINKED_ID))
+    return None if linked == distinct_id else linked
 
 
 class PersonState:
@@ -245,6 +257,9 @@ class PersonState:
         other = mentioned_id(event, properties)
         if other is not None:
             self._join(distinct_id, other, timestamp)
+        linked = linked_id(distinct_id, properties)
+        if linked is not None and linked != other:
+            self._join(distinct_id, linked, timestamp)
         pid = self.ensure(distinct_id, timestamp)
         self._apply_properties(pid, properties)
         return pid

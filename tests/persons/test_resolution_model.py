@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from eventlens.capture.model import CapturedEvent
 from eventlens.ingest.project_writer import ProjectWriter
+from eventlens.persons.model import LINKED_ID
 from eventlens.storage.schema import bucket_of, person_id_for
 from tests.storage.support import ev, records, settings_at, table_rows
 
@@ -61,6 +62,9 @@ class Model:
         other = {"$identify": "$anon_distinct_id", "$create_alias": "alias"}.get(e.event)
         if other and other in e.properties:
             self.join(e.distinct_id, e.properties[other])
+        linked = e.properties.get(LINKED_ID)
+        if linked is not None and linked not in (e.distinct_id, e.properties.get(other or "")):
+            self.join(e.distinct_id, linked)
         p = self.ensure(e.distinct_id)
         for k, v in e.properties.get("$set_once", {}).items():
             self.props[p].setdefault(k, v)
@@ -80,6 +84,8 @@ def event_lists(draw: st.DrawFn) -> list[CapturedEvent]:
             props["$anon_distinct_id"] = draw(st.sampled_from(IDS))
         if kind == "$create_alias":
             props["alias"] = draw(st.sampled_from(IDS))
+        if d in IDS and draw(st.integers(0, 3)) == 0:  # a Segment call with both ids
+            props[LINKED_ID] = draw(st.sampled_from(IDS))
         if draw(st.booleans()):
             props["$set"] = {draw(st.sampled_from("xy")): i}
         if draw(st.booleans()):
