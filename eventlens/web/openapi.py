@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from eventlens.capture.decode import MAX_FORM_FIELDS
 from eventlens.web.api.schemas import ERROR_RESPONSES, InternalErrorBody
 from eventlens.web.capture_routes import POSTHOG_PATHS, SEGMENT_KINDS
+from eventlens.web.sdk_assets import sdk_paths
 
 __all__ = ["build_document", "install"]
 
@@ -133,7 +134,8 @@ _SCHEMAS: dict[str, JSONObject] = {
         "`/decide`), empty.",
         "properties": {
             "flags": {"type": "object"},
-            "featureFlags": {"type": "object"},
+            # /decide v1 answers the flags as a list of keys, later versions as an object.
+            "featureFlags": {"type": ["object", "array"]},
             "featureFlagPayloads": {"type": "object"},
             "errorsWhileComputingFlags": {"type": "boolean"},
             "supportedCompression": {"type": "array", "items": {"type": "string"}},
@@ -388,12 +390,23 @@ def _config_js_item(path: str, op: str) -> JSONObject:
     }
 
 
+_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "A vendored posthog-js file without `.js` (`array`, `array.full`, "
+    "`surveys`, ...); any other name is a 404.",
+    "schema": {"type": "string"},
+}
+
+
 def _script_item(path: str, op: str) -> JSONObject:
     return {
         "get": {
             "operationId": f"{op}_get",
             "tags": ["capture"],
-            "summary": "The posthog-js bundle its snippet loads",
+            "summary": "The posthog-js files its snippet and lazy loaders fetch",
+            "parameters": [_NAME_PARAM],
             "responses": {
                 "200": {
                     "description": "The script.",
@@ -474,7 +487,7 @@ HAND_DECLARED: dict[str, PathItem] = {
     "/decide": _flags_item,
     "/array/{token}/config": _config_item,
     "/array/{token}/config.js": _config_js_item,
-    "/static/array.js": _script_item,
+    **dict.fromkeys(sdk_paths(), _script_item),
     "/_health": _health_item,
     "/_ready": _health_item,
     "/metrics": _metrics_item,
