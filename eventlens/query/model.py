@@ -8,7 +8,7 @@ offending input in PostHog's notation, e.g. `series[0].math`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import orjson
 from pydantic import (
@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
     ValidationError,
 )
@@ -104,20 +105,20 @@ class _Model(BaseModel):
 # A field of PostHog's schema that only changes how the answer is drawn (colours, legends, axis
 # formats ...): accepted as any JSON value, kept in the model (so a saved insight round-trips it)
 # and never read by an engine. docs/api.md "PostHog's query fields" lists them.
-Presentation = Any
+Presentation: TypeAlias = JsonValue
 
 
 class PropertyFilter(_Model):
     """One property filter; `type` says whether `key` is read from the event or the person."""
 
     key: str = Field(min_length=1, max_length=MAX_TEXT)
-    value: Any = None
+    value: JsonValue = None
     operator: Operator = "exact"
     type: Literal["event", "person"] = "event"
     label: Presentation = None
 
 
-def _property_item_tag(value: Any) -> str:
+def _property_item_tag(value: object) -> str:
     # Called with the raw JSON when validating and with the model when serialising.
     if isinstance(value, PropertyGroup) or (
         isinstance(value, dict) and value.get("type") in ("AND", "OR")
@@ -143,7 +144,7 @@ class PropertyGroup(_Model):
 PropertyGroup.model_rebuild()
 
 
-def _properties_tag(value: Any) -> str:
+def _properties_tag(value: object) -> str:
     return "PropertyGroup" if isinstance(value, dict | PropertyGroup) else "PropertyList"
 
 
@@ -170,12 +171,12 @@ class EventsNode(_Model):
     version: Presentation = None
     response: Presentation = None
     math_property_type: Presentation = None  # taxonomy hint for the UI
-    math_hogql: Any = None
-    math_group_type_index: Any = None
-    math_multiplier: Any = None
-    math_property_revenue_currency: Any = None
-    fixedProperties: Any = None
-    optionalInFunnel: Any = None
+    math_hogql: JsonValue = None
+    math_group_type_index: JsonValue = None
+    math_multiplier: JsonValue = None
+    math_property_revenue_currency: JsonValue = None
+    fixedProperties: JsonValue = None
+    optionalInFunnel: JsonValue = None
     limit: Presentation = None  # events-list options; insights do not list events
     orderBy: Presentation = None
 
@@ -195,19 +196,19 @@ class BreakdownFilter(_Model):
     breakdown_limit: int = Field(default=25, ge=1, le=10_000)
     # Answer-changing options not implemented yet: accepted only at their neutral value
     # (_check_breakdown), else a 400 "not supported yet" naming the field.
-    breakdowns: Any = None
-    breakdown_normalize_url: Any = None
-    breakdown_path_cleaning: Any = None
-    breakdown_group_type_index: Any = None
-    breakdown_histogram_bin_count: Any = None
-    breakdown_hide_other_aggregation: Any = None
+    breakdowns: JsonValue = None
+    breakdown_normalize_url: JsonValue = None
+    breakdown_path_cleaning: JsonValue = None
+    breakdown_group_type_index: JsonValue = None
+    breakdown_histogram_bin_count: JsonValue = None
+    breakdown_hide_other_aggregation: JsonValue = None
 
 
 class CompareFilter(_Model):
     """PostHog's compare-to-previous-period; only `compare: false` is supported yet."""
 
-    compare: Any = None
-    compare_to: Any = None
+    compare: JsonValue = None
+    compare_to: JsonValue = None
 
 
 # PostHog's chart types that draw the time series the engines return. The others
@@ -224,11 +225,11 @@ TIME_SERIES_DISPLAYS = (
 
 class TrendsFilter(_Model):
     formula: str | None = None
-    display: Any = None
-    smoothingIntervals: Any = None
-    formulas: Any = None
-    formulaNodes: Any = None
-    breakdown_histogram_bin_count: Any = None
+    display: JsonValue = None
+    smoothingIntervals: JsonValue = None
+    formulas: JsonValue = None
+    formulaNodes: JsonValue = None
+    breakdown_histogram_bin_count: JsonValue = None
     showLegend: Presentation = None
     legendPosition: Presentation = None
     showAlertThresholdLines: Presentation = None
@@ -309,10 +310,10 @@ class FunnelsFilter(_Model):
     showAnnotations: Presentation = None
     hideIncompleteConversionWindowPeriods: Presentation = None  # trends view only
     useUdf: Presentation = None  # ClickHouse execution choice, same answer
-    funnelAggregateByHogQL: Any = None
-    customAggregationTarget: Any = None
-    funnelFromStep: Any = None
-    funnelToStep: Any = None
+    funnelAggregateByHogQL: JsonValue = None
+    customAggregationTarget: JsonValue = None
+    funnelFromStep: JsonValue = None
+    funnelToStep: JsonValue = None
 
 
 class RetentionEntity(_Model):
@@ -344,14 +345,14 @@ class RetentionFilter(_Model):
     selectedInterval: Presentation = None
     goalLines: Presentation = None
     cohortLabelStartIndex: Presentation = None
-    cumulative: Any = None
-    minimumOccurrences: Any = None
-    timeWindowMode: Any = None
-    retentionCustomBrackets: Any = None
-    aggregationType: Any = None
-    aggregationProperty: Any = None
-    aggregationPropertyType: Any = None
-    customAggregationTarget: Any = None
+    cumulative: JsonValue = None
+    minimumOccurrences: JsonValue = None
+    timeWindowMode: JsonValue = None
+    retentionCustomBrackets: JsonValue = None
+    aggregationType: JsonValue = None
+    aggregationProperty: JsonValue = None
+    aggregationPropertyType: JsonValue = None
+    customAggregationTarget: JsonValue = None
 
 
 class StickinessFilter(_Model):
@@ -363,8 +364,8 @@ class StickinessFilter(_Model):
     hiddenLegendIndexes: Presentation = None
     resultCustomizationBy: Presentation = None
     resultCustomizations: Presentation = None
-    stickinessCriteria: Any = None
-    computedAs: Any = None
+    stickinessCriteria: JsonValue = None
+    computedAs: JsonValue = None
 
 
 class LifecycleFilter(_Model):
@@ -381,7 +382,7 @@ class _Query(_Model):
     dateRange: DateRange = Field(default_factory=DateRange)
     properties: Properties = Field(default_factory=list)
     # Accepted only as false (or null): there is no project list of test-account filters yet.
-    filterTestAccounts: Any = False
+    filterTestAccounts: JsonValue = False
     # InsightsQueryBase fields. Presentation / execution hints are kept untouched; the others
     # are accepted at their neutral value only (_check_base).
     version: Presentation = None
@@ -389,8 +390,8 @@ class _Query(_Model):
     tags: Presentation = None
     dataColorTheme: Presentation = None
     modifiers: Presentation = None  # HogQL execution modifiers: no HogQL here
-    samplingFactor: Any = None
-    aggregation_group_type_index: Any = None
+    samplingFactor: JsonValue = None
+    aggregation_group_type_index: JsonValue = None
 
 
 class TrendsQuery(_Query):
@@ -401,7 +402,7 @@ class TrendsQuery(_Query):
     trendsFilter: TrendsFilter | None = None
     compareFilter: CompareFilter | None = None
     calendarHeatmapFilter: Presentation = None  # read only by display CalendarHeatmap
-    conversionGoal: Any = None
+    conversionGoal: JsonValue = None
 
 
 class FunnelsQuery(_Query):
@@ -424,7 +425,7 @@ class StickinessQuery(_Query):
     kind: Literal["StickinessQuery"] = "StickinessQuery"
     series: list[EventsNode] = Field(min_length=1, max_length=26)
     interval: Interval = "day"
-    intervalCount: Any = None
+    intervalCount: JsonValue = None
     stickinessFilter: StickinessFilter | None = None
     compareFilter: CompareFilter | None = None
 
@@ -434,7 +435,7 @@ class LifecycleQuery(_Query):
     series: list[EventsNode] = Field(min_length=1, max_length=1)
     interval: Interval = "day"
     lifecycleFilter: LifecycleFilter | None = None
-    customAggregationTarget: Any = None
+    customAggregationTarget: JsonValue = None
 
 
 InsightQuery = TrendsQuery | FunnelsQuery | RetentionQuery | StickinessQuery | LifecycleQuery
@@ -498,10 +499,10 @@ def parse_query(obj: Any) -> InsightQuery:
     return query
 
 
-def _check_json_depth(obj: Any) -> None:
+def _check_json_depth(obj: object) -> None:
     """InvalidQuery if the raw query nests deeper than MAX_JSON_DEPTH: validation recurses, so
     depth must be bounded before it runs. Iterative, so the check itself cannot recurse."""
-    stack: list[tuple[Any, int, str]] = [(obj, 0, "")]
+    stack: list[tuple[object, int, str]] = [(obj, 0, "")]
     while stack:
         item, depth, path = stack.pop()
         if depth > MAX_JSON_DEPTH:
@@ -516,7 +517,7 @@ def _check_json_depth(obj: Any) -> None:
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
 
 
-def not_supported(path: str, value: Any, why: str = "") -> InvalidQuery:
+def not_supported(path: str, value: object, why: str = "") -> InvalidQuery:
     """The 400 for a PostHog field whose value would change the answer in a way EventLens does
     not implement yet: it names the field and says so (never silently ignored)."""
     shown = orjson.dumps(value).decode()[:200]
@@ -524,12 +525,12 @@ def not_supported(path: str, value: Any, why: str = "") -> InvalidQuery:
     return InvalidQuery(f"{detail} ({why})" if why else detail, field=path)
 
 
-def _neutral(value: Any, *neutral: Any) -> bool:
+def _neutral(value: object, *neutral: object) -> bool:
     """`value` is absent (None) or one of the values that leave the answer unchanged."""
     return value is None or any(value == n and type(value) is type(n) for n in neutral)
 
 
-def _require_neutral(path: str, value: Any, *neutral: Any, why: str = "") -> None:
+def _require_neutral(path: str, value: object, *neutral: object, why: str = "") -> None:
     if not _neutral(value, *neutral):
         raise not_supported(path, value, why)
 
@@ -740,7 +741,7 @@ def _check_filter(f: PropertyFilter, path: str) -> None:
         )
 
 
-def _check_value_size(value: Any, field: str) -> None:
+def _check_value_size(value: object, field: str) -> None:
     """A filter value: at most MAX_VALUES items, each at most MAX_VALUE_TEXT characters as text
     and its JSON text (how it is compared) representable."""
     items = value if isinstance(value, list) else [value]
