@@ -488,7 +488,7 @@ def parse_query(obj: Any) -> InsightQuery:
     model = QUERY_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise InvalidQuery(
-            f"kind must be one of {', '.join(QUERY_KINDS)}, got {kind!r}", field="kind"
+            f"kind must be one of {', '.join(QUERY_KINDS)}, got {repr(kind)[:200]}", field="kind"
         )
     _check_json_depth(obj)
     try:
