@@ -363,7 +363,7 @@ def _config_item(path: str, op: str) -> JSONObject:
                 "200": _json_ok(
                     "The config.", {"$ref": "#/components/schemas/RemoteConfig"}, cors=True
                 ),
-                **_errors(),
+                **_errors(400, 404),
             },
         },
         "options": {**_preflight(f"{op}_options", "GET"), "parameters": [_TOKEN_PARAM]},
@@ -383,7 +383,7 @@ def _config_js_item(path: str, op: str) -> JSONObject:
                     "headers": dict(_CORS_HEADERS),
                     "content": {"application/javascript": {"schema": {"type": "string"}}},
                 },
-                **_errors(),
+                **_errors(400, 404),
             },
         },
         "options": {**_preflight(f"{op}_options", "GET"), "parameters": [_TOKEN_PARAM]},
@@ -412,7 +412,7 @@ def _script_item(path: str, op: str) -> JSONObject:
                     "description": "The script.",
                     "content": {"application/javascript": {"schema": {"type": "string"}}},
                 },
-                **_errors(),
+                **_errors(404),
             },
         }
     }
