@@ -202,28 +202,35 @@ def _preflight(op_id: str, methods: str) -> JSONObject:
     }
 
 
-_COMPRESSION_PARAM = {
-    "name": "compression",
-    "in": "query",
-    "required": False,
-    "description": "How the body is encoded: `gzip-js` / `gzip` (detected by the gzip magic "
-    "bytes whatever this says) or `base64` (possibly wrapping gzip).",
-    "schema": {"type": "string", "enum": ["gzip-js", "gzip", "base64"]},
-}
-_SENT_AT_PARAM = {
-    "name": "_",
-    "in": "query",
-    "required": False,
-    "description": "Client send time in milliseconds (posthog-js), for clock-skew correction.",
-    "schema": {"type": "string"},
-}
-_VER_PARAM = {
-    "name": "ver",
-    "in": "query",
-    "required": False,
-    "description": "SDK version (ignored).",
-    "schema": {"type": "string"},
-}
+def _param(
+    name: str,
+    description: str,
+    *,
+    where: str = "query",
+    required: bool = False,
+    enum: list[str] | None = None,
+) -> JSONObject:
+    """A string parameter of a hand-declared operation; path parameters are always required."""
+    schema: JSONObject = {"type": "string", **({"enum": enum} if enum else {})}
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+_COMPRESSION_PARAM = _param(
+    "compression",
+    "How the body is encoded: `gzip-js` / `gzip` (detected by the gzip magic bytes whatever "
+    "this says) or `base64` (possibly wrapping gzip).",
+    enum=["gzip-js", "gzip", "base64"],
+)
+_SENT_AT_PARAM = _param(
+    "_", "Client send time in milliseconds (posthog-js), for clock-skew correction."
+)
+_VER_PARAM = _param("ver", "SDK version (ignored).")
 
 
 def _posthog_item(path: str, op: str) -> JSONObject:
@@ -244,13 +251,7 @@ def _posthog_item(path: str, op: str) -> JSONObject:
             "summary": "PostHog capture (image beacon / GET)",
             "description": "The body is in the `data` query parameter. " + encodings,
             "parameters": [
-                {
-                    "name": "data",
-                    "in": "query",
-                    "required": True,
-                    "description": "The JSON body, base64 or urlencoded.",
-                    "schema": {"type": "string"},
-                },
+                _param("data", "The JSON body, base64 or urlencoded.", required=True),
                 _COMPRESSION_PARAM,
                 _SENT_AT_PARAM,
                 _VER_PARAM,
@@ -321,15 +322,7 @@ def _flags_item(path: str, op: str) -> JSONObject:
             "operationId": f"{op}_{method}",
             "tags": ["capture"],
             "summary": "Feature flags (none) for posthog-js",
-            "parameters": [
-                {
-                    "name": "v",
-                    "in": "query",
-                    "required": False,
-                    "description": "API version the SDK speaks.",
-                    "schema": {"type": "string"},
-                }
-            ],
+            "parameters": [_param("v", "API version the SDK speaks.")],
             "responses": {**ok, **_errors()},
         }
         if method == "post":
@@ -343,13 +336,7 @@ def _flags_item(path: str, op: str) -> JSONObject:
     return item
 
 
-_TOKEN_PARAM = {
-    "name": "token",
-    "in": "path",
-    "required": True,
-    "description": "The project token (phc_...).",
-    "schema": {"type": "string"},
-}
+_TOKEN_PARAM = _param("token", "The project token (phc_...).", where="path")
 
 
 def _config_item(path: str, op: str) -> JSONObject:
@@ -390,14 +377,12 @@ def _config_js_item(path: str, op: str) -> JSONObject:
     }
 
 
-_NAME_PARAM = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "A vendored posthog-js file without `.js` (`array`, `array.full`, "
-    "`surveys`, ...); any other name is a 404.",
-    "schema": {"type": "string"},
-}
+_NAME_PARAM = _param(
+    "name",
+    "A vendored posthog-js file without `.js` (`array`, `array.full`, `surveys`, ...); any "
+    "other name is a 404.",
+    where="path",
+)
 
 
 def _script_item(path: str, op: str) -> JSONObject:

@@ -6,23 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from posthog import Posthog
 
 from eventlens.config import Settings
 from eventlens.storage.event_table import EventTable
-from tests.support.server import ServerProcess
-
-
-def _query(server: ServerProcess, project: dict[str, Any], query: dict[str, Any]) -> Any:
-    r = httpx.post(
-        f"{server.url}/api/projects/{project['id']}/query",
-        json={"query": query},
-        headers={"Authorization": f"Bearer {project['api_key']}"},
-        timeout=60,
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
+from tests.support.server import ServerProcess, post_query
 
 
 def _rows(server: ServerProcess, project: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,13 +45,13 @@ def test_anonymous_pageview_then_identified_signup_is_one_person(
     # speed check) until both events are queryable.
     end = time.monotonic() + 30
     while time.monotonic() < end:
-        counts = [s["count"] for s in _query(server, project, every_event)["results"]]
+        counts = [s["count"] for s in post_query(server, project, every_event)["results"]]
         if counts == [1, 1]:
             break
         time.sleep(0.1)
     assert counts == [1, 1]
 
-    funnel = _query(
+    funnel = post_query(
         server,
         project,
         {
@@ -79,7 +67,7 @@ def test_anonymous_pageview_then_identified_signup_is_one_person(
     assert [step["count"] for step in funnel["results"]] == [1, 1], _rows(server, project)
     assert funnel["results"][1]["conversion_from_first"] == 1.0
     # Unique users over all events: one person, not two distinct ids.
-    dau = _query(
+    dau = post_query(
         server,
         project,
         {

@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from eventlens.config import Settings
 from eventlens.storage.event_table import EventTable
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, post_query
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 ANON, USER = "anon-7f3a", "user-42"
@@ -41,17 +40,6 @@ AFTER: Phase = [
     ("identify", {"user_id": USER, "anonymous_id": ANON, "traits": TRAITS}),
     ("track", {"user_id": USER, "anonymous_id": ANON, "event": "Order Completed"}),
 ]
-
-
-def _query(server: ServerProcess, project: dict[str, Any], query: dict[str, Any]) -> Any:
-    r = httpx.post(
-        f"{server.url}/api/projects/{project['id']}/query",
-        json={"query": query},
-        headers={"Authorization": f"Bearer {project['api_key']}"},
-        timeout=60,
-    )
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def _rows(server: ServerProcess, project: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,21 +84,21 @@ def _assert_one_person(server: ServerProcess, project: dict[str, Any]) -> None:
     # 10 s); until then queries see the old person. Wait for it, generously.
     end = time.monotonic() + 60
     while True:
-        counts = [step["count"] for step in _query(server, project, funnel)["results"]]
+        counts = [step["count"] for step in post_query(server, project, funnel)["results"]]
         if counts == [1, 1] or time.monotonic() > end:
             break
         time.sleep(0.25)
     assert counts == [1, 1], _rows(server, project)
     # Four events from two distinct ids (three counting the merged-away one): one user.
-    dau = _query(server, project, _trend(None, "dau"))
+    dau = post_query(server, project, _trend(None, "dau"))
     assert max(dau["results"][0]["data"]) == 1, _rows(server, project)
-    assert sum(_query(server, project, _trend(None))["results"][0]["data"]) == 4
+    assert sum(post_query(server, project, _trend(None))["results"][0]["data"]) == 4
 
 
 def _assert_traits_are_person_properties(server: ServerProcess, project: dict[str, Any]) -> None:
     def orders(key: str, value: str) -> int:
         flt = [{"key": key, "value": value, "operator": "exact", "type": "person"}]
-        result = _query(server, project, _trend("Order Completed", properties=flt))
+        result = post_query(server, project, _trend("Order Completed", properties=flt))
         return int(sum(result["results"][0]["data"]))
 
     assert orders("email", TRAITS["email"]) == 1, _rows(server, project)

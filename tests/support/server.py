@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -100,3 +101,15 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def post_query(server: ServerProcess, project: dict[str, Any], query: dict[str, Any]) -> Any:
+    """The answer of `query` through the server's query API (asserts a 200)."""
+    r = httpx.post(
+        f"{server.url}/api/projects/{project['id']}/query",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {project['api_key']}"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
