@@ -7,10 +7,25 @@ import time
 
 from deltalake import DeltaTable
 
+from eventlens.capture.model import CapturedEvent, encode_log_record
 from eventlens.config import Settings
 from eventlens.ingest.consumer import read_status
-from eventlens.ingest.log import LogReader
+from eventlens.ingest.log import IngestLog, LogReader
 from eventlens.storage.event_table import EventTable
+
+
+def plant_records(
+    settings: Settings, received_at: int, *records: tuple[int, list[CapturedEvent]]
+) -> None:
+    """Append (project, events) records to the ingest log directly, below capture's checks
+    (no server may hold the log)."""
+    log = IngestLog(settings.log_dir, fsync=False)
+    log.start()
+    try:
+        for project_id, events in records:
+            log.append_blocking(encode_log_record(project_id, received_at, events, []))
+    finally:
+        log.close()
 
 
 def wait_caught_up(settings: Settings, timeout: float = 30.0) -> dict[str, object]:

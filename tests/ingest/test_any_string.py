@@ -13,13 +13,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlens.capture.model import CapturedEvent, encode_log_record
+from eventlens.capture.model import CapturedEvent
 from eventlens.config import Settings
 from eventlens.ingest.consumer import Consumer
-from eventlens.ingest.log import IngestLog
 from eventlens.storage import deadletters
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.state import connect
+from tests.ingest.helpers import plant_records
 
 T0 = 1_700_000_000_000_000
 CHARS = st.characters(blacklist_categories=["Cs"])
@@ -59,13 +59,7 @@ def test_consumer_applies_any_strings_exactly(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings().with_data_dir(Path(tmp))
-        log = IngestLog(s.log_dir, fsync=False)
-        log.start()
-        try:
-            for project_id, events in records:
-                log.append_blocking(encode_log_record(project_id, T0, events, []))
-        finally:
-            log.close()
+        plant_records(s, T0, *records)
         consumer = Consumer(s)
         try:
             end = consumer.reader.durable_end()

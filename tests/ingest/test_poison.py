@@ -16,13 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from eventlens.capture.model import CapturedEvent, encode_log_record
+from eventlens.capture.model import CapturedEvent
 from eventlens.config import Settings
 from eventlens.ingest.consumer import Consumer, write_exit
-from eventlens.ingest.log import IngestLog
 from eventlens.ingest.project_writer import LogRecord, ProjectWriter
 from eventlens.storage import deadletters
-from tests.ingest.helpers import stored_uuids
+from tests.ingest.helpers import plant_records, stored_uuids
 from tests.support.server import ServerProcess, create_project, run_cli
 
 T0 = 1_700_000_000_000_000
@@ -33,14 +32,7 @@ def _event(name: str, distinct_id: str, ts: int = T0) -> CapturedEvent:
 
 
 def _plant(settings: Settings, *records: tuple[int, list[CapturedEvent]]) -> None:
-    """Append records to the ingest log directly (server stopped), below capture's checks."""
-    log = IngestLog(settings.log_dir, fsync=False)
-    log.start()
-    try:
-        for project_id, events in records:
-            log.append_blocking(encode_log_record(project_id, T0, events, []))
-    finally:
-        log.close()
+    plant_records(settings, T0, *records)
 
 
 def _wait_stored(settings: Settings, project_id: int, uuids: list[str], timeout: float) -> float:
