@@ -54,11 +54,11 @@ def serve(
         settings = replace(settings, **shadow)
         parse_project_rates(settings.shadow_sample_projects)
         if settings.shadow_candidate:
+            from eventlens.query.registry import get_engine
             from eventlens.query.service import DEFAULT_ENGINE
-            from eventlens.shadow.runner import resolve_engine
 
-            resolve_engine(settings.shadow_primary or DEFAULT_ENGINE)
-            resolve_engine(settings.shadow_candidate)
+            get_engine(settings.shadow_primary or DEFAULT_ENGINE)
+            get_engine(settings.shadow_candidate)
     except (ValueError, EventLensError) as exc:
         fail(exc if isinstance(exc, EventLensError) else f"shadow settings: {exc}")
     run_server(settings)

@@ -21,8 +21,9 @@ from eventlens.query.engines import Engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
 from eventlens.query.querylog import read_log
+from eventlens.query.registry import get_engine
 from eventlens.shadow.compare import compare
-from eventlens.shadow.runner import call_engine, engine_version, resolve_engine
+from eventlens.shadow.runner import call_engine, engine_version
 from eventlens.shadow.store import Discrepancy, ShadowStore
 from eventlens.storage import tables
 from eventlens.storage.event_table import Snapshot
@@ -126,8 +127,8 @@ def replay_record(
         timezone=record.timezone,
         week_start=record.week_start,
         snapshot=snapshot_at(settings, record.project, record.data_version),
-        primary=resolve_engine(primary or record.primary_engine),
-        candidate=resolve_engine(candidate or record.candidate_engine),
+        primary=get_engine(primary or record.primary_engine),
+        candidate=get_engine(candidate or record.candidate_engine),
         tolerance=settings.shadow_tolerance,
         timeout=settings.shadow_timeout,
     )
@@ -149,7 +150,7 @@ def replay_log(
     Returns {"replayed", "outcomes": {...}, "problems": [per non-match: line, outcome, diff...]}.
     `primary` None = the engine that answered each logged query (its `engine` field).
     InvalidInput for a malformed log line, InvalidQuery for an unknown engine."""
-    c_engine = resolve_engine(candidate)
+    c_engine = get_engine(candidate)
     outcomes: dict[str, int] = {}
     problems: list[dict[str, Any]] = []
     replayed = 0
@@ -160,7 +161,7 @@ def replay_log(
         project, version = int(entry["project"]), int(entry["data_version"])
         p_name = primary or str(entry.get("engine") or "reference")
         try:
-            p_engine = resolve_engine(p_name)
+            p_engine = get_engine(p_name)
             result = compare_once(
                 project=project,
                 query=entry["query"],

@@ -58,13 +58,6 @@ def engine_version(engine: Engine) -> str:
     return str(getattr(engine, "version", __version__))
 
 
-def resolve_engine(name: str) -> Engine:
-    """The engine registered as `name` (`eventlens.query.registry`: built-ins, registered
-    engines, and engine packages `eventlens.query.<name>` with `make_engine()`). InvalidQuery
-    (naming the known engines) if there is no such engine."""
-    return get_engine(name)
-
-
 class PrimaryGate:
     """Counts primary queries in flight, so shadow work can step aside while any runs.
 
@@ -240,14 +233,14 @@ class ShadowRunner:
         `shadow_primary` is empty). InvalidQuery for an unknown engine name."""
         if not settings.shadow_candidate:
             return None
-        resolve_engine(settings.shadow_candidate)  # fail at startup on a bad name
-        resolve_engine(settings.shadow_primary or default_primary)
+        get_engine(settings.shadow_candidate)  # fail at startup on a bad name
+        get_engine(settings.shadow_primary or default_primary)
         return cls(settings, default_primary=default_primary)
 
     @property
     def candidate(self) -> Engine:
         if self._candidate is None:
-            self._candidate = resolve_engine(self.candidate_name)
+            self._candidate = get_engine(self.candidate_name)
         return self._candidate
 
     # -- the primary's side (must stay cheap) ------------------------------------------------
