@@ -52,6 +52,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # Parsing, normalisation, dates, formulas and the deadline: what both engines read.
     "eventlens.query.model": (
         "eventlens.query.model",
+        "eventlens.query.posthog_fields",
         "eventlens.query.normalise",
         "eventlens.query.dates",
         "eventlens.query.formula",

@@ -211,21 +211,9 @@ class CompareFilter(_Model):
     compare_to: JsonValue = None
 
 
-# PostHog's chart types that draw the time series the engines return. The others
-# (ActionsLineGraphCumulative, ActionsBarValue, ActionsPie, BoldNumber, ActionsTable, WorldMap,
-# CalendarHeatmap, BoxPlot) change the result's shape and are rejected until implemented.
-TIME_SERIES_DISPLAYS = (
-    "ActionsLineGraph",
-    "ActionsBar",
-    "ActionsStackedBar",
-    "ActionsUnstackedBar",
-    "ActionsAreaGraph",
-)
-
-
 class TrendsFilter(_Model):
     formula: str | None = None
-    display: JsonValue = None
+    display: JsonValue = None  # shapes other than a time series: posthog_fields
     smoothingIntervals: JsonValue = None
     formulas: JsonValue = None
     formulaNodes: JsonValue = None
@@ -517,116 +505,12 @@ def _check_json_depth(obj: object) -> None:
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
 
 
-def not_supported(path: str, value: object, why: str = "") -> InvalidQuery:
-    """The 400 for a PostHog field whose value would change the answer in a way EventLens does
-    not implement yet: it names the field and says so (never silently ignored)."""
-    shown = orjson.dumps(value).decode()[:200]
-    detail = f"{path}: {shown} is not supported yet"
-    return InvalidQuery(f"{detail} ({why})" if why else detail, field=path)
-
-
-def _neutral(value: object, *neutral: object) -> bool:
-    """`value` is absent (None) or one of the values that leave the answer unchanged."""
-    return value is None or any(value == n and type(value) is type(n) for n in neutral)
-
-
-def _require_neutral(path: str, value: object, *neutral: object, why: str = "") -> None:
-    if not _neutral(value, *neutral):
-        raise not_supported(path, value, why)
-
-
-def _check_supported(query: InsightQuery) -> None:
-    """PostHog fields accepted only at the value that does not change the answer."""
-    _require_neutral(
-        "filterTestAccounts",
-        query.filterTestAccounts,
-        False,
-        why="no test-account filters are configured for projects",
-    )
-    _require_neutral("samplingFactor", query.samplingFactor, 1, 1.0, why="no sampling")
-    _require_neutral(
-        "aggregation_group_type_index", query.aggregation_group_type_index, why="no groups"
-    )
-    if not isinstance(query, RetentionQuery):
-        for i, node in enumerate(query.series):
-            path = f"series[{i}]"
-            _require_neutral(f"{path}.math_hogql", node.math_hogql)
-            _require_neutral(f"{path}.math_group_type_index", node.math_group_type_index)
-            _require_neutral(f"{path}.math_multiplier", node.math_multiplier, 1, 1.0)
-            _require_neutral(
-                f"{path}.math_property_revenue_currency", node.math_property_revenue_currency
-            )
-            _require_neutral(f"{path}.fixedProperties", node.fixedProperties, [])
-            _require_neutral(f"{path}.optionalInFunnel", node.optionalInFunnel, False)
-    if not isinstance(query, LifecycleQuery | RetentionQuery):
-        cf = query.compareFilter
-        if cf is not None:
-            _require_neutral("compareFilter.compare", cf.compare, False)
-            _require_neutral("compareFilter.compare_to", cf.compare_to)
-    if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
-        _check_breakdown(query.breakdownFilter, isinstance(query, RetentionQuery))
-    if isinstance(query, TrendsQuery):
-        _require_neutral("conversionGoal", query.conversionGoal)
-        tf = query.trendsFilter
-        if tf is not None:
-            _require_neutral("trendsFilter.display", tf.display, *TIME_SERIES_DISPLAYS)
-            _require_neutral("trendsFilter.smoothingIntervals", tf.smoothingIntervals, 1)
-            _require_neutral("trendsFilter.formulas", tf.formulas, [])
-            _require_neutral("trendsFilter.formulaNodes", tf.formulaNodes, [])
-            _require_neutral(
-                "trendsFilter.breakdown_histogram_bin_count", tf.breakdown_histogram_bin_count
-            )
-    elif isinstance(query, FunnelsQuery):
-        ff = query.funnelsFilter
-        _require_neutral("funnelsFilter.funnelAggregateByHogQL", ff.funnelAggregateByHogQL)
-        _require_neutral("funnelsFilter.customAggregationTarget", ff.customAggregationTarget, False)
-        _require_neutral("funnelsFilter.funnelFromStep", ff.funnelFromStep)
-        _require_neutral("funnelsFilter.funnelToStep", ff.funnelToStep)
-    elif isinstance(query, RetentionQuery):
-        rf = query.retentionFilter
-        _require_neutral("retentionFilter.cumulative", rf.cumulative, False)
-        _require_neutral("retentionFilter.minimumOccurrences", rf.minimumOccurrences, 1)
-        _require_neutral(
-            "retentionFilter.timeWindowMode", rf.timeWindowMode, "strict_calendar_dates"
-        )
-        _require_neutral("retentionFilter.retentionCustomBrackets", rf.retentionCustomBrackets, [])
-        _require_neutral("retentionFilter.aggregationType", rf.aggregationType, "count")
-        _require_neutral("retentionFilter.aggregationProperty", rf.aggregationProperty)
-        _require_neutral(
-            "retentionFilter.customAggregationTarget", rf.customAggregationTarget, False
-        )
-    elif isinstance(query, StickinessQuery):
-        _require_neutral("intervalCount", query.intervalCount, 1)
-        sf = query.stickinessFilter
-        if sf is not None:
-            _require_neutral("stickinessFilter.stickinessCriteria", sf.stickinessCriteria)
-            _require_neutral("stickinessFilter.computedAs", sf.computedAs, "non_cumulative")
-    elif isinstance(query, LifecycleQuery):
-        _require_neutral("customAggregationTarget", query.customAggregationTarget, False)
-
-
-def _check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:
-    if bf is None:
-        return
-    if retention:
-        _require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
-    _require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
-    _require_neutral("breakdownFilter.breakdown_normalize_url", bf.breakdown_normalize_url, False)
-    _require_neutral("breakdownFilter.breakdown_path_cleaning", bf.breakdown_path_cleaning, False)
-    _require_neutral("breakdownFilter.breakdown_group_type_index", bf.breakdown_group_type_index)
-    _require_neutral(
-        "breakdownFilter.breakdown_histogram_bin_count", bf.breakdown_histogram_bin_count
-    )
-    _require_neutral(
-        "breakdownFilter.breakdown_hide_other_aggregation",
-        bf.breakdown_hide_other_aggregation,
-        False,
-    )
-
-
 def _check_semantics(query: InsightQuery) -> None:
     """Rules a field type cannot express: regexes compile, steps exist, maths fit the kind."""
-    _check_supported(query)
+    # posthog_fields imports the models defined here, hence the import at call time.
+    from eventlens.query.posthog_fields import check_supported
+
+    check_supported(query)
     _check_properties(query.properties, "properties")
     if isinstance(query, RetentionQuery):
         rf = query.retentionFilter

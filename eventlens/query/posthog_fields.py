@@ -1,0 +1,139 @@
+"""PostHog's query fields that change the answer and are not implemented (docs/api.md "PostHog's
+query fields"): each is accepted only at its neutral value, the one that leaves the answer as
+EventLens computes it; any other value is a 400 "not supported yet" naming PostHog's field.
+
+`check_supported(query)` is called by `model.parse_query` after validation.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from eventlens.errors import InvalidQuery
+from eventlens.query.model import (
+    BreakdownFilter,
+    FunnelsQuery,
+    InsightQuery,
+    LifecycleQuery,
+    RetentionQuery,
+    StickinessQuery,
+    TrendsQuery,
+)
+
+# PostHog's chart types that draw the time series the engines return. The others
+# (ActionsLineGraphCumulative, ActionsBarValue, ActionsPie, BoldNumber, ActionsTable, WorldMap,
+# CalendarHeatmap, BoxPlot) change the result's shape and are rejected until implemented.
+TIME_SERIES_DISPLAYS = (
+    "ActionsLineGraph",
+    "ActionsBar",
+    "ActionsStackedBar",
+    "ActionsUnstackedBar",
+    "ActionsAreaGraph",
+)
+
+
+def not_supported(path: str, value: object, why: str = "") -> InvalidQuery:
+    """The 400 for a PostHog field whose value would change the answer in a way EventLens does
+    not implement yet: it names the field and says so (never silently ignored)."""
+    shown = orjson.dumps(value).decode()[:200]
+    detail = f"{path}: {shown} is not supported yet"
+    return InvalidQuery(f"{detail} ({why})" if why else detail, field=path)
+
+
+def _neutral(value: object, *neutral: object) -> bool:
+    """`value` is absent (None) or one of the values that leave the answer unchanged."""
+    return value is None or any(value == n and type(value) is type(n) for n in neutral)
+
+
+def require_neutral(path: str, value: object, *neutral: object, why: str = "") -> None:
+    if not _neutral(value, *neutral):
+        raise not_supported(path, value, why)
+
+
+def check_supported(query: InsightQuery) -> None:
+    """PostHog fields accepted only at the value that does not change the answer."""
+    require_neutral(
+        "filterTestAccounts",
+        query.filterTestAccounts,
+        False,
+        why="no test-account filters are configured for projects",
+    )
+    require_neutral("samplingFactor", query.samplingFactor, 1, 1.0, why="no sampling")
+    require_neutral(
+        "aggregation_group_type_index", query.aggregation_group_type_index, why="no groups"
+    )
+    if not isinstance(query, RetentionQuery):
+        for i, node in enumerate(query.series):
+            path = f"series[{i}]"
+            require_neutral(f"{path}.math_hogql", node.math_hogql)
+            require_neutral(f"{path}.math_group_type_index", node.math_group_type_index)
+            require_neutral(f"{path}.math_multiplier", node.math_multiplier, 1, 1.0)
+            require_neutral(
+                f"{path}.math_property_revenue_currency", node.math_property_revenue_currency
+            )
+            require_neutral(f"{path}.fixedProperties", node.fixedProperties, [])
+            require_neutral(f"{path}.optionalInFunnel", node.optionalInFunnel, False)
+    if not isinstance(query, LifecycleQuery | RetentionQuery):
+        cf = query.compareFilter
+        if cf is not None:
+            require_neutral("compareFilter.compare", cf.compare, False)
+            require_neutral("compareFilter.compare_to", cf.compare_to)
+    if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
+        check_breakdown(query.breakdownFilter, isinstance(query, RetentionQuery))
+    if isinstance(query, TrendsQuery):
+        require_neutral("conversionGoal", query.conversionGoal)
+        tf = query.trendsFilter
+        if tf is not None:
+            require_neutral("trendsFilter.display", tf.display, *TIME_SERIES_DISPLAYS)
+            require_neutral("trendsFilter.smoothingIntervals", tf.smoothingIntervals, 1)
+            require_neutral("trendsFilter.formulas", tf.formulas, [])
+            require_neutral("trendsFilter.formulaNodes", tf.formulaNodes, [])
+            require_neutral(
+                "trendsFilter.breakdown_histogram_bin_count", tf.breakdown_histogram_bin_count
+            )
+    elif isinstance(query, FunnelsQuery):
+        ff = query.funnelsFilter
+        require_neutral("funnelsFilter.funnelAggregateByHogQL", ff.funnelAggregateByHogQL)
+        require_neutral("funnelsFilter.customAggregationTarget", ff.customAggregationTarget, False)
+        require_neutral("funnelsFilter.funnelFromStep", ff.funnelFromStep)
+        require_neutral("funnelsFilter.funnelToStep", ff.funnelToStep)
+    elif isinstance(query, RetentionQuery):
+        rf = query.retentionFilter
+        require_neutral("retentionFilter.cumulative", rf.cumulative, False)
+        require_neutral("retentionFilter.minimumOccurrences", rf.minimumOccurrences, 1)
+        require_neutral(
+            "retentionFilter.timeWindowMode", rf.timeWindowMode, "strict_calendar_dates"
+        )
+        require_neutral("retentionFilter.retentionCustomBrackets", rf.retentionCustomBrackets, [])
+        require_neutral("retentionFilter.aggregationType", rf.aggregationType, "count")
+        require_neutral("retentionFilter.aggregationProperty", rf.aggregationProperty)
+        require_neutral(
+            "retentionFilter.customAggregationTarget", rf.customAggregationTarget, False
+        )
+    elif isinstance(query, StickinessQuery):
+        require_neutral("intervalCount", query.intervalCount, 1)
+        sf = query.stickinessFilter
+        if sf is not None:
+            require_neutral("stickinessFilter.stickinessCriteria", sf.stickinessCriteria)
+            require_neutral("stickinessFilter.computedAs", sf.computedAs, "non_cumulative")
+    elif isinstance(query, LifecycleQuery):
+        require_neutral("customAggregationTarget", query.customAggregationTarget, False)
+
+
+def check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:
+    if bf is None:
+        return
+    if retention:
+        require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
+    require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
+    require_neutral("breakdownFilter.breakdown_normalize_url", bf.breakdown_normalize_url, False)
+    require_neutral("breakdownFilter.breakdown_path_cleaning", bf.breakdown_path_cleaning, False)
+    require_neutral("breakdownFilter.breakdown_group_type_index", bf.breakdown_group_type_index)
+    require_neutral(
+        "breakdownFilter.breakdown_histogram_bin_count", bf.breakdown_histogram_bin_count
+    )
+    require_neutral(
+        "breakdownFilter.breakdown_hide_other_aggregation",
+        bf.breakdown_hide_other_aggregation,
+        False,
+    )
