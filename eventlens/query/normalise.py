@@ -29,7 +29,8 @@ from eventlens.query.dates import (
     to_us,
     zone,
 )
-from eventlens.query.model import InsightQuery, RetentionQuery
+from eventlens.query.model import InsightQuery, RetentionQuery, TrendsQuery
+from eventlens.query.posthog_fields import is_aggregated
 
 DEFAULT_DATE_FROM = "-7d"
 # The query type a NormalisedQuery carries: any kind by default, one kind where an engine's
@@ -126,6 +127,8 @@ def normalise(
         now = now.replace(tzinfo=UTC)
     if isinstance(query, RetentionQuery):
         interval = _PERIOD_INTERVAL[query.retentionFilter.period]
+    elif isinstance(query, TrendsQuery) and is_aggregated(query):
+        interval = "day"  # PostHog totals a range by days, whatever interval the query names
     else:
         interval = query.interval
     dr = query.dateRange

@@ -20,9 +20,7 @@ from eventlens.query.model import (
     TrendsQuery,
 )
 
-# PostHog's chart types that draw the time series the engines return. The others
-# (ActionsLineGraphCumulative, ActionsBarValue, ActionsPie, BoldNumber, ActionsTable, WorldMap,
-# CalendarHeatmap, BoxPlot) change the result's shape and are rejected until implemented.
+# PostHog's chart types that draw the time series the engines return.
 TIME_SERIES_DISPLAYS = (
     "ActionsLineGraph",
     "ActionsBar",
@@ -30,6 +28,25 @@ TIME_SERIES_DISPLAYS = (
     "ActionsUnstackedBar",
     "ActionsAreaGraph",
 )
+# Running totals of the time series (semantics/trends_shape.py).
+CUMULATIVE_DISPLAY = "ActionsLineGraphCumulative"
+# PostHog's "total value" displays: one number per series over the whole range, by day.
+AGGREGATED_DISPLAYS = ("ActionsBarValue", "ActionsPie", "BoldNumber", "ActionsTable", "WorldMap")
+# Displays PostHog answers with other query runners (other result shapes): a 400 for now.
+OTHER_RUNNER_DISPLAYS = ("CalendarHeatmap", "BoxPlot", "TwoDimensionalHeatmap")
+DISPLAYS = (*TIME_SERIES_DISPLAYS, CUMULATIVE_DISPLAY, *AGGREGATED_DISPLAYS)
+MAX_SMOOTHING = 100  # PostHog's UI offers up to 28; more is a moving mean nobody reads
+MAX_CRITERIA = 1_000_000  # stickinessCriteria.value: events of one person in one interval
+
+
+def display_of(q: TrendsQuery) -> str | None:
+    tf = q.trendsFilter
+    return tf.display if tf is not None and isinstance(tf.display, str) else None
+
+
+def is_aggregated(q: TrendsQuery) -> bool:
+    """The display asks for one value per series over the range (no time series)."""
+    return display_of(q) in AGGREGATED_DISPLAYS
 
 
 def not_supported(path: str, value: object, why: str = "") -> InvalidQuery:
@@ -84,8 +101,8 @@ def check_supported(query: InsightQuery) -> None:
         require_neutral("conversionGoal", query.conversionGoal)
         tf = query.trendsFilter
         if tf is not None:
-            require_neutral("trendsFilter.display", tf.display, *TIME_SERIES_DISPLAYS)
-            require_neutral("trendsFilter.smoothingIntervals", tf.smoothingIntervals, 1)
+            _check_display(query)
+            _check_smoothing(tf.smoothingIntervals)
             require_neutral("trendsFilter.formulas", tf.formulas, [])
             require_neutral("trendsFilter.formulaNodes", tf.formulaNodes, [])
             require_neutral(
@@ -114,10 +131,66 @@ def check_supported(query: InsightQuery) -> None:
         require_neutral("intervalCount", query.intervalCount, 1)
         sf = query.stickinessFilter
         if sf is not None:
-            require_neutral("stickinessFilter.stickinessCriteria", sf.stickinessCriteria)
-            require_neutral("stickinessFilter.computedAs", sf.computedAs, "non_cumulative")
+            _check_stickiness(sf.computedAs, sf.stickinessCriteria)
     elif isinstance(query, LifecycleQuery):
         require_neutral("customAggregationTarget", query.customAggregationTarget, False)
+
+
+def _check_display(q: TrendsQuery) -> None:
+    tf = q.trendsFilter
+    display = tf.display if tf is not None else None
+    path = "trendsFilter.display"
+    if display is None:
+        return
+    if display in OTHER_RUNNER_DISPLAYS:
+        raise not_supported(path, display, why="PostHog answers it with a different result shape")
+    if not isinstance(display, str) or display not in DISPLAYS:
+        raise InvalidQuery(
+            f"{path}: must be one of {', '.join(DISPLAYS + OTHER_RUNNER_DISPLAYS)}", field=path
+        )
+    if display in AGGREGATED_DISPLAYS:
+        for i, node in enumerate(q.series):
+            if node.math in ("weekly_active", "monthly_active"):
+                raise not_supported(
+                    f"series[{i}].math",
+                    node.math,
+                    why=f"rolling active users with display {display}",
+                )
+
+
+def _check_smoothing(value: object) -> None:
+    path = "trendsFilter.smoothingIntervals"
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SMOOTHING:
+        raise InvalidQuery(
+            f"{path}: must be an integer from 1 to {MAX_SMOOTHING}, got "
+            f"{orjson.dumps(value).decode()[:100]}",
+            field=path,
+        )
+
+
+def _check_stickiness(computed_as: object, criteria: object) -> None:
+    if computed_as is not None and computed_as not in ("non_cumulative", "cumulative"):
+        raise InvalidQuery(
+            "stickinessFilter.computedAs: must be 'non_cumulative' or 'cumulative'",
+            field="stickinessFilter.computedAs",
+        )
+    path = "stickinessFilter.stickinessCriteria"
+    if criteria is None:
+        return
+    ok = (
+        isinstance(criteria, dict)
+        and set(criteria) <= {"operator", "value"}
+        and criteria.get("operator") in ("gte", "lte", "exact")
+        and isinstance(criteria.get("value"), int)
+        and not isinstance(criteria.get("value"), bool)
+        and 1 <= criteria["value"] <= MAX_CRITERIA
+    )
+    if not ok:
+        raise InvalidQuery(
+            f"{path}: must be {{operator: gte|lte|exact, value: 1..{MAX_CRITERIA}}}", field=path
+        )
 
 
 def check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:

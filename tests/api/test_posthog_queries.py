@@ -117,7 +117,7 @@ def test_filters_override_dates_and_properties_apply(deployment: Deployment) -> 
             "query.compareFilter.compare",
         ),
         (
-            {"query": {**BASE, "trendsFilter": {"display": "BoldNumber"}}},
+            {"query": {**BASE, "trendsFilter": {"display": "CalendarHeatmap"}}},
             "query.trendsFilter.display",
         ),
         (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +11,7 @@ from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.semantics.buckets import range_buckets
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import properties_match, series_matches
-from eventlens.query.semantics.stickiness import stickiness_row
+from eventlens.query.semantics.stickiness import interval_counts, stickiness_row
 
 
 def run_stickiness(
@@ -24,14 +24,16 @@ def run_stickiness(
     unit = nq.interval
     rows = []
     for index, node in enumerate(q.series):
-        active: dict[str, set[int]] = defaultdict(set)  # person -> distinct intervals
+        per_interval: dict[str, Counter[int]] = defaultdict(Counter)  # person -> events per b
         for e in events:
             if properties_match(q.properties, e) and series_matches(node, e):
                 b = buckets.index_of(e.ts)
                 if b is not None:
-                    active[e.person_id].add(b)
+                    per_interval[e.person_id][b] += 1
         data = [0] * n_intervals
-        for intervals in active.values():
-            data[len(intervals) - 1] += 1
-        rows.append(stickiness_row(index, node, unit, data))
+        for counts in per_interval.values():
+            active = sum(1 for c in counts.values() if interval_counts(q, c))
+            if active:
+                data[active - 1] += 1
+        rows.append(stickiness_row(q, index, node, unit, data))
     return rows

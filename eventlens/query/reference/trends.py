@@ -23,7 +23,8 @@ from eventlens.query.semantics.filters import (
     rank_values,
     series_matches,
 )
-from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS, formula_rows
+from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS
+from eventlens.query.semantics.trends_shape import finish_trends, is_aggregated
 
 
 def cell(node: EventsNode, events: Sequence[Event]) -> float:
@@ -119,7 +120,15 @@ def _series_rows(
     matching = _series_events(q, node, events)
     bf = q.breakdownFilter
     if bf is None or bf.breakdown is None:
-        return [_row(index, node, bucket_data(node, matching, buckets), buckets)]
+        return [
+            _with_total(
+                q,
+                _row(index, node, bucket_data(node, matching, buckets), buckets),
+                node,
+                matching,
+                buckets,
+            )
+        ]
 
     key, kind = bf.breakdown, bf.breakdown_type
     in_range: dict[str, list[Event]] = defaultdict(list)
@@ -148,9 +157,21 @@ def _series_rows(
     rows = []
     for value in order:
         row = _row(index, node, bucket_data(node, groups[value], buckets), buckets)
+        _with_total(q, row, node, groups[value], buckets)
         row["breakdown_value"] = value
         rows.append(row)
     return rows
+
+
+def _with_total(
+    q: TrendsQuery, row: dict[str, Any], node: EventsNode, events: Sequence[Event], buckets: Buckets
+) -> dict[str, Any]:
+    """Aggregated displays: the series math over the range's events (distinct over the range)."""
+    if is_aggregated(q):
+        row["aggregated_value"] = cell(
+            node, [e for e in events if buckets.index_of(e.ts) is not None]
+        )
+    return row
 
 
 def run_trends(nq: NormalisedQuery[TrendsQuery], events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -158,6 +179,4 @@ def run_trends(nq: NormalisedQuery[TrendsQuery], events: Sequence[Event]) -> lis
     q = nq.query
     buckets = range_buckets(nq, events)
     per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
-    if q.trendsFilter is not None and q.trendsFilter.formula:
-        return formula_rows(q, q.trendsFilter.formula, per_series, buckets)
-    return [row for rows in per_series for row in rows]
+    return finish_trends(nq, per_series, buckets)

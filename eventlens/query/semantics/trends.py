@@ -39,9 +39,11 @@ def formula_rows(
     zero = [0.0] * len(buckets)
     for value in values:
         inputs = []
+        totals: list[float] = []  # aggregated displays: each series' aggregated value
         for rows in per_series:
             match = [r for r in rows if r.get("breakdown_value") == value]
             inputs.append(match[0]["data"] if match else zero)
+            totals.append(match[0].get("aggregated_value", 0) if match else 0)
         data = [
             evaluate(formula, {letters[i]: inputs[i][j] for i in range(len(inputs))})
             for j in range(len(buckets))
@@ -54,6 +56,10 @@ def formula_rows(
             "data": data,
             "count": sum(data),
         }
+        if any("aggregated_value" in r for rows in per_series for r in rows):
+            formula_row["aggregated_value"] = evaluate(
+                formula, {letters[i]: totals[i] for i in range(len(totals))}
+            )
         if value is not None:
             formula_row["breakdown_value"] = value
         out.append(formula_row)

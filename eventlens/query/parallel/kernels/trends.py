@@ -34,7 +34,8 @@ from eventlens.query.semantics.filters import (
     as_number,
     rank_values,
 )
-from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS, formula_rows
+from eventlens.query.semantics.trends import QUANTILES, ROLLING_DAYS
+from eventlens.query.semantics.trends_shape import finish_trends, is_aggregated
 
 DISTINCT_MATHS = ("dau", *ROLLING_DAYS)
 
@@ -289,7 +290,8 @@ def _series_rows(
     n = len(params.buckets)
     bf = q.breakdownFilter
     if bf is None or bf.breakdown is None:
-        return [_row(i, node, _data(node.math, by_label.get(None), n), params.buckets)]
+        cells = by_label.get(None)
+        return [_with_total(q, _row(i, node, _data(node.math, cells, n), params.buckets), cells, n)]
     in_range = {v: c for v, c in by_label.items() if v is not None and c.events[n] > 0}
     kept, folded = rank_values(
         {v: float(cell_value(node.math, c, n)) for v, c in in_range.items()}, bf.breakdown_limit
@@ -312,19 +314,27 @@ def _series_rows(
     for value in order:
         cells = other if value == OTHER_BREAKDOWN else by_label.get(value)
         row = _row(i, node, _data(node.math, cells, n), params.buckets)
+        _with_total(q, row, cells, n)
         row["breakdown_value"] = value
         rows.append(row)
     return rows
 
 
+def _with_total(q: TrendsQuery, row: dict[str, Any], c: Cells | None, n: int) -> dict[str, Any]:
+    """Aggregated displays: the series math over the range, from the whole-range slot n."""
+    if is_aggregated(q):
+        math = row["math"]
+        row["aggregated_value"] = cell_value(
+            math, c if c is not None else Cells.empty(n + 1, _needs_lists(math)), n
+        )
+    return row
+
+
 def finish(
     params: Params, merged: Partial, rerun: Callable[[Params], Partial]
 ) -> list[dict[str, Any]]:
-    q = params.nq.query
     per_series = [_series_rows(params, i, merged.get(i, {}), rerun) for i in params.series]
-    if q.trendsFilter is not None and q.trendsFilter.formula:
-        return formula_rows(q, q.trendsFilter.formula, per_series, params.buckets)
-    return [row for rows in per_series for row in rows]
+    return finish_trends(params.nq, per_series, params.buckets)
 
 
 KERNEL = Kernel("trends", prepare, compute, merge, finish)
