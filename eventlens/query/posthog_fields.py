@@ -7,6 +7,8 @@ EventLens computes it; any other value is a 400 "not supported yet" naming PostH
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from eventlens.errors import InvalidQuery
@@ -35,6 +37,8 @@ AGGREGATED_DISPLAYS = ("ActionsBarValue", "ActionsPie", "BoldNumber", "ActionsTa
 # Displays PostHog answers with other query runners (other result shapes): a 400 for now.
 OTHER_RUNNER_DISPLAYS = ("CalendarHeatmap", "BoxPlot", "TwoDimensionalHeatmap")
 DISPLAYS = (*TIME_SERIES_DISPLAYS, CUMULATIVE_DISPLAY, *AGGREGATED_DISPLAYS)
+# compareFilter.compare_to: how far back the compared period starts (PostHog's relative dates).
+COMPARE_TO = re.compile(r"^-[1-9]\d{0,5}[hdwmqy]$")
 MAX_SMOOTHING = 100  # PostHog's UI offers up to 28; more is a moving mean nobody reads
 MAX_CRITERIA = 1_000_000  # stickinessCriteria.value: events of one person in one interval
 
@@ -90,11 +94,11 @@ def check_supported(query: InsightQuery) -> None:
             )
             require_neutral(f"{path}.fixedProperties", node.fixedProperties, [])
             require_neutral(f"{path}.optionalInFunnel", node.optionalInFunnel, False)
-    if not isinstance(query, LifecycleQuery | RetentionQuery):
-        cf = query.compareFilter
-        if cf is not None:
-            require_neutral("compareFilter.compare", cf.compare, False)
-            require_neutral("compareFilter.compare_to", cf.compare_to)
+    if isinstance(query, FunnelsQuery) and query.compareFilter is not None:
+        require_neutral("compareFilter.compare", query.compareFilter.compare, False)
+        require_neutral("compareFilter.compare_to", query.compareFilter.compare_to)
+    if isinstance(query, TrendsQuery | StickinessQuery):
+        _check_compare(query)
     if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
         check_breakdown(query.breakdownFilter, isinstance(query, RetentionQuery))
     if isinstance(query, TrendsQuery):
@@ -134,6 +138,34 @@ def check_supported(query: InsightQuery) -> None:
             _check_stickiness(sf.computedAs, sf.stickinessCriteria)
     elif isinstance(query, LifecycleQuery):
         require_neutral("customAggregationTarget", query.customAggregationTarget, False)
+
+
+def has_compare(query: InsightQuery) -> bool:
+    """A trends or stickiness query asking for the previous period too (compareFilter)."""
+    if not isinstance(query, TrendsQuery | StickinessQuery) or query.compareFilter is None:
+        return False
+    return query.compareFilter.compare is True
+
+
+def _check_compare(query: TrendsQuery | StickinessQuery) -> None:
+    cf = query.compareFilter
+    if cf is None:
+        return
+    if cf.compare is not None and not isinstance(cf.compare, bool):
+        raise InvalidQuery(
+            "compareFilter.compare: must be true or false", field="compareFilter.compare"
+        )
+    to = cf.compare_to
+    if to is not None and (not isinstance(to, str) or not COMPARE_TO.match(to)):
+        raise InvalidQuery(
+            "compareFilter.compare_to: must be a relative offset like -1d, -2w, -1m, -1y or -6h",
+            field="compareFilter.compare_to",
+        )
+    if cf.compare is True and query.dateRange.date_from == "all":
+        raise InvalidQuery(
+            "compareFilter.compare: an all-time range has no previous period",
+            field="compareFilter.compare",
+        )
 
 
 def _check_display(q: TrendsQuery) -> None:

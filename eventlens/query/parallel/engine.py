@@ -20,6 +20,7 @@ from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
 from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTask, plan_query
 from eventlens.query.parallel.resident import concat_frames
+from eventlens.query.semantics.compare import with_compare
 from eventlens.query.source import EventSource
 
 # A kernel's partial result: its type differs per kernel (each kernel module's `Partial`).
@@ -86,7 +87,21 @@ class ParallelEngine:
         self, query: NormalisedQuery, snapshot: EventSource
     ) -> tuple[InsightResult, ExplainReport]:
         """(result, report): EXPLAIN ANALYZE of one run. Raises QueryTimeout past the current
-        deadline (eventlens.query.deadline) and ExecutionError when a sub-task fails twice."""
+        deadline (eventlens.query.deadline) and ExecutionError when a sub-task fails twice.
+        With compareFilter the previous period is a second run; the report is the first's."""
+        reports: list[ExplainReport] = []
+
+        def run(nq: NormalisedQuery) -> InsightResult:
+            result, report = self._explain(nq, snapshot)
+            reports.append(report)
+            return result
+
+        result = with_compare(query, run)
+        return result, reports[0]
+
+    def _explain(
+        self, query: NormalisedQuery, snapshot: EventSource
+    ) -> tuple[InsightResult, ExplainReport]:
         t0 = time.perf_counter()
         plan = self.plan(query, snapshot)
         executor = self._executor()

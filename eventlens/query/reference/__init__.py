@@ -20,6 +20,7 @@ from eventlens.query.kinds import InsightKind, kind_of, load
 from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import load_events
+from eventlens.query.semantics.compare import with_compare
 from eventlens.query.semantics.events import Event
 from eventlens.query.source import EventSource
 from eventlens.storage.event_table import Snapshot
@@ -65,7 +66,8 @@ class ReferenceEngine:
         """Run the rule of the query's kind over `events` (sorted by time, then uuid)."""
         deadline.check()
         kind = kind_of(query)
-        return rule_for(kind)(kind.narrow(query), events)
+        rule = rule_for(kind)
+        return with_compare(query, lambda nq: rule(kind.narrow(nq), events))
 
 
 def event_names(query: InsightQuery) -> set[str] | None:
