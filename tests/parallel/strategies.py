@@ -9,6 +9,11 @@ from typing import Any, get_args
 from hypothesis import strategies as st
 
 from eventlens.query.model import MathType
+from eventlens.query.posthog_fields import (
+    AGGREGATED_DISPLAYS,
+    CUMULATIVE_DISPLAY,
+    TIME_SERIES_DISPLAYS,
+)
 
 NOW = "2024-04-03T12:00:00Z"
 # A month that contains both the US (Mar 10) and the EU (Mar 31) spring-forward.
@@ -181,9 +186,35 @@ def trends_queries(draw: st.DrawFn) -> dict[str, Any]:
     bd = draw(_breakdown())
     if bd:
         q["breakdownFilter"] = bd
+    tf: dict[str, Any] = {}
     if len(series) == 2 and draw(st.booleans()):
-        q["trendsFilter"] = {"formula": draw(st.sampled_from(("A+B", "A/B*100", "A-B")))}
+        tf["formula"] = draw(st.sampled_from(("A+B", "A/B*100", "A-B")))
+    rolling = any(n.get("math") in ("weekly_active", "monthly_active") for n in series)
+    displays = DISPLAYS if not rolling else DISPLAYS[: -len(AGGREGATED_DISPLAYS)]
+    display = draw(st.sampled_from((None, *displays)))
+    if display is not None:
+        tf["display"] = display
+    if draw(st.booleans()):
+        tf["smoothingIntervals"] = draw(st.integers(1, 4))
+    if tf:
+        q["trendsFilter"] = tf
+    _maybe_compare(draw, q)
     return q
+
+
+# PostHog's trends displays EventLens answers: time series, cumulative, then the aggregated ones.
+DISPLAYS = (*TIME_SERIES_DISPLAYS, CUMULATIVE_DISPLAY, *AGGREGATED_DISPLAYS)
+
+
+def _maybe_compare(draw: st.DrawFn, q: dict[str, Any]) -> None:
+    """compareFilter (never with date_from all, which has no previous period)."""
+    if q["dateRange"].get("date_from") == "all" or not draw(st.booleans()):
+        return
+    cf: dict[str, Any] = {"compare": draw(st.sampled_from((True, True, False)))}
+    to = draw(st.sampled_from((None, "-1d", "-1w", "-1m", "-3h")))
+    if to is not None:
+        cf["compare_to"] = to
+    q["compareFilter"] = cf
 
 
 @st.composite
@@ -247,13 +278,23 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def stickiness_queries(draw: st.DrawFn) -> dict[str, Any]:
     interval, date_range = draw(_interval_and_range())
-    return {
+    q: dict[str, Any] = {
         "kind": "StickinessQuery",
-        "series": draw(st.lists(_series(), min_size=1, max_size=2)),
+        "series": draw(st.lists(_series(("total", "dau")), min_size=1, max_size=2)),
         "interval": interval,
         "dateRange": date_range,
         "properties": draw(filters()),
     }
+    sf: dict[str, Any] = {}
+    if draw(st.booleans()):
+        sf["computedAs"] = draw(st.sampled_from(("cumulative", "non_cumulative")))
+    if draw(st.booleans()):
+        op = draw(st.sampled_from(("gte", "lte", "exact")))
+        sf["stickinessCriteria"] = {"operator": op, "value": draw(st.integers(1, 3))}
+    if sf:
+        q["stickinessFilter"] = sf
+    _maybe_compare(draw, q)
+    return q
 
 
 @st.composite

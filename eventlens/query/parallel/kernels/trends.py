@@ -176,7 +176,9 @@ def compute(params: Params, frame: Frame) -> Partial:
         # Every row of the frame, in order (the common case: the scan already kept only this
         # series' event): read the columns as they are instead of gathering them.
         picked = rows[sel]
-        every = picked.size == len(frame)
+        # Rolling windows repeat rows (one event lies in several windows): never "every row",
+        # even when the repeats happen to add up to the frame's length.
+        every = windows is None and picked.size == len(frame)
         values = None
         if node.math in PROPERTY_MATHS:
             assert node.math_property is not None
