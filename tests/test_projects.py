@@ -50,3 +50,68 @@ def test_cli_project_create_json(tmp_path: Path) -> None:
         "project", "create", "web", "--timezone", "Nowhere/X", data_dir=tmp_path, check=False
     )
     assert bad.returncode == 2 and "unknown timezone" in bad.stderr
+
+
+# -- PostHog's test-account filters (filterTestAccounts: true) ---------------------------------
+
+INTERNAL = [
+    {"key": "email", "value": "@example.com", "operator": "not_icontains", "type": "person"}
+]
+
+
+def test_test_account_filters_are_stored_and_default_to_none(tmp_path: Path) -> None:
+    store = SqliteMetadataStore(tmp_path / "meta.db")
+    created = store.create_project("shop")
+    assert created.project.test_account_filters == []
+    updated = store.set_test_account_filters(created.project.id, INTERNAL)
+    assert updated.test_account_filters == INTERNAL
+    assert store.projects_for_api_key(created.api_key)[0].test_account_filters == INTERNAL
+    with pytest.raises(NotFound):
+        store.set_test_account_filters(99, [])
+
+
+def test_a_store_from_before_test_account_filters_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "meta.db")
+    db.executescript(
+        "CREATE TABLE projects (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " token TEXT NOT NULL UNIQUE, timezone TEXT NOT NULL DEFAULT 'UTC',"
+        " week_start INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
+        "INSERT INTO projects (name, token, created_at) VALUES ('old', 'phc_x', 1.0);"
+    )
+    db.commit()
+    db.close()
+    store = SqliteMetadataStore(tmp_path / "meta.db")
+    assert store.get_project(1).test_account_filters == []
+
+
+def test_cli_sets_and_validates_test_account_filters(tmp_path: Path) -> None:
+    import json
+
+    out = json.loads(
+        run_cli(
+            "project",
+            "create",
+            "web",
+            "--json",
+            "--test-account-filters",
+            json.dumps(INTERNAL),
+            data_dir=tmp_path,
+        ).stdout
+    )
+    listed = json.loads(run_cli("project", "list", "--json", data_dir=tmp_path).stdout)
+    assert listed[0]["test_account_filters"] == INTERNAL
+    cleared = run_cli(
+        "project", "set-test-account-filters", str(out["id"]), "[]", data_dir=tmp_path
+    )
+    assert json.loads(cleared.stdout)["test_account_filters"] == []
+    bad = run_cli(
+        "project",
+        "set-test-account-filters",
+        str(out["id"]),
+        '[{"key": "email", "operator": "nope"}]',
+        data_dir=tmp_path,
+        check=False,
+    )
+    assert bad.returncode == 2 and "test_account_filters[0].operator" in bad.stderr

@@ -46,6 +46,7 @@ def explain_local(
         timezone=project.timezone,
         week_start=project.week_start,
         now=datetime.now(UTC),
+        test_account_filters=project.test_account_filters,
     )
     result, report = ParallelEngine(executor).explain(nq, snapshot)
     return {**report.to_dict(), "results": result}

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import orjson
 import typer
 
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
+from eventlens.errors import InvalidQuery
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.query.posthog_fields import parse_test_account_filters
 
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
+
+
+def _filters(text: str) -> list[Any]:
+    """--test-account-filters JSON, validated as a query's properties are."""
+    try:
+        return parse_test_account_filters(orjson.loads(text))
+    except orjson.JSONDecodeError as exc:
+        fail(f"--test-account-filters is not JSON: {exc}")
+    except InvalidQuery as exc:
+        fail(f"--test-account-filters: {exc.message}")
+    raise AssertionError("unreachable")
 
 
 @project_app.command("create")
@@ -17,18 +32,25 @@ def create(
     name: str,
     timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone of the project."),
     week_start: str = typer.Option("sunday", "--week-start", help="sunday or monday."),
+    test_account_filters: str = typer.Option(
+        "[]",
+        "--test-account-filters",
+        help="JSON list of property filters applied by filterTestAccounts: true (PostHog's).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print {id, token, api_key} as JSON."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Create a project; prints its id, public token (for SDKs) and secret API key (once)."""
     if week_start.lower() not in ("sunday", "monday"):
         fail(f"--week-start must be sunday or monday, not {week_start!r}")
+    filters = _filters(test_account_filters)
     store = SqliteMetadataStore(settings_for(data_dir).meta_db)
     try:
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
+        p = store.set_test_account_filters(created.project.id, filters) if filters else None
     finally:
         store.close()
-    p = created.project
+    p = p or created.project
     if as_json:
         print_json(
             {
@@ -57,13 +79,36 @@ def list_(
     if as_json:
         print_json(
             [
-                {"id": p.id, "name": p.name, "timezone": p.timezone, "token": p.token}
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "timezone": p.timezone,
+                    "token": p.token,
+                    "test_account_filters": p.test_account_filters,
+                }
                 for p in projects
             ]
         )
         return
     for p in projects:
         console.print(f"{p.id}\t{p.name}\t{p.timezone}\t{p.token}")
+
+
+@project_app.command("set-test-account-filters")
+def set_test_account_filters(
+    project_id: int,
+    filters: str = typer.Argument(..., help='JSON list, e.g. \'[{"key": "email", ...}]\'.'),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Replace the project's test-account filters (PostHog's): the property filters a query
+    with filterTestAccounts: true is also filtered by. `[]` clears them."""
+    parsed = _filters(filters)
+    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    try:
+        p = store.set_test_account_filters(project_id, parsed)
+    finally:
+        store.close()
+    print_json({"id": p.id, "test_account_filters": p.test_account_filters})
 
 
 def register(app: typer.Typer) -> None:

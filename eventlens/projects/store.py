@@ -9,10 +9,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from eventlens.auth.keys import hash_api_key, new_api_key, new_project_token
 from eventlens.errors import InvalidInput, NotFound
@@ -26,6 +28,9 @@ class Project:
     timezone: str
     week_start: int  # 0 = Sunday (PostHog's default), 1 = Monday
     created_at: float
+    # PostHog's team.test_account_filters: property filters ANDed into a query that sets
+    # filterTestAccounts: true (validated by the query model before they are stored).
+    test_account_filters: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class MetadataStore(Protocol):
     def list_projects(self) -> list[Project]: ...
     def project_by_token(self, token: str) -> Project | None: ...
     def projects_for_api_key(self, api_key: str) -> list[Project]: ...
+    def set_test_account_filters(self, project_id: int, filters: list[Any]) -> Project: ...
 
 
 def validate_timezone(tz: str) -> str:
@@ -61,7 +67,8 @@ CREATE TABLE IF NOT EXISTS projects (
     token TEXT NOT NULL UNIQUE,
     timezone TEXT NOT NULL DEFAULT 'UTC',
     week_start INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    test_account_filters TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT NOT NULL,
@@ -70,6 +77,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     PRIMARY KEY (key_hash, project_id)
 );
 """
+
+
+_COLUMNS = "id, name, token, timezone, week_start, created_at, test_account_filters"
 
 
 class SqliteMetadataStore:
@@ -82,6 +92,11 @@ class SqliteMetadataStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(projects)")}
+        if "test_account_filters" not in columns:  # a store created before the column existed
+            self._db.execute(
+                "ALTER TABLE projects ADD COLUMN test_account_filters TEXT NOT NULL DEFAULT '[]'"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -109,6 +124,16 @@ class SqliteMetadataStore:
             )
         return CreatedProject(Project(project_id, name, token, timezone, week_start, now), api_key)
 
+    def set_test_account_filters(self, project_id: int, filters: list[Any]) -> Project:
+        """Replace the project's test-account filters (a JSON list; the caller validates it)."""
+        self.get_project(project_id)
+        with self._lock:
+            self._db.execute(
+                "UPDATE projects SET test_account_filters = ? WHERE id = ?",
+                (orjson.dumps(filters).decode(), project_id),
+            )
+        return self.get_project(project_id)
+
     def grant(self, api_key: str, project_id: int) -> None:
         """Let an existing key also read `project_id` (a key may read several projects)."""
         self.get_project(project_id)
@@ -121,36 +146,38 @@ class SqliteMetadataStore:
     def get_project(self, project_id: int) -> Project:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, name, token, timezone, week_start, created_at FROM projects"
-                " WHERE id = ?",
+                f"SELECT {_COLUMNS} FROM projects WHERE id = ?",
                 (project_id,),
             ).fetchone()
         if row is None:
             raise NotFound(f"project {project_id} does not exist")
-        return Project(*row)
+        return _project(row)
 
     def list_projects(self) -> list[Project]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, name, token, timezone, week_start, created_at FROM projects ORDER BY id"
-            ).fetchall()
-        return [Project(*r) for r in rows]
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM projects ORDER BY id").fetchall()
+        return [_project(r) for r in rows]
 
     def project_by_token(self, token: str) -> Project | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, name, token, timezone, week_start, created_at FROM projects"
-                " WHERE token = ?",
+                f"SELECT {_COLUMNS} FROM projects WHERE token = ?",
                 (token,),
             ).fetchone()
-        return None if row is None else Project(*row)
+        return None if row is None else _project(row)
 
     def projects_for_api_key(self, api_key: str) -> list[Project]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT p.id, p.name, p.token, p.timezone, p.week_start, p.created_at"
+                "SELECT p.id, p.name, p.token, p.timezone, p.week_start, p.created_at,"
+                " p.test_account_filters"
                 " FROM projects p JOIN api_keys k ON k.project_id = p.id"
                 " WHERE k.key_hash = ? ORDER BY p.id",
                 (hash_api_key(api_key),),
             ).fetchall()
-        return [Project(*r) for r in rows]
+        return [_project(r) for r in rows]
+
+
+def _project(row: tuple[Any, ...]) -> Project:
+    project_id, name, token, timezone, week_start, created_at, filters = row
+    return Project(project_id, name, token, timezone, week_start, created_at, orjson.loads(filters))

@@ -7,6 +7,7 @@ engines (or a cache) given the same normalised query and data version must agree
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic
@@ -30,7 +31,7 @@ from eventlens.query.dates import (
     zone,
 )
 from eventlens.query.model import InsightQuery, RetentionQuery, TrendsQuery
-from eventlens.query.posthog_fields import is_aggregated
+from eventlens.query.posthog_fields import is_aggregated, with_test_account_filters
 
 DEFAULT_DATE_FROM = "-7d"
 # The query type a NormalisedQuery carries: any kind by default, one kind where an engine's
@@ -111,7 +112,12 @@ class NormalisedQuery(Generic[Q]):
 
 
 def normalise(
-    query: InsightQuery, *, timezone: str = "UTC", week_start: int = 0, now: datetime
+    query: InsightQuery,
+    *,
+    timezone: str = "UTC",
+    week_start: int = 0,
+    now: datetime,
+    test_account_filters: Sequence[Any] = (),
 ) -> NormalisedQuery:
     """Resolve `query`'s dates in the project calendar.
 
@@ -119,7 +125,11 @@ def normalise(
     taken as UTC). Relative dates are resolved against `now` in the project timezone; the default
     date_from is -7d and the default date_to is now. Raises InvalidQuery for an unknown timezone,
     a bad week_start, an unparseable date, or date_to before date_from.
+    test_account_filters: the project's (PostHog's team.test_account_filters); with
+    `filterTestAccounts: true` they are ANDed into the query's properties here, so engines and
+    the fingerprint see them.
     """
+    query = with_test_account_filters(query, test_account_filters)
     tz = zone(timezone)
     if week_start not in (0, 1):
         raise InvalidQuery("week_start must be 0 (Sunday) or 1 (Monday)", field="week_start")

@@ -8,15 +8,21 @@ EventLens computes it; any other value is a 400 "not supported yet" naming PostH
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from eventlens.errors import InvalidQuery
 from eventlens.query.model import (
+    MAX_FILTERS,
     BreakdownFilter,
     FunnelsQuery,
     InsightQuery,
     LifecycleQuery,
+    Properties,
+    PropertyGroup,
     RetentionQuery,
     StickinessQuery,
     TrendsQuery,
@@ -73,12 +79,8 @@ def require_neutral(path: str, value: object, *neutral: object, why: str = "") -
 
 def check_supported(query: InsightQuery) -> None:
     """PostHog fields accepted only at the value that does not change the answer."""
-    require_neutral(
-        "filterTestAccounts",
-        query.filterTestAccounts,
-        False,
-        why="no test-account filters are configured for projects",
-    )
+    if query.filterTestAccounts is not None and not isinstance(query.filterTestAccounts, bool):
+        raise InvalidQuery("filterTestAccounts: must be true or false", field="filterTestAccounts")
     require_neutral("samplingFactor", query.samplingFactor, 1, 1.0, why="no sampling")
     require_neutral(
         "aggregation_group_type_index", query.aggregation_group_type_index, why="no groups"
@@ -138,6 +140,41 @@ def check_supported(query: InsightQuery) -> None:
             _check_stickiness(sf.computedAs, sf.stickinessCriteria)
     elif isinstance(query, LifecycleQuery):
         require_neutral("customAggregationTarget", query.customAggregationTarget, False)
+
+
+_PROPERTIES: TypeAdapter[Any] = TypeAdapter(Properties)
+
+
+def parse_test_account_filters(obj: object, field: str = "test_account_filters") -> list[Any]:
+    """A project's test-account filters (PostHog's team.test_account_filters): a JSON list of
+    property filters / groups as a query's `properties` takes them. InvalidQuery naming `field`
+    otherwise. Returns the list as given (stored as JSON)."""
+    from eventlens.query.model import _check_properties, field_path
+
+    if not isinstance(obj, list) or len(obj) > MAX_FILTERS:
+        raise InvalidQuery(
+            f"{field}: must be a list of at most {MAX_FILTERS} property filters", field=field
+        )
+    try:
+        parsed = _PROPERTIES.validate_python(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = f"{field}{field_path(('x', *first['loc']))[1:]}"
+        raise InvalidQuery(f"{path}: {first['msg']}", field=path) from None
+    _check_properties(parsed, field)
+    return obj
+
+
+def with_test_account_filters(query: InsightQuery, filters: Sequence[Any]) -> InsightQuery:
+    """The query PostHog runs: with `filterTestAccounts: true`, the project's test-account
+    filters ANDed with the query's own properties (a no-op without filters)."""
+    if query.filterTestAccounts is not True or not filters:
+        return query
+    own = query.properties
+    own_group = own if isinstance(own, PropertyGroup) else PropertyGroup(type="AND", values=own)
+    extra = PropertyGroup(type="AND", values=_PROPERTIES.validate_python(list(filters)))
+    merged = PropertyGroup(type="AND", values=[own_group, extra])
+    return query.model_copy(update={"properties": merged})
 
 
 def has_compare(query: InsightQuery) -> bool:

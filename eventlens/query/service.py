@@ -171,6 +171,7 @@ class QueryService:
             timezone=project.timezone,
             week_start=project.week_start,
             now=now,
+            test_account_filters=project.test_account_filters,
         )
         return _Job(
             service=self,

@@ -37,7 +37,13 @@ class JSONBytes(Response):
 
 
 def _info(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "timezone": p.timezone, "week_start": p.week_start}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "timezone": p.timezone,
+        "week_start": p.week_start,
+        "test_account_filters": p.test_account_filters,
+    }
 
 
 @router.get("/projects", response_model=list[ProjectInfo], responses={401: ERROR_RESPONSES[401]})

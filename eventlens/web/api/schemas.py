@@ -175,6 +175,12 @@ class ProjectInfo(BaseModel):
     name: str
     timezone: str
     week_start: int = Field(description="0 = weeks start on Sunday, 1 = Monday.")
+    test_account_filters: list[Any] = Field(
+        default_factory=list,
+        description="Property filters a query with filterTestAccounts: true is also filtered by "
+        "(PostHog's team.test_account_filters; set with `eventlens project "
+        "set-test-account-filters`).",
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
