@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from eventlens.errors import InvalidQuery
 from eventlens.query.model import (
     MAX_FILTERS,
+    MAX_TEXT,
     BreakdownFilter,
     FunnelsQuery,
     InsightQuery,
@@ -45,6 +46,14 @@ OTHER_RUNNER_DISPLAYS = ("CalendarHeatmap", "BoxPlot", "TwoDimensionalHeatmap")
 DISPLAYS = (*TIME_SERIES_DISPLAYS, CUMULATIVE_DISPLAY, *AGGREGATED_DISPLAYS)
 # compareFilter.compare_to: how far back the compared period starts (PostHog's relative dates).
 COMPARE_TO = re.compile(r"^-[1-9]\d{0,5}[hdwmqy]$")
+MAX_BREAKDOWNS = 3  # PostHog's limit on breakdownFilter.breakdowns
+_BREAKDOWN_ITEM_KEYS = {
+    "property",
+    "type",
+    "histogram_bin_count",
+    "group_type_index",
+    "normalize_url",
+}
 MAX_SMOOTHING = 100  # PostHog's UI offers up to 28; more is a moving mean nobody reads
 MAX_CRITERIA = 1_000_000  # stickinessCriteria.value: events of one person in one interval
 
@@ -102,7 +111,11 @@ def check_supported(query: InsightQuery) -> None:
     if isinstance(query, TrendsQuery | StickinessQuery):
         _check_compare(query)
     if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
-        check_breakdown(query.breakdownFilter, isinstance(query, RetentionQuery))
+        check_breakdown(
+            query.breakdownFilter,
+            isinstance(query, RetentionQuery),
+            trends=isinstance(query, TrendsQuery),
+        )
     if isinstance(query, TrendsQuery):
         require_neutral("conversionGoal", query.conversionGoal)
         tf = query.trendsFilter
@@ -262,12 +275,55 @@ def _check_stickiness(computed_as: object, criteria: object) -> None:
         )
 
 
-def check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:
+def _check_breakdowns(bf: BreakdownFilter) -> None:
+    """`breakdowns`: 1..MAX_BREAKDOWNS of {property, type event|person} (PostHog's
+    MultipleBreakdownType options that would change the answer only at their neutral value)."""
+    items = bf.breakdowns
+    path = "breakdownFilter.breakdowns"
+    if items is None or items == []:
+        return
+    if not isinstance(items, list) or len(items) > MAX_BREAKDOWNS:
+        raise InvalidQuery(
+            f"{path}: must be a list of at most {MAX_BREAKDOWNS} breakdowns (PostHog's limit)",
+            field=path,
+        )
+    if bf.breakdown is not None:
+        raise InvalidQuery(
+            "breakdownFilter.breakdown: give either breakdown or breakdowns, not both",
+            field="breakdownFilter.breakdown",
+        )
+    for i, item in enumerate(items):
+        at = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidQuery(f"{at}: must be an object {{property, type}}", field=at)
+        unknown = set(item) - _BREAKDOWN_ITEM_KEYS
+        if unknown:
+            raise InvalidQuery(f"unsupported field '{at}.{sorted(unknown)[0]}'", field=at)
+        prop = item.get("property")
+        if not isinstance(prop, str) or not 0 < len(prop) <= MAX_TEXT:
+            raise InvalidQuery(
+                f"{at}.property: a property name of 1..{MAX_TEXT} characters",
+                field=f"{at}.property",
+            )
+        kind = item.get("type", "event")
+        if kind in ("group", "session", "hogql", "cohort", "data_warehouse"):
+            raise not_supported(f"{at}.type", kind, why="only event and person properties")
+        if kind not in ("event", "person", None):
+            raise InvalidQuery(f"{at}.type: must be event or person", field=f"{at}.type")
+        require_neutral(f"{at}.histogram_bin_count", item.get("histogram_bin_count"))
+        require_neutral(f"{at}.group_type_index", item.get("group_type_index"))
+        require_neutral(f"{at}.normalize_url", item.get("normalize_url"), False)
+
+
+def check_breakdown(bf: BreakdownFilter | None, retention: bool, trends: bool = False) -> None:
     if bf is None:
         return
     if retention:
         require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
-    require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
+    if trends:
+        _check_breakdowns(bf)
+    else:
+        require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
     require_neutral("breakdownFilter.breakdown_normalize_url", bf.breakdown_normalize_url, False)
     require_neutral("breakdownFilter.breakdown_path_cleaning", bf.breakdown_path_cleaning, False)
     require_neutral("breakdownFilter.breakdown_group_type_index", bf.breakdown_group_type_index)

@@ -184,6 +184,14 @@ def trends_queries(draw: st.DrawFn) -> dict[str, Any]:
         "properties": draw(filters()),
     }
     bd = draw(_breakdown())
+    if bd and draw(st.booleans()):
+        # PostHog's multiple breakdowns: 2 or 3 of the event and person properties.
+        props = [
+            {"property": "$browser", "type": "event"},
+            {"property": "country", "type": "person"},
+        ]
+        props += [{"property": "revenue", "type": "event"}][: draw(st.integers(0, 1))]
+        bd = {"breakdowns": props, "breakdown_limit": bd["breakdown_limit"]}
     if bd:
         q["breakdownFilter"] = bd
     tf: dict[str, Any] = {}

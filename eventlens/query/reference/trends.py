@@ -12,13 +12,13 @@ from eventlens.query import deadline
 from eventlens.query.dates import Buckets, to_us
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.semantics.breakdowns import breakdown_keys, event_breakdown, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile, range_buckets
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
-    breakdown_value,
     properties_match,
     rank_values,
     series_matches,
@@ -119,7 +119,8 @@ def _series_rows(
 ) -> list[dict[str, Any]]:
     matching = _series_events(q, node, events)
     bf = q.breakdownFilter
-    if bf is None or bf.breakdown is None:
+    keys = breakdown_keys(bf)
+    if bf is None or keys is None:
         return [
             _with_total(
                 q,
@@ -130,11 +131,11 @@ def _series_rows(
             )
         ]
 
-    key, kind = bf.breakdown, bf.breakdown_type
+    multiple = is_multiple(bf)
     in_range: dict[str, list[Event]] = defaultdict(list)
     for e in matching:
         if buckets.index_of(e.ts) is not None:
-            in_range[breakdown_value(e, key, kind)].append(e)
+            in_range[event_breakdown(e, keys, multiple)].append(e)
     # Ranked by the series aggregate over the whole range; rolling maths rank by distinct persons.
     kept, folded = rank_values(
         {v: cell(node, evs) for v, evs in in_range.items()}, bf.breakdown_limit
@@ -143,7 +144,7 @@ def _series_rows(
 
     groups: dict[str, list[Event]] = defaultdict(list)
     for e in matching:
-        value = breakdown_value(e, key, kind)
+        value = event_breakdown(e, keys, multiple)
         if value in kept_set or value == NULL_BREAKDOWN:
             groups[value].append(e)
         elif folded:

@@ -8,6 +8,7 @@ from typing import Any
 from eventlens.query.dates import Buckets
 from eventlens.query.formula import evaluate
 from eventlens.query.model import TrendsQuery
+from eventlens.query.semantics.breakdowns import breakdown_keys
 from eventlens.query.semantics.buckets import axis
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN
 
@@ -24,7 +25,7 @@ def formula_rows(
     Works on finished series rows, so every engine applies formulas with this one function.
     """
     letters = string.ascii_uppercase
-    has_breakdown = q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
+    has_breakdown = breakdown_keys(q.breakdownFilter) is not None
     values: list[str | None] = []
     if has_breakdown:
         for rows in per_series:

@@ -23,6 +23,7 @@ from eventlens.query.dates import Buckets
 from eventlens.query.model import EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.posthog_fields import CUMULATIVE_DISPLAY, display_of, is_aggregated
+from eventlens.query.semantics.breakdowns import breakdown_keys, is_multiple, output_value
 from eventlens.query.semantics.trends import formula_rows
 
 __all__ = ["cumulative", "finish_trends", "is_aggregated", "series_action", "smooth"]
@@ -123,7 +124,11 @@ def finish_trends(
         for row in out:
             row["action"] = series_action(q.series[row["series_index"]], row["series_index"], days)
     echo = query_filter(nq, buckets)
+    keys = breakdown_keys(q.breakdownFilter)
+    multiple = is_multiple(q.breakdownFilter)
     for row in out:
+        if multiple and keys is not None and "breakdown_value" in row:
+            row["breakdown_value"] = output_value(row["breakdown_value"], len(keys))
         row["filter"] = echo
         if is_aggregated(q):
             row["data"] = []

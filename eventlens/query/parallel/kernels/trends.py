@@ -22,11 +22,12 @@ from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, first_
 from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.cells import Cells, group_cells
 from eventlens.query.parallel.kernels.common import (
-    breakdown_labels,
     event_names,
     keys_of,
     range_buckets,
+    trends_labels,
 )
+from eventlens.query.semantics.breakdowns import breakdown_keys, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile
 from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
@@ -98,9 +99,8 @@ def prepare(nq: NormalisedQuery[TrendsQuery], earliest_us: int | None) -> Params
     for node in q.series:
         if node.math in PROPERTY_MATHS and node.math_property:
             keys.add(("event", node.math_property))
-    bf = q.breakdownFilter
-    if bf is not None and bf.breakdown is not None:
-        keys.add((bf.breakdown_type, bf.breakdown))
+    for key, kind in breakdown_keys(q.breakdownFilter) or []:
+        keys.add((kind, key))
     spec = LoadSpec(
         lo=lo,
         hi=hi,
@@ -113,7 +113,7 @@ def prepare(nq: NormalisedQuery[TrendsQuery], earliest_us: int | None) -> Params
 
 
 def _has_breakdown(q: TrendsQuery) -> bool:
-    return q.breakdownFilter is not None and q.breakdownFilter.breakdown is not None
+    return breakdown_keys(q.breakdownFilter) is not None
 
 
 def compute(params: Params, frame: Frame) -> Partial:
@@ -126,10 +126,9 @@ def compute(params: Params, frame: Frame) -> Partial:
     n_buckets = len(starts)
     slots_n = n_buckets + 1  # the last slot is the whole range (for ranking)
     labels: tuple[np.ndarray, list[str]] | None = None
-    if _has_breakdown(q):
-        bf = q.breakdownFilter
-        assert bf is not None and bf.breakdown is not None
-        labels = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
+    keys = breakdown_keys(q.breakdownFilter)
+    if keys is not None:
+        labels = trends_labels(frame, keys, is_multiple(q.breakdownFilter))
     b_all: np.ndarray | None = None
     for pos, i in enumerate(params.series):
         node = q.series[i]
@@ -291,7 +290,7 @@ def _series_rows(
     node = q.series[i]
     n = len(params.buckets)
     bf = q.breakdownFilter
-    if bf is None or bf.breakdown is None:
+    if bf is None or breakdown_keys(bf) is None:
         cells = by_label.get(None)
         return [_with_total(q, _row(i, node, _data(node.math, cells, n), params.buckets), cells, n)]
     in_range = {v: c for v, c in by_label.items() if v is not None and c.events[n] > 0}
