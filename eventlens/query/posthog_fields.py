@@ -230,14 +230,6 @@ def _check_display(q: TrendsQuery) -> None:
         raise InvalidQuery(
             f"{path}: must be one of {', '.join(DISPLAYS + OTHER_RUNNER_DISPLAYS)}", field=path
         )
-    if display in AGGREGATED_DISPLAYS:
-        for i, node in enumerate(q.series):
-            if node.math in ("weekly_active", "monthly_active"):
-                raise not_supported(
-                    f"series[{i}].math",
-                    node.math,
-                    why=f"rolling active users with display {display}",
-                )
 
 
 def _check_smoothing(value: object) -> None:

@@ -197,9 +197,7 @@ def trends_queries(draw: st.DrawFn) -> dict[str, Any]:
     tf: dict[str, Any] = {}
     if len(series) == 2 and draw(st.booleans()):
         tf["formula"] = draw(st.sampled_from(("A+B", "A/B*100", "A-B")))
-    rolling = any(n.get("math") in ("weekly_active", "monthly_active") for n in series)
-    displays = DISPLAYS if not rolling else DISPLAYS[: -len(AGGREGATED_DISPLAYS)]
-    display = draw(st.sampled_from((None, *displays)))
+    display = draw(st.sampled_from((None, *DISPLAYS)))
     if display is not None:
         tf["display"] = display
     if draw(st.booleans()):

@@ -168,10 +168,16 @@ def _with_total(
     q: TrendsQuery, row: dict[str, Any], node: EventsNode, events: Sequence[Event], buckets: Buckets
 ) -> dict[str, Any]:
     """Aggregated displays: the series math over the range's events (distinct over the range)."""
-    if is_aggregated(q):
-        row["aggregated_value"] = cell(
-            node, [e for e in events if buckets.index_of(e.ts) is not None]
-        )
+    if not is_aggregated(q):
+        return row
+    if node.math in ROLLING_DAYS:
+        # PostHog's total of rolling actives: persons in the union of every day's window.
+        n = ROLLING_DAYS[node.math]
+        lo, hi = _wall_days(buckets.starts[0], -(n - 1)), _wall_days(buckets.starts[-1], 1)
+        row["aggregated_value"] = len({e.person_id for e in events if lo < e.ts <= hi})
+    else:
+        in_range = [e for e in events if buckets.index_of(e.ts) is not None]
+        row["aggregated_value"] = cell(node, in_range)
     return row
 
 

@@ -124,7 +124,9 @@ def compute(params: Params, frame: Frame) -> Partial:
     base = frame.match(q.properties)
     starts, end = params.buckets.starts_us, params.buckets.end_us
     n_buckets = len(starts)
-    slots_n = n_buckets + 1  # the last slot is the whole range (for ranking)
+    # Slot n_buckets is the whole range (for ranking); aggregated displays of rolling maths add
+    # slot n_buckets + 1, the union of the windows.
+    aggregated = is_aggregated(q)
     labels: tuple[np.ndarray, list[str]] | None = None
     keys = breakdown_keys(q.breakdownFilter)
     if keys is not None:
@@ -171,6 +173,10 @@ def compute(params: Params, frame: Frame) -> Partial:
                 slot_parts.append(np.full(idx.size, j, np.int64))
             parts.append(inr)
             slot_parts.append(np.full(inr.size, n_buckets, np.int64))
+            if aggregated:  # slot n+1: the union of every bucket's window (PostHog's total)
+                idx = np.flatnonzero((ts > windows[0][0]) & (ts <= windows[-1][1]))
+                parts.append(idx)
+                slot_parts.append(np.full(idx.size, n_buckets + 1, np.int64))
             sel, slot = np.concatenate(parts), np.concatenate(slot_parts)
         # Every row of the frame, in order (the common case: the scan already kept only this
         # series' event): read the columns as they are instead of gathering them.
@@ -188,7 +194,7 @@ def compute(params: Params, frame: Frame) -> Partial:
             g if every else g[sel],
             slot,
             len(names),
-            slots_n,
+            n_buckets + (2 if aggregated and windows is not None else 1),
             mode=_mode(node.math),
             persons=frame.person if every else frame.person[picked],
             n_persons=frame.n_persons,
@@ -325,9 +331,9 @@ def _with_total(q: TrendsQuery, row: dict[str, Any], c: Cells | None, n: int) ->
     """Aggregated displays: the series math over the range, from the whole-range slot n."""
     if is_aggregated(q):
         math = row["math"]
-        row["aggregated_value"] = cell_value(
-            math, c if c is not None else Cells.empty(n + 1, _needs_lists(math)), n
-        )
+        slot = n + 1 if math in ROLLING_DAYS else n
+        empty = Cells.empty(slot + 1, _needs_lists(math))
+        row["aggregated_value"] = cell_value(math, c if c is not None else empty, slot)
     return row
 
 
