@@ -44,6 +44,66 @@ def test_posthog_ui_bodies_are_accepted_and_match_the_reference(
     assert reference.status_code == 200, reference.text
     assert parallel.json()["results"] == reference.json()["results"]
     assert parallel.json()["cache_key"] == reference.json()["cache_key"]
+    _check_posthog_shape(query, parallel.json()["results"])
+
+
+def _check_posthog_shape(query: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """The result fields PostHog's TrendsQueryRunner / StickinessQueryRunner return."""
+    if query["kind"] not in ("TrendsQuery", "StickinessQuery"):
+        return
+    assert results
+    compare = (query.get("compareFilter") or {}).get("compare") is True
+    display = (query.get("trendsFilter") or {}).get("display")
+    labels = [row.get("compare_label") for row in results]
+    if compare:
+        half = len(results) // 2
+        assert labels == ["current"] * half + ["previous"] * half
+    else:
+        assert "compare_label" not in results[0]
+    formula = (query.get("trendsFilter") or {}).get("formula")
+    for row in results:
+        action = row["action"]
+        if formula:
+            assert action is None  # PostHog's formula rows have no action
+        else:
+            assert action["type"] == "events" and action["id"] == action["name"]
+        if display in ("BoldNumber", "ActionsPie", "ActionsTable", "ActionsBarValue"):
+            assert row["data"] == [] and row["count"] == 0 and "aggregated_value" in row
+        else:
+            assert len(row["data"]) == len(row["days"])
+    if query.get("breakdownFilter", {}).get("breakdowns"):
+        assert all(isinstance(row["breakdown_value"], list) for row in results)
+
+
+def test_filter_test_accounts_applies_the_projects_filters(deployment: Deployment) -> None:
+    from eventlens.config import Settings
+    from eventlens.projects.store import SqliteMetadataStore
+
+    day = deployment.now.date()
+    window = {"date_from": str(day.replace(year=day.year - 1)), "date_to": str(day)}
+    query = {**BASE, "dateRange": window, "filterTestAccounts": True}
+    store = SqliteMetadataStore(Settings().with_data_dir(deployment.data_dir).meta_db)
+    project = int(deployment.a["id"])
+    try:
+        assert _post(deployment, {"query": query}).json()["results"][0]["count"] == 3
+        # Every person counts as internal: nobody is left once test accounts are filtered out.
+        store.set_test_account_filters(
+            project, [{"key": "$browser", "operator": "is_not_set", "type": "event"}]
+        )
+        assert _post(deployment, {"query": query}).json()["results"][0]["count"] == 3
+        store.set_test_account_filters(
+            project, [{"key": "$browser", "operator": "is_set", "type": "event"}]
+        )
+        filtered = _post(deployment, {"query": query}).json()
+        assert filtered["results"][0]["count"] == 0
+        plain = _post(deployment, {"query": {**query, "filterTestAccounts": False}}).json()
+        assert plain["results"][0]["count"] == 3
+        with deployment.client(deployment.a["api_key"]) as c:
+            info = c.get(f"/api/projects/{project}").json()
+        assert info["test_account_filters"][0]["operator"] == "is_set"
+    finally:
+        store.set_test_account_filters(project, [])
+        store.close()
 
 
 @pytest.mark.parametrize(
@@ -111,18 +171,18 @@ def test_filters_override_dates_and_properties_apply(deployment: Deployment) -> 
     ("body", "field"),
     [
         ({"query": BASE, "filters_override": {"colour": 1}}, "filters_override.colour"),
-        ({"query": {**BASE, "filterTestAccounts": True}}, "query.filterTestAccounts"),
-        (
-            {"query": {**BASE, "compareFilter": {"compare": True}}},
-            "query.compareFilter.compare",
-        ),
         (
             {"query": {**BASE, "trendsFilter": {"display": "CalendarHeatmap"}}},
             "query.trendsFilter.display",
         ),
         (
-            {"query": {**BASE, "breakdownFilter": {"breakdowns": [{"property": "$browser"}]}}},
-            "query.breakdownFilter.breakdowns",
+            {
+                "query": {
+                    **BASE,
+                    "breakdownFilter": {"breakdowns": [{"property": "$browser", "type": "group"}]},
+                }
+            },
+            "query.breakdownFilter.breakdowns[0].type",
         ),
     ],
 )
