@@ -7,7 +7,10 @@ Imports neither engine; both engines import it.
     events       Event (one event as the per-value rules see it)
     trends       QUANTILES, ROLLING_DAYS, formula_rows
     funnels      WINDOW_SECONDS, max_step_matching, step_rows
-    stickiness   stickiness_row
+    trends_shape finish_trends (smoothing, cumulative, aggregated displays, action/filter)
+    compare      with_compare, previous_period (compareFilter: a second run)
+    breakdowns   breakdown_keys, event_breakdown, output_value (multiple breakdowns)
+    stickiness   stickiness_row, criteria_of (computedAs, stickinessCriteria)
     lifecycle    STATUSES, extended_buckets, lifecycle_rows
 """
 
