@@ -146,7 +146,7 @@ def test_posthog_property_group_nests_and_or() -> None:
         ),
         (trends(trendsFilter={"formula": "A/C"}), "trendsFilter.formula"),
         (trends(trendsFilter={"formula": "__import__('os')"}), "trendsFilter.formula"),
-        (trends(filterTestAccounts=True), "filterTestAccounts"),
+        (trends(filterTestAccounts=1), "filterTestAccounts"),
         (funnel(series=[{"event": "a"}]), "series"),
         (funnel(series=[{"event": "a", "math": "dau"}, {"event": "b"}]), "series[0].math"),
         (funnel(funnelsFilter={"funnelOrderType": "random"}), "funnelsFilter.funnelOrderType"),
