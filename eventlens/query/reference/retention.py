@@ -6,11 +6,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from eventlens.query.dates import day_label, interval_start, make_buckets, shift, to_us
+from eventlens.query.dates import interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionEntity, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import node_matches, properties_match
+from eventlens.query.semantics.retention import cohort_rows
 
 
 def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
@@ -20,7 +21,8 @@ def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
 def run_retention(
     nq: NormalisedQuery[RetentionQuery], events: Sequence[Event]
 ) -> list[dict[str, Any]]:
-    """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left."""
+    """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left
+    (semantics.retention.cohort_rows)."""
     q = nq.query
     rf = q.retentionFilter
     total = rf.totalIntervals
@@ -49,26 +51,28 @@ def run_retention(
                 if c is not None:
                     cohorts[c].add(e.person_id)
 
-    returned: dict[int, set[str]] = defaultdict(set)  # period -> persons with a return event
+    # period -> persons with a return event there; with minimumOccurrences N, with at least N.
+    returns: dict[tuple[str, int], int] = defaultdict(int)
     for e in events:
         if _matches(q, rf.returningEntity, e):
             p = periods.index_of(e.ts)
             if p is not None:
-                returned[p].add(e.person_id)
+                returns[(e.person_id, p)] += 1
+    least = rf.minimumOccurrences or 1
+    returned: dict[int, set[str]] = defaultdict(set)
+    for (person, p), n in returns.items():
+        if n >= least:
+            returned[p].add(person)
 
-    rows = []
-    for c, start in enumerate(periods.starts):
+    cells = []
+    for c in range(total):
         members = cohorts[c]
         # k = 0 is the cohort size; k > 0 counts members returning in period c + k (a return
-        # inside the cohort's own period is period c, never c + k).
-        values = [{"count": len(members)}] + [
-            {"count": len(members & returned[c + k])} for k in range(1, total - c)
-        ]
-        rows.append(
-            {
-                "date": day_label(start, nq.interval),
-                "label": f"{rf.period} {c}",
-                "values": values,
-            }
-        )
-    return rows
+        # inside the cohort's own period is period c, never c + k); cumulative: in c + k or
+        # any later period of the range.
+        row = [len(members)]
+        for k in range(1, total - c):
+            later = range(c + k, total) if rf.cumulative else (c + k,)
+            row.append(len({m for m in members if any(m in returned[p] for p in later)}))
+        cells.append(row)
+    return cohort_rows(q, periods.starts, cells)

@@ -9,6 +9,7 @@ Imports neither engine; both engines import it.
     funnels      WINDOW_SECONDS, max_step_matching, step_rows
     stickiness   stickiness_row
     lifecycle    STATUSES, extended_buckets, lifecycle_rows
+    retention    cohort_date, cohort_rows, cumulative
 """
 
 from eventlens.query.semantics.buckets import axis, quantile

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from eventlens.query.dates import Buckets, day_label, interval_start, make_buckets, shift, to_us
+from eventlens.query.dates import Buckets, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import (
@@ -25,6 +25,7 @@ from eventlens.query.parallel.frame import (
 from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import event_names, keys_of
 from eventlens.query.parallel.kernels.compiled import retention_cells
+from eventlens.query.semantics.retention import cohort_rows, cumulative
 
 _CHUNK_CELLS = 4_000_000  # persons x periods per dense block (bounded memory)
 MAX_COMPILED_PERIODS = 62  # periods as bits of an int64 per person
@@ -84,6 +85,7 @@ def compute(params: Params, frame: Frame) -> Partial:
             )
         )
     period = bucket_index(frame.ts, starts, end)
+    back = _counted_returns(frame, back, period, t, rf.minimumOccurrences or 1, rf.cumulative)
     if t <= MAX_COMPILED_PERIODS:
         start = np.where(target, np.where(period >= 0, period, -2), -1)
         sizes, matrix = retention_cells(
@@ -91,6 +93,32 @@ def compute(params: Params, frame: Frame) -> Partial:
         )
         return Partial(sizes, matrix)
     return _dense(frame, target, back, period, t, first_time, excluded)
+
+
+def _counted_returns(
+    frame: Frame, back: np.ndarray, period: np.ndarray, t: int, least: int, cumulative: bool | None
+) -> np.ndarray:
+    """The return rows that count. minimumOccurrences: only periods where the person has at
+    least `least` return rows. cumulative: only the person's latest such period (finish turns
+    "latest return in c + k" into "returned in c + k or later" by suffix sums). A person's rows
+    all lie in one partition, so per-partition is per-person."""
+    if least <= 1 and not cumulative:
+        return back
+    rows = np.flatnonzero(back & (period >= 0))
+    out = np.zeros(back.shape, bool)
+    if rows.size == 0:
+        return out
+    person, where = frame.person[rows], period[rows]
+    if least > 1:
+        _, inverse, counts = np.unique(person * t + where, return_inverse=True, return_counts=True)
+        enough = counts[inverse] >= least
+        rows, person, where = rows[enough], person[enough], where[enough]
+    if cumulative and rows.size:
+        latest = np.full(frame.n_persons, -1, np.int64)
+        np.maximum.at(latest, person, where)
+        rows = rows[where == latest[person]]
+    out[rows] = True
+    return out
 
 
 def _dense(
@@ -151,19 +179,11 @@ def finish(
     q = params.nq.query
     rf = q.retentionFilter
     total = len(params.periods)
-    rows = []
-    for c, start in enumerate(params.periods.starts):
-        values = [{"count": int(merged.sizes[c])}] + [
-            {"count": int(merged.matrix[c, c + k])} for k in range(1, total - c)
-        ]
-        rows.append(
-            {
-                "date": day_label(start, params.nq.interval),
-                "label": f"{rf.period} {c}",
-                "values": values,
-            }
-        )
-    return rows
+    cells = []
+    for c in range(total):
+        later = [int(merged.matrix[c, c + k]) for k in range(1, total - c)]
+        cells.append([int(merged.sizes[c]), *(cumulative(later) if rf.cumulative else later)])
+    return cohort_rows(q, params.periods.starts, cells)
 
 
 KERNEL = Kernel("retention", prepare, compute, merge, finish)
