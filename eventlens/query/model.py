@@ -361,6 +361,33 @@ class RetentionFilter(_Model):
     customAggregationTarget: JsonValue = None
 
 
+def _item_field(item: object, name: str) -> object:
+    # A `breakdowns` item as JSON or as a model (whichever BreakdownFilter declares).
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def retention_breakdown(bf: BreakdownFilter | None) -> tuple[str, str] | None:
+    """The retention breakdown as (property, "event" | "person"), or None. PostHog's retention
+    breaks down by one property, given as `breakdown` + `breakdown_type` or, as its UI sends
+    it, a one-item `breakdowns` list of `{"property", "type"}`. Anything else: InvalidQuery."""
+    if bf is None:
+        return None
+    items = bf.breakdowns
+    if items is None or items == []:
+        return None if bf.breakdown is None else (bf.breakdown, bf.breakdown_type)
+    path = "breakdownFilter.breakdowns"
+    if bf.breakdown is not None or not isinstance(items, list) or len(items) != 1:
+        raise not_supported(path, items, why="retention breaks down by one property")
+    key, kind = _item_field(items[0], "property"), _item_field(items[0], "type") or "event"
+    if not isinstance(key, str) or not key or len(key) > MAX_TEXT:
+        raise InvalidQuery(f"{path}[0].property: a property name is required", field=path)
+    if kind not in ("event", "person"):
+        raise not_supported(f"{path}[0].type", kind, why="event and person breakdowns")
+    for other in ("group_type_index", "histogram_bin_count", "normalize_url"):
+        _require_neutral(f"{path}[0].{other}", _item_field(items[0], other), False)
+    return key, str(kind)
+
+
 class StickinessFilter(_Model):
     display: Presentation = None
     showLegend: Presentation = None
@@ -614,8 +641,9 @@ def _check_breakdown(bf: BreakdownFilter | None, retention: bool) -> None:
     if bf is None:
         return
     if retention:
-        _require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
-    _require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
+        retention_breakdown(bf)  # one property, as `breakdown` or a one-item `breakdowns`
+    else:
+        _require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
     _require_neutral("breakdownFilter.breakdown_normalize_url", bf.breakdown_normalize_url, False)
     _require_neutral("breakdownFilter.breakdown_path_cleaning", bf.breakdown_path_cleaning, False)
     _require_neutral("breakdownFilter.breakdown_group_type_index", bf.breakdown_group_type_index)

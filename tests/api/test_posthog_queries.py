@@ -196,14 +196,22 @@ def test_retention_answers_have_posthogs_row_fields(deployment: Deployment, path
     rows = r.json()["results"]
     rf = query["retentionFilter"]
     period, total = rf.get("period", "Day"), rf.get("totalIntervals", 8)
-    assert len(rows) == total
-    for c, row in enumerate(rows):
-        assert ISO_DATE_TIME.match(row["date"]), row["date"]
-        assert row["label"] == f"{period} {c}"
-        assert [v["label"] for v in row["values"]] == [f"{period} {k}" for k in range(total - c)]
-        assert all(isinstance(v["count"], int) for v in row["values"])
-    dates = [row["date"] for row in rows]
-    assert dates == sorted(dates) and len(set(dates)) == total
+    # With a breakdown, each value's cohort rows follow each other, each with breakdown_value.
+    by_value: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_value.setdefault(row.get("breakdown_value"), []).append(row)
+    bf = query.get("breakdownFilter") or {}
+    assert (None in by_value) != bool(bf.get("breakdown") or bf.get("breakdowns"))
+    for cohorts in by_value.values():
+        assert len(cohorts) == total
+        for c, row in enumerate(cohorts):
+            assert ISO_DATE_TIME.match(row["date"]), row["date"]
+            assert row["label"] == f"{period} {c}"
+            labels = [v["label"] for v in row["values"]]
+            assert labels == [f"{period} {k}" for k in range(total - c)]
+            assert all(isinstance(v["count"], int) for v in row["values"])
+        dates = [row["date"] for row in cohorts]
+        assert dates == sorted(dates) and len(set(dates)) == total
 
 
 @pytest.mark.parametrize("path", KIND_FILES["LifecycleQuery"], ids=lambda p: p.stem)

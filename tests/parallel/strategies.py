@@ -235,7 +235,7 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
             e["properties"] = props
         return e
 
-    return {
+    q: dict[str, Any] = {
         "kind": "RetentionQuery",
         "dateRange": dict(draw(st.sampled_from(DATE_RANGES[:3] + DATE_RANGES[4:]))),
         "properties": draw(filters()),
@@ -253,6 +253,16 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
             "retentionReference": draw(st.sampled_from(("total", "previous"))),
         },
     }
+    bd = draw(_breakdown())
+    if bd:
+        # PostHog's UI sends a retention breakdown as a one-item `breakdowns` list.
+        if draw(st.booleans()):
+            bd = {
+                "breakdowns": [{"property": bd["breakdown"], "type": bd["breakdown_type"]}],
+                "breakdown_limit": bd["breakdown_limit"],
+            }
+        q["breakdownFilter"] = bd
+    return q
 
 
 @st.composite

@@ -6,12 +6,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from eventlens.query.dates import interval_start, make_buckets, shift, to_us
-from eventlens.query.model import RetentionEntity, RetentionQuery
+from eventlens.query.dates import Buckets, interval_start, make_buckets, shift, to_us
+from eventlens.query.model import RetentionEntity, RetentionQuery, retention_breakdown
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.semantics.events import Event
-from eventlens.query.semantics.filters import node_matches, properties_match
-from eventlens.query.semantics.retention import cohort_rows
+from eventlens.query.semantics.filters import breakdown_value, node_matches, properties_match
+from eventlens.query.semantics.retention import breakdown_rows, cohort_rows
 
 
 def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
@@ -22,7 +22,8 @@ def run_retention(
     nq: NormalisedQuery[RetentionQuery], events: Sequence[Event]
 ) -> list[dict[str, Any]]:
     """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left
-    (semantics.retention.cohort_rows)."""
+    (semantics.retention.cohort_rows). With a breakdown, the retention is computed per value
+    over the events carrying that value, and the rows of every value follow each other."""
     q = nq.query
     rf = q.retentionFilter
     total = rf.totalIntervals
@@ -31,7 +32,24 @@ def run_retention(
     first = shift(last, nq.interval, -(total - 1))
     periods = make_buckets(first, to_us(shift(last, nq.interval, 1)), nq.interval, nq.week_start)
     assert len(periods) == total
+    breakdown = retention_breakdown(q.breakdownFilter)
+    if breakdown is None:
+        return cohort_rows(q, periods.starts, _cells(q, periods, events))
+    key, kind = breakdown
+    by_value: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_value[breakdown_value(e, key, kind)].append(e)
+    per_value = {v: _cells(q, periods, evs) for v, evs in by_value.items()}
+    # A value no one started with has no cohort (PostHog returns no rows for it).
+    per_value = {v: cells for v, cells in per_value.items() if any(row[0] for row in cells)}
+    assert q.breakdownFilter is not None
+    return breakdown_rows(q, periods.starts, per_value, q.breakdownFilter.breakdown_limit)
 
+
+def _cells(q: RetentionQuery, periods: Buckets, events: Sequence[Event]) -> list[list[int]]:
+    """Per cohort c: [cohort size, returners at k = 1 .. periods left]."""
+    rf = q.retentionFilter
+    total = len(periods)
     cohorts: dict[int, set[str]] = defaultdict(set)
     if rf.retentionType == "retention_first_time":
         # Only the period of the person's first-ever start event (all time), if in range.
@@ -75,4 +93,4 @@ def run_retention(
             later = range(c + k, total) if rf.cumulative else (c + k,)
             row.append(len({m for m in members if any(m in returned[p] for p in later)}))
         cells.append(row)
-    return cohort_rows(q, periods.starts, cells)
+    return cells

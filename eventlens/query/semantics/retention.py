@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from eventlens.query.model import RetentionQuery
+from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
 
 
 def cohort_date(start: datetime) -> str:
@@ -40,4 +41,34 @@ def cumulative(row: Sequence[int]) -> list[int]:
     out = list(row)
     for k in range(len(out) - 2, -1, -1):
         out[k] += out[k + 1]
+    return out
+
+
+def breakdown_rows(
+    q: RetentionQuery,
+    starts: Sequence[datetime],
+    per_value: Mapping[str, Sequence[Sequence[int]]],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A breakdown's rows: for each value, its cohort rows (each with `breakdown_value`), one
+    value after the other. `per_value[v]` holds the cells of the retention computed over the
+    events carrying value v (PostHog groups persons by (person, value)). Values are ranked by
+    their cohorts' total size (the common breakdown rule, rank_values), the top `limit` kept,
+    then the null value, then the others summed into the other value."""
+    totals = {v: float(sum(row[0] for row in cells)) for v, cells in per_value.items()}
+    kept, folded = rank_values(totals, limit)
+    order = [(v, per_value[v]) for v in kept]
+    if NULL_BREAKDOWN in per_value:
+        order.append((NULL_BREAKDOWN, per_value[NULL_BREAKDOWN]))
+    if folded:
+        summed = [
+            [sum(cells) for cells in zip(*rows, strict=True)]
+            for rows in zip(*(per_value[v] for v in sorted(folded)), strict=True)
+        ]
+        order.append((OTHER_BREAKDOWN, summed))
+    out = []
+    for value, cells in order:
+        for row in cohort_rows(q, starts, cells):
+            row["breakdown_value"] = value
+            out.append(row)
     return out
