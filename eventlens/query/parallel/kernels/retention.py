@@ -150,8 +150,15 @@ def _counted_returns(
         return out
     person, where = frame.person[rows], period[rows]
     if least > 1:
-        _, inverse, counts = np.unique(person * t + where, return_inverse=True, return_counts=True)
-        enough = counts[inverse] >= least
+        keys = person * t + where
+        if keys.size < 2 or bool((keys[1:] >= keys[:-1]).all()):
+            # Rows in (person, ts) order: equal keys are adjacent, counted in O(n).
+            _, counts = distinct_keys(keys)
+            per_row = np.repeat(counts, counts)
+        else:
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            per_row = counts[inverse]
+        enough = per_row >= least
         rows, person, where = rows[enough], person[enough], where[enough]
     if cumulative and rows.size:
         latest = np.full(frame.n_persons, -1, np.int64)
