@@ -388,6 +388,11 @@ def retention_breakdown(bf: BreakdownFilter | None) -> tuple[str, str] | None:
     return key, str(kind)
 
 
+class StickinessCriteria(_Model):
+    operator: Literal["gte", "lte", "exact"]
+    value: int = Field(ge=0, le=1_000_000)
+
+
 class StickinessFilter(_Model):
     display: Presentation = None
     showLegend: Presentation = None
@@ -397,8 +402,10 @@ class StickinessFilter(_Model):
     hiddenLegendIndexes: Presentation = None
     resultCustomizationBy: Presentation = None
     resultCustomizations: Presentation = None
-    stickinessCriteria: JsonValue = None
-    computedAs: JsonValue = None
+    # An interval counts for a person only if they did the event `operator` `value` times in it.
+    stickinessCriteria: StickinessCriteria | None = None
+    # cumulative: data[n-1] = persons active in n or more intervals (PostHog's meaning).
+    computedAs: Literal["non_cumulative", "cumulative"] | None = None
 
 
 class LifecycleFilter(_Model):
@@ -630,9 +637,14 @@ def _check_supported(query: InsightQuery) -> None:
     elif isinstance(query, StickinessQuery):
         _require_neutral("intervalCount", query.intervalCount, 1)
         sf = query.stickinessFilter
-        if sf is not None:
-            _require_neutral("stickinessFilter.stickinessCriteria", sf.stickinessCriteria)
-            _require_neutral("stickinessFilter.computedAs", sf.computedAs, "non_cumulative")
+        crit = sf.stickinessCriteria if sf is not None else None
+        if crit is not None and crit.value == 0 and crit.operator != "gte":
+            # PostHog's ValidateStickinessCriteria: no interval has zero events of the person.
+            raise InvalidQuery(
+                f"stickinessFilter.stickinessCriteria.value: 0 is meaningless with "
+                f"operator {crit.operator!r}",
+                field="stickinessFilter.stickinessCriteria.value",
+            )
     elif isinstance(query, LifecycleQuery):
         _require_neutral("customAggregationTarget", query.customAggregationTarget, False)
 

@@ -268,13 +268,24 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def stickiness_queries(draw: st.DrawFn) -> dict[str, Any]:
     interval, date_range = draw(_interval_and_range())
-    return {
+    q: dict[str, Any] = {
         "kind": "StickinessQuery",
         "series": draw(st.lists(_series(), min_size=1, max_size=2)),
         "interval": interval,
         "dateRange": date_range,
         "properties": draw(filters()),
     }
+    sf: dict[str, Any] = {}
+    if draw(st.booleans()):
+        sf["computedAs"] = draw(st.sampled_from(("cumulative", "non_cumulative")))
+    if draw(st.booleans()):
+        sf["stickinessCriteria"] = {
+            "operator": draw(st.sampled_from(("gte", "lte", "exact"))),
+            "value": draw(st.integers(1, 3)),
+        }
+    if sf:
+        q["stickinessFilter"] = sf
+    return q
 
 
 @st.composite

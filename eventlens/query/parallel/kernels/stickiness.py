@@ -15,7 +15,7 @@ from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
-from eventlens.query.semantics.stickiness import stickiness_row
+from eventlens.query.semantics.stickiness import criteria_of, is_cumulative, stickiness_row
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
 
@@ -50,7 +50,11 @@ def compute(params: Params, frame: Frame) -> Partial:
     b_all = bucket_index(frame.ts, params.buckets.starts_us, params.buckets.end_us)
     for i, node in enumerate(q.series):
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties) & (b_all >= 0))
-        pairs, _ = distinct_keys(frame.person[rows] * n + b_all[rows])
+        pairs, events = distinct_keys(frame.person[rows] * n + b_all[rows])
+        crit = criteria_of(q)
+        if crit is not None:  # active intervals: those whose event count meets the criteria
+            op = {"gte": np.greater_equal, "lte": np.less_equal, "exact": np.equal}
+            pairs = pairs[op[crit.operator](events, crit.value)]
         per_person = np.bincount(pairs // n, minlength=frame.n_persons)
         active = per_person[per_person > 0]
         out[i] = np.bincount(active - 1, minlength=n)[:n].astype(np.int64)
@@ -75,7 +79,7 @@ def finish(
     for index, node in enumerate(q.series):
         hist = merged.get(index)
         data = [int(x) for x in hist] if hist is not None else [0] * n
-        rows.append(stickiness_row(index, node, unit, data))
+        rows.append(stickiness_row(index, node, unit, data, is_cumulative(q)))
     return rows
 
 
