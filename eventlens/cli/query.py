@@ -252,8 +252,14 @@ def retention_table(results: list[dict[str, Any]]) -> Table:
         size = values[0] if values else 0
         cells = [_num(values[0])] if values else []
         cells += [f"{_num(v)} ({100 * v / size:.0f}%)" if size else _num(v) for v in values[1:]]
-        table.add_row(str(cohort.get("date")), *cells)
+        table.add_row(_cohort_date(cohort.get("date"), unit), *cells)
     return table
+
+
+def _cohort_date(date: Any, unit: str) -> str:
+    """A cohort's ISO date-time as its local date (local date-time for hour periods)."""
+    text = str(date)
+    return text if unit == "Hour" else text[:10]
 
 
 def render(response: dict[str, Any], kind: str | None) -> None:

@@ -277,13 +277,15 @@ class FunnelsFilter(_Model):
     funnelWindowInterval: int = Field(default=14, ge=1)  # bounded per unit (_check_semantics)
     funnelWindowIntervalUnit: Literal["second", "minute", "hour", "day", "week", "month"] = "day"
     funnelOrderType: Literal["ordered", "strict", "unordered"] = "ordered"
-    funnelVizType: Literal["steps"] = "steps"
+    # Only the steps view is implemented; trends / time_to_convert are a 400 (_check_supported).
+    funnelVizType: Literal["steps", "trends", "time_to_convert"] = "steps"
     exclusions: list[FunnelExclusion] = Field(default_factory=list, max_length=MAX_EXCLUSIONS)
     breakdownAttributionType: Literal["first_touch", "last_touch", "all_events", "step"] = (
         "first_touch"
     )
     breakdownAttributionValue: int | None = Field(default=None, ge=0, le=100)
-    # The steps view returns both conversion rates; which one the chart shows is the UI's choice.
+    # PostHog's runner never reads these two: its frontend derives the conversion rate against
+    # step 1 ("total") or the previous step from the same counts; EventLens returns both rates.
     funnelStepReference: Presentation = None
     layout: Presentation = None  # vertical / horizontal bars: same numbers
     binCount: Presentation = None  # time_to_convert view only (that view is rejected)
@@ -300,8 +302,10 @@ class FunnelsFilter(_Model):
     useUdf: Presentation = None  # ClickHouse execution choice, same answer
     funnelAggregateByHogQL: JsonValue = None
     customAggregationTarget: JsonValue = None
-    funnelFromStep: JsonValue = None
-    funnelToStep: JsonValue = None
+    # The step range of the trends / time_to_convert views (0-based). PostHog checks the range
+    # whatever the view, and the steps view does not read it (_check_semantics checks it too).
+    funnelFromStep: int | None = Field(default=None, ge=0, le=100)
+    funnelToStep: int | None = Field(default=None, ge=1, le=100)
 
 
 class RetentionEntity(_Model):
@@ -333,8 +337,10 @@ class RetentionFilter(_Model):
     selectedInterval: Presentation = None
     goalLines: Presentation = None
     cohortLabelStartIndex: Presentation = None
-    cumulative: JsonValue = None
-    minimumOccurrences: JsonValue = None
+    # cumulative: a member counts in period k if they returned in k or any later period.
+    cumulative: bool | None = None
+    # A return counts only in a period holding at least this many return events.
+    minimumOccurrences: int | None = Field(default=None, ge=1, le=1_000_000)
     timeWindowMode: JsonValue = None
     retentionCustomBrackets: JsonValue = None
     aggregationType: JsonValue = None
@@ -557,6 +563,17 @@ def _check_semantics(query: InsightQuery) -> None:
                     f"{path}.funnelToStep: need 0 <= funnelFromStep < funnelToStep <= {steps - 1}",
                     field=f"{path}.funnelToStep",
                 )
+        lo, hi = ff.funnelFromStep, ff.funnelToStep
+        if lo is not None and lo > steps - 2:
+            raise InvalidQuery(
+                f"funnelsFilter.funnelFromStep: must be 0..{steps - 2}, got {lo}",
+                field="funnelsFilter.funnelFromStep",
+            )
+        if hi is not None and (hi > steps - 1 or (lo is not None and lo >= hi)):
+            raise InvalidQuery(
+                f"funnelsFilter.funnelToStep: must be {(lo or 0) + 1}..{steps - 1}, got {hi}",
+                field="funnelsFilter.funnelToStep",
+            )
         if ff.breakdownAttributionType == "step":
             value = ff.breakdownAttributionValue
             if value is None or value >= steps:

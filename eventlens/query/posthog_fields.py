@@ -131,12 +131,11 @@ def check_supported(query: InsightQuery) -> None:
         ff = query.funnelsFilter
         require_neutral("funnelsFilter.funnelAggregateByHogQL", ff.funnelAggregateByHogQL)
         require_neutral("funnelsFilter.customAggregationTarget", ff.customAggregationTarget, False)
-        require_neutral("funnelsFilter.funnelFromStep", ff.funnelFromStep)
-        require_neutral("funnelsFilter.funnelToStep", ff.funnelToStep)
+        require_neutral(
+            "funnelsFilter.funnelVizType", ff.funnelVizType, "steps", why="only the steps view"
+        )
     elif isinstance(query, RetentionQuery):
         rf = query.retentionFilter
-        require_neutral("retentionFilter.cumulative", rf.cumulative, False)
-        require_neutral("retentionFilter.minimumOccurrences", rf.minimumOccurrences, 1)
         require_neutral(
             "retentionFilter.timeWindowMode", rf.timeWindowMode, "strict_calendar_dates"
         )
@@ -311,8 +310,8 @@ def check_breakdown(bf: BreakdownFilter | None, retention: bool, trends: bool = 
     if bf is None:
         return
     if retention:
-        require_neutral("breakdownFilter.breakdown", bf.breakdown, why="retention breakdowns")
-    if trends:
+        retention_breakdown(bf)  # one property, as `breakdown` or a one-item `breakdowns`
+    elif trends:
         _check_breakdowns(bf)
     else:
         require_neutral("breakdownFilter.breakdowns", bf.breakdowns, [], why="multiple breakdowns")
@@ -327,3 +326,30 @@ def check_breakdown(bf: BreakdownFilter | None, retention: bool, trends: bool = 
         bf.breakdown_hide_other_aggregation,
         False,
     )
+
+
+def _item_field(item: object, name: str) -> object:
+    # A `breakdowns` item as JSON or as a model (whichever BreakdownFilter declares).
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def retention_breakdown(bf: BreakdownFilter | None) -> tuple[str, str] | None:
+    """The retention breakdown as (property, "event" | "person"), or None. PostHog's retention
+    breaks down by one property, given as `breakdown` + `breakdown_type` or, as its UI sends
+    it, a one-item `breakdowns` list of `{"property", "type"}`. Anything else: InvalidQuery."""
+    if bf is None:
+        return None
+    items = bf.breakdowns
+    if items is None or items == []:
+        return None if bf.breakdown is None else (bf.breakdown, bf.breakdown_type)
+    path = "breakdownFilter.breakdowns"
+    if bf.breakdown is not None or not isinstance(items, list) or len(items) != 1:
+        raise not_supported(path, items, why="retention breaks down by one property")
+    key, kind = _item_field(items[0], "property"), _item_field(items[0], "type") or "event"
+    if not isinstance(key, str) or not key or len(key) > MAX_TEXT:
+        raise InvalidQuery(f"{path}[0].property: a property name is required", field=path)
+    if kind not in ("event", "person"):
+        raise not_supported(f"{path}[0].type", kind, why="event and person breakdowns")
+    for other in ("group_type_index", "histogram_bin_count", "normalize_url"):
+        require_neutral(f"{path}[0].{other}", _item_field(items[0], other), False)
+    return key, str(kind)

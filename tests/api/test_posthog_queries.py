@@ -5,6 +5,7 @@ to the reference engine's answer."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,115 @@ def test_answer_changing_fields_not_implemented_are_400_naming_them(
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field
     assert "not supported" in r.json()["detail"]
+
+
+# PostHog's result fields per kind (its runners: funnels/base.py _serialize_step, the retention
+# and lifecycle query runners); EventLens may add fields of its own.
+STEP_FIELDS = {
+    "action_id",
+    "name",
+    "custom_name",
+    "order",
+    "people",
+    "count",
+    "type",
+    "average_conversion_time",
+    "median_conversion_time",
+}
+ISO_DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
+KIND_FILES = {
+    kind: [f for f in FILES if json.loads(f.read_text())["kind"] == kind]
+    for kind in ("FunnelsQuery", "RetentionQuery", "LifecycleQuery")
+}
+
+
+def _check_steps(query: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+    unordered = query.get("funnelsFilter", {}).get("funnelOrderType") == "unordered"
+    assert len(steps) == len(query["series"])
+    for i, (step, node) in enumerate(zip(steps, query["series"], strict=True)):
+        assert set(step) >= STEP_FIELDS, STEP_FIELDS - set(step)
+        assert step["order"] == i and step["people"] == [] and step["type"] == "events"
+        assert isinstance(step["count"], int)
+        if unordered:
+            assert step["action_id"] is None
+            assert step["name"] == f"Completed {i + 1} step{'s' if i else ''}"
+        else:
+            assert step["action_id"] == node.get("event")
+        if i == 0:
+            assert step["average_conversion_time"] is None
+        if "breakdown_value" in step:
+            assert step["breakdown"] == step["breakdown_value"]
+
+
+@pytest.mark.parametrize("path", KIND_FILES["FunnelsQuery"], ids=lambda p: p.stem)
+def test_funnel_answers_have_posthogs_step_fields(deployment: Deployment, path: Path) -> None:
+    query = json.loads(path.read_text())
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    if query.get("breakdownFilter", {}).get("breakdown"):
+        assert all(isinstance(group, list) for group in results)
+        for group in results:
+            _check_steps(query, group)
+    else:
+        _check_steps(query, results)
+
+
+@pytest.mark.parametrize("path", KIND_FILES["RetentionQuery"], ids=lambda p: p.stem)
+def test_retention_answers_have_posthogs_row_fields(deployment: Deployment, path: Path) -> None:
+    query = json.loads(path.read_text())
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 200, r.text
+    rows = r.json()["results"]
+    rf = query["retentionFilter"]
+    period, total = rf.get("period", "Day"), rf.get("totalIntervals", 8)
+    # With a breakdown, each value's cohort rows follow each other, each with breakdown_value.
+    by_value: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_value.setdefault(row.get("breakdown_value"), []).append(row)
+    bf = query.get("breakdownFilter") or {}
+    assert (None in by_value) != bool(bf.get("breakdown") or bf.get("breakdowns"))
+    for cohorts in by_value.values():
+        assert len(cohorts) == total
+        for c, row in enumerate(cohorts):
+            assert ISO_DATE_TIME.match(row["date"]), row["date"]
+            assert row["label"] == f"{period} {c}"
+            labels = [v["label"] for v in row["values"]]
+            assert labels == [f"{period} {k}" for k in range(total - c)]
+            assert all(isinstance(v["count"], int) for v in row["values"])
+        dates = [row["date"] for row in cohorts]
+        assert dates == sorted(dates) and len(set(dates)) == total
+
+
+@pytest.mark.parametrize("path", KIND_FILES["LifecycleQuery"], ids=lambda p: p.stem)
+def test_lifecycle_answers_have_posthogs_row_fields(deployment: Deployment, path: Path) -> None:
+    query = json.loads(path.read_text())
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 200, r.text
+    rows = r.json()["results"]
+    event = query["series"][0].get("event")
+    # toggledLifecycles only hides statuses in PostHog's chart: all four come back.
+    assert [row["status"] for row in rows] == ["new", "returning", "resurrecting", "dormant"]
+    for row in rows:
+        assert row["action"] == {
+            "id": event,
+            "name": event or "All events",
+            "type": "events",
+            "order": 0,
+            "math": "total",
+        }
+        assert row["label"] == f"{event} - {row['status']}"
+        assert len(row["data"]) == len(row["days"]) == len(row["labels"])
+        assert row["count"] == sum(row["data"])
+
+
+@pytest.mark.parametrize("viz", ["trends", "time_to_convert"])
+def test_funnel_views_other_than_steps_are_400_naming_the_field(
+    deployment: Deployment, viz: str
+) -> None:
+    query = json.loads((CORPUS / "funnels_ui_default_two_steps.json").read_text())
+    query["funnelsFilter"]["funnelVizType"] = viz
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "query.funnelsFilter.funnelVizType"
+    assert "not supported yet" in r.json()["detail"]

@@ -233,7 +233,13 @@ def funnels_queries(draw: st.DrawFn) -> dict[str, Any]:
         "funnelWindowIntervalUnit": draw(
             st.sampled_from(("second", "minute", "hour", "day", "week", "month"))
         ),
+        # Read by PostHog's frontend only (and the step range only by other views).
+        "funnelStepReference": draw(st.sampled_from(("total", "previous"))),
+        "layout": draw(st.sampled_from(("vertical", "horizontal"))),
     }
+    if draw(st.booleans()):
+        ff["funnelFromStep"] = 0
+        ff["funnelToStep"] = len(steps) - 1
     if order != "unordered" and draw(st.booleans()):
         i = draw(st.integers(0, len(steps) - 2))
         j = draw(st.integers(i + 1, len(steps) - 1))
@@ -266,7 +272,7 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
             e["properties"] = props
         return e
 
-    return {
+    q: dict[str, Any] = {
         "kind": "RetentionQuery",
         "dateRange": dict(draw(st.sampled_from(DATE_RANGES[:3] + DATE_RANGES[4:]))),
         "properties": draw(filters()),
@@ -277,8 +283,23 @@ def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
             # Past 62 periods the kernel switches from per-person bit masks to dense blocks.
             "totalIntervals": draw(st.one_of(st.integers(1, 10), st.integers(62, 66))),
             "retentionType": draw(st.sampled_from(("retention_recurring", "retention_first_time"))),
+            "cumulative": draw(st.sampled_from((False, True, None))),
+            "minimumOccurrences": draw(st.sampled_from((1, 1, 2, 3))),
+            # Presentation: PostHog's UI derives these from the same counts.
+            "meanRetentionCalculation": draw(st.sampled_from(("simple", "weighted", "none"))),
+            "retentionReference": draw(st.sampled_from(("total", "previous"))),
         },
     }
+    bd = draw(_breakdown())
+    if bd:
+        # PostHog's UI sends a retention breakdown as a one-item `breakdowns` list.
+        if draw(st.booleans()):
+            bd = {
+                "breakdowns": [{"property": bd["breakdown"], "type": bd["breakdown_type"]}],
+                "breakdown_limit": bd["breakdown_limit"],
+            }
+        q["breakdownFilter"] = bd
+    return q
 
 
 @st.composite

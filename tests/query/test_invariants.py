@@ -117,7 +117,7 @@ def test_retention_k0_is_the_cohort_size(events: list[dict[str, Any]]) -> None:
         cohort = {
             e["distinct_id"] for e in events if e["event"] == "a" and e["timestamp"][:10] == day
         }
-        assert row["date"] == day
+        assert row["date"] == f"{day}T00:00:00Z"  # the project timezone here is UTC
         assert row["values"][0]["count"] == len(cohort)
         assert len(row["values"]) == 10 - c
         assert all(v["count"] <= len(cohort) for v in row["values"])

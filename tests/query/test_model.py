@@ -318,3 +318,78 @@ def test_windows_at_the_limit_parse() -> None:
         parse_query(
             funnel(funnelsFilter={"funnelWindowInterval": n, "funnelWindowIntervalUnit": unit})
         )
+
+
+@pytest.mark.parametrize(
+    ("breakdown_filter", "expected"),
+    [
+        ({"breakdown": "plan", "breakdown_type": "person"}, ("plan", "person")),
+        ({"breakdowns": [{"property": "$browser", "type": "event"}]}, ("$browser", "event")),
+        ({"breakdowns": [{"property": "$browser"}]}, ("$browser", "event")),
+        ({"breakdowns": []}, None),
+        ({}, None),
+    ],
+)
+def test_a_retention_breakdown_is_one_property_in_either_form(
+    breakdown_filter: dict[str, Any], expected: tuple[str, str] | None
+) -> None:
+    from eventlens.query.posthog_fields import retention_breakdown
+
+    q = parse_query({"kind": "RetentionQuery", "breakdownFilter": breakdown_filter})
+    assert retention_breakdown(q.breakdownFilter) == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("breakdown_filter", "field"),
+    [
+        ({"breakdowns": [{"property": "a"}, {"property": "b"}]}, "breakdownFilter.breakdowns"),
+        ({"breakdown": "a", "breakdowns": [{"property": "b"}]}, "breakdownFilter.breakdowns"),
+        (
+            {"breakdowns": [{"property": "a", "type": "cohort"}]},
+            "breakdownFilter.breakdowns[0].type",
+        ),
+        ({"breakdowns": [{"property": 7}]}, "breakdownFilter.breakdowns"),
+        ({"breakdowns": [3]}, "breakdownFilter.breakdowns"),
+        ({"breakdowns": {"property": "a"}}, "breakdownFilter.breakdowns"),
+        (
+            {"breakdowns": [{"property": "a", "normalize_url": True}]},
+            "breakdownFilter.breakdowns[0].normalize_url",
+        ),
+    ],
+)
+def test_other_retention_breakdowns_are_400_naming_the_field(
+    breakdown_filter: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidQuery) as err:
+        parse_query({"kind": "RetentionQuery", "breakdownFilter": breakdown_filter})
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("funnels_filter", "field"),
+    [
+        ({"funnelFromStep": 2}, "funnelsFilter.funnelFromStep"),
+        ({"funnelToStep": 3}, "funnelsFilter.funnelToStep"),
+        ({"funnelFromStep": 1, "funnelToStep": 1}, "funnelsFilter.funnelToStep"),
+        ({"funnelVizType": "time_to_convert"}, "funnelsFilter.funnelVizType"),
+        ({"funnelVizType": "flow"}, "funnelsFilter.funnelVizType"),
+        ({"minimumOccurrences": 2}, "funnelsFilter.minimumOccurrences"),
+    ],
+)
+def test_funnel_step_range_and_views_are_checked(
+    funnels_filter: dict[str, Any], field: str
+) -> None:
+    three_steps = [{"event": "a"}, {"event": "b"}, {"event": "c"}]
+    with pytest.raises(InvalidQuery) as err:
+        parse_query(
+            {"kind": "FunnelsQuery", "series": three_steps, "funnelsFilter": funnels_filter}
+        )
+    assert err.value.field == field
+    ok = parse_query(
+        {
+            "kind": "FunnelsQuery",
+            "series": three_steps,
+            "funnelsFilter": {"funnelFromStep": 1, "funnelToStep": 2},
+        }
+    )
+    assert ok.funnelsFilter.funnelToStep == 2  # type: ignore[union-attr]

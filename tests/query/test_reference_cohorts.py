@@ -33,7 +33,7 @@ RET_EVENTS = [
 
 def test_recurring_retention() -> None:
     result = run(RET_EVENTS, retention(totalIntervals=3))
-    assert [r["date"] for r in result] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert [r["date"] for r in result] == [f"2024-01-0{d}T00:00:00Z" for d in (1, 2, 3)]
     assert [r["label"] for r in result] == ["Day 0", "Day 1", "Day 2"]
     assert [[v["count"] for v in r["values"]] for r in result] == [[2, 1, 2], [1, 1], [0]]
 
@@ -55,8 +55,8 @@ def test_weekly_retention_uses_calendar_weeks() -> None:
         retention(period="Week", totalIntervals=2) | {"dateRange": {"date_to": "2024-01-08"}},
         week_start=1,
     )
-    assert sunday[0]["date"] == "2023-12-31" and sunday[0]["values"][1]["count"] == 1
-    assert monday[0]["date"] == "2024-01-01" and monday[0]["values"][1]["count"] == 0
+    assert sunday[0]["date"] == "2023-12-31T00:00:00Z" and sunday[0]["values"][1]["count"] == 1
+    assert monday[0]["date"] == "2024-01-01T00:00:00Z" and monday[0]["values"][1]["count"] == 0
 
 
 def test_stickiness_counts_persons_by_active_intervals() -> None:

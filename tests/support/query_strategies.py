@@ -150,13 +150,29 @@ def valid_shaped_queries(draw: st.DrawFn) -> dict[str, Any]:
             ),
             "funnelOrderType": draw(st.sampled_from(["ordered", "strict", "unordered"])),
         }
+        if draw(st.booleans()):
+            # The step range: in range, out of it, or reversed.
+            q["funnelsFilter"]["funnelFromStep"] = draw(st.integers(-2, 5))
+            q["funnelsFilter"]["funnelToStep"] = draw(st.integers(-2, 5))
     elif kind == "RetentionQuery":
         q["retentionFilter"] = {
             "targetEntity": {"id": "signup", "type": "events"},
             "returningEntity": {"id": "$pageview", "type": "events"},
             "period": draw(st.sampled_from(["Hour", "Day", "Week", "Month"])),
             "totalIntervals": draw(st.integers(-2, 2000)),
+            "cumulative": draw(st.booleans()),
+            "minimumOccurrences": draw(st.one_of(st.integers(1, 3), st.integers(-2, 10**7))),
         }
+        if draw(st.booleans()):
+            q["breakdownFilter"] = {
+                "breakdowns": [
+                    {
+                        "property": "$browser",
+                        "type": draw(st.sampled_from(["event", "person", "cohort"])),
+                    }
+                    for _ in range(draw(st.integers(0, 2)))
+                ]
+            }
     else:
         q["series"] = [_node(draw)]
         q["interval"] = interval

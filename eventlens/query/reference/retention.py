@@ -6,11 +6,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from eventlens.query.dates import day_label, interval_start, make_buckets, shift, to_us
+from eventlens.query.dates import Buckets, interval_start, make_buckets, shift, to_us
 from eventlens.query.model import RetentionEntity, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.posthog_fields import retention_breakdown
 from eventlens.query.semantics.events import Event
-from eventlens.query.semantics.filters import node_matches, properties_match
+from eventlens.query.semantics.filters import breakdown_value, node_matches, properties_match
+from eventlens.query.semantics.retention import breakdown_rows, cohort_rows
 
 
 def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
@@ -20,7 +22,9 @@ def _matches(q: RetentionQuery, entity: RetentionEntity, e: Event) -> bool:
 def run_retention(
     nq: NormalisedQuery[RetentionQuery], events: Sequence[Event]
 ) -> list[dict[str, Any]]:
-    """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left."""
+    """One row per cohort (oldest first): its date, label and counts for k = 0.. periods left
+    (semantics.retention.cohort_rows). With a breakdown, the retention is computed per value
+    over the events carrying that value, and the rows of every value follow each other."""
     q = nq.query
     rf = q.retentionFilter
     total = rf.totalIntervals
@@ -29,7 +33,24 @@ def run_retention(
     first = shift(last, nq.interval, -(total - 1))
     periods = make_buckets(first, to_us(shift(last, nq.interval, 1)), nq.interval, nq.week_start)
     assert len(periods) == total
+    breakdown = retention_breakdown(q.breakdownFilter)
+    if breakdown is None:
+        return cohort_rows(q, periods.starts, _cells(q, periods, events))
+    key, kind = breakdown
+    by_value: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_value[breakdown_value(e, key, kind)].append(e)
+    per_value = {v: _cells(q, periods, evs) for v, evs in by_value.items()}
+    # A value no one started with has no cohort (PostHog returns no rows for it).
+    per_value = {v: cells for v, cells in per_value.items() if any(row[0] for row in cells)}
+    assert q.breakdownFilter is not None
+    return breakdown_rows(q, periods.starts, per_value, q.breakdownFilter.breakdown_limit)
 
+
+def _cells(q: RetentionQuery, periods: Buckets, events: Sequence[Event]) -> list[list[int]]:
+    """Per cohort c: [cohort size, returners at k = 1 .. periods left]."""
+    rf = q.retentionFilter
+    total = len(periods)
     cohorts: dict[int, set[str]] = defaultdict(set)
     if rf.retentionType == "retention_first_time":
         # Only the period of the person's first-ever start event (all time), if in range.
@@ -49,26 +70,28 @@ def run_retention(
                 if c is not None:
                     cohorts[c].add(e.person_id)
 
-    returned: dict[int, set[str]] = defaultdict(set)  # period -> persons with a return event
+    # period -> persons with a return event there; with minimumOccurrences N, with at least N.
+    returns: dict[tuple[str, int], int] = defaultdict(int)
     for e in events:
         if _matches(q, rf.returningEntity, e):
             p = periods.index_of(e.ts)
             if p is not None:
-                returned[p].add(e.person_id)
+                returns[(e.person_id, p)] += 1
+    least = rf.minimumOccurrences or 1
+    returned: dict[int, set[str]] = defaultdict(set)
+    for (person, p), n in returns.items():
+        if n >= least:
+            returned[p].add(person)
 
-    rows = []
-    for c, start in enumerate(periods.starts):
+    cells = []
+    for c in range(total):
         members = cohorts[c]
         # k = 0 is the cohort size; k > 0 counts members returning in period c + k (a return
-        # inside the cohort's own period is period c, never c + k).
-        values = [{"count": len(members)}] + [
-            {"count": len(members & returned[c + k])} for k in range(1, total - c)
-        ]
-        rows.append(
-            {
-                "date": day_label(start, nq.interval),
-                "label": f"{rf.period} {c}",
-                "values": values,
-            }
-        )
-    return rows
+        # inside the cohort's own period is period c, never c + k); cumulative: in c + k or
+        # any later period of the range.
+        row = [len(members)]
+        for k in range(1, total - c):
+            later = range(c + k, total) if rf.cumulative else (c + k,)
+            row.append(len({m for m in members if any(m in returned[p] for p in later)}))
+        cells.append(row)
+    return cells

@@ -12,6 +12,7 @@ Imports neither engine; both engines import it.
     breakdowns   breakdown_keys, event_breakdown, output_value (multiple breakdowns)
     stickiness   stickiness_row, criteria_of (computedAs, stickinessCriteria)
     lifecycle    STATUSES, extended_buckets, lifecycle_rows
+    retention    cohort_date, cohort_rows, cumulative
 """
 
 from eventlens.query.semantics.buckets import axis, quantile

@@ -31,6 +31,14 @@ def lifecycle_rows(
         counts = [int(x) for x in data[status]]
         out.append(
             {
+                # PostHog's lifecycle runner returns this "legacy response compatibility object".
+                "action": {
+                    "id": node.event,
+                    "name": node.event or "All events",
+                    "type": "events",
+                    "order": 0,
+                    "math": "total",
+                },
                 "label": f"{label} - {status}",
                 "status": status,
                 **axis(buckets),
