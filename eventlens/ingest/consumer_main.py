@@ -17,6 +17,7 @@ from types import FrameType
 from eventlens.config import Settings
 from eventlens.ingest.consumer import Consumer
 from eventlens.observability.logging import configure_logging, get_logger
+from eventlens.observability.tracing import configure_tracing, shutdown_tracing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings().with_data_dir(args.data_dir)
     configure_logging(settings.log_level)
+    configure_tracing("eventlens-consumer")
     log = get_logger("eventlens.ingest.consumer")
     parent = os.getppid()
     stopping = False
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         consumer.close()
+        shutdown_tracing()  # export the last commit spans before the process goes
     log.info("consumer.stop", checkpoint=consumer.offset)
     return 0
 
