@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings().with_data_dir(args.data_dir)
     configure_logging(settings.log_level)
-    configure_tracing("eventlens-consumer")
     log = get_logger("eventlens.ingest.consumer")
+    try:
+        configure_tracing("eventlens-consumer")
+    except ValueError as exc:  # the server refused it at start already; ingest goes on
+        log.warning("consumer.tracing_off", error=str(exc))
     parent = os.getppid()
     stopping = False
     consumer: Consumer | None = None

@@ -28,14 +28,21 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from eventlens.errors import InvalidInput
-
 TRACER_NAME = "eventlens"
 _enabled = False
 _provider: Any = None  # the SDK TracerProvider when enabled (typed Any: the SDK is imported late)
 _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 _W3C = TraceContextTextMapPropagator()  # the ingest log record carries exactly a traceparent
 Attributes = Mapping[str, str | int | float | bool | Sequence[int] | Sequence[str]]
+
+
+class TracingConfigError(ValueError):
+    """An OTEL_* variable asks for what EventLens does not ship (`variable` names it); the
+    CLI maps it to InvalidInput (observability sits below the error tree's users)."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(message)
+        self.variable = variable
 
 
 def enabled() -> bool:
@@ -56,18 +63,18 @@ def _exporters(env: Mapping[str, str]) -> list[str]:
     names = [n for n in names if n != "none"]
     for name in names:
         if name not in ("otlp", "console"):
-            raise InvalidInput(
+            raise TracingConfigError(
+                "OTEL_TRACES_EXPORTER",
                 f"OTEL_TRACES_EXPORTER={name!r} is not supported (otlp, console or none)",
-                field="OTEL_TRACES_EXPORTER",
             )
     protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
     if "otlp" in names and protocol != "http/protobuf":
-        raise InvalidInput(
+        raise TracingConfigError(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: EventLens exports "
             "OTLP over http/protobuf",
-            field="OTEL_EXPORTER_OTLP_PROTOCOL",
         )
     return names
 
@@ -76,8 +83,8 @@ def configure_tracing(
     default_service_name: str = "eventlens", env: Mapping[str, str] | None = None
 ) -> bool:
     """Set up the global tracer provider from `env` (default os.environ); True if tracing is
-    on. Idempotent: a second call keeps the first set-up. Raises InvalidInput for an exporter
-    or protocol EventLens does not ship."""
+    on. Idempotent: a second call keeps the first set-up. Raises TracingConfigError for an
+    exporter or protocol EventLens does not ship."""
     global _enabled, _provider
     if _enabled:
         return True
