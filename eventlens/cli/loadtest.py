@@ -8,6 +8,7 @@ standard library with gevent on import, which this process must not be.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -46,6 +47,14 @@ def server_pid(url: str) -> int:
         f"no process of this machine listens on port {port}: give the server's --pid",
         field="pid",
     )
+
+
+def _installed(module: str) -> bool:
+    """Is `module` importable? (Without importing it: Locust would patch this process.)"""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -117,6 +126,8 @@ def loadtest(
 ) -> None:
     """Load the server at URL with SDK-shaped capture and dashboard queries; judge the
     result against the SLO thresholds. Exit 0 when every check passes, 1 when one fails."""
+    if not _installed("locust"):
+        raise Unavailable("the load test needs Locust: pip install 'eventlens[loadtest]'")
     thresholds: Thresholds = DEFAULT if threshold_file is None else from_file(threshold_file)
     overrides: dict[str, float] = {}
     if capture_latency_ms is not None:
