@@ -42,6 +42,8 @@ def traced(
         "OTEL_BSP_SCHEDULE_DELAY": "50",  # export within 50 ms, not the default 5 s
         "EVENTLENS_QUERY_MIN_TASK_ROWS": "0",  # one sub-task per non-empty bucket
         "EVENTLENS_QUERY_WARM": "0",
+        "EVENTLENS_SHADOW_CANDIDATE": "reference",  # every query also runs in shadow mode
+        "EVENTLENS_SHADOW_PRIMARY": "parallel",
     }
     server = ServerProcess(data_dir, env=env).start()
     try:
@@ -198,11 +200,30 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
         assert s.attributes["eventlens.worker"].startswith("eventlens-part")  # pool threads
         assert s.attributes["eventlens.source"] in ("resident", "storage")
     assert len(_children(ours, plan, "query.merge")) == 1
-    # The answer's explain-free timings and the span agree on the data version.
+    # The span and the answer agree on the data version.
     assert (
         _one(ours, "query.snapshot").attributes["eventlens.data_version"]
         == r.json()["data_version"]
     )
+    # The log line of this query carries its trace.
+    done = [
+        x
+        for x in _log_lines(server.data_dir / "server.log")
+        if x.get("event") == "query.done" and x.get("trace_id") == trace_id
+    ]
+    assert len(done) == 1 and done[0]["kind"] == "TrendsQuery"
+
+    # Shadow mode ran the query again on the candidate: its own trace, linked to the query.
+    spans = receiver.wait_for(
+        lambda spans: any(
+            s.name == "shadow.run" and (trace_id, query.span_id) in [x[:2] for x in s.links]
+            for s in spans
+        )
+    )
+    shadow = next(s for s in spans if s.name == "shadow.run" and s.links[0][0] == trace_id)
+    assert shadow.trace_id != trace_id
+    assert shadow.attributes["eventlens.shadow.candidate"] == "reference"
+    assert shadow.attributes["eventlens.shadow.outcome"] == "match"
 
 
 def _log_lines(path: Path) -> list[dict[str, Any]]:
