@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eventlens.loadtest.judge import judge
 from eventlens.loadtest.thresholds import Thresholds
 from tests.support.server import ServerProcess
@@ -119,3 +123,34 @@ def test_judge_fails_a_4xx_and_an_unmeasured_group() -> None:
     only_capture = {"seconds": 1, "endpoints": {"x": report["endpoints"]["x"]}}
     failed = [c.name for c in judge(only_capture, Thresholds()).failures()]
     assert "query requests" in failed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    samples=st.lists(
+        st.tuples(st.sampled_from([200, 204, 500, 502, 503, 0]), st.floats(0, 5)),
+        min_size=1,
+        max_size=200,
+    ),
+    latency_s=st.floats(0.001, 5),
+    objective=st.floats(0.5, 1.0),
+)
+def test_judge_shares_are_the_definitions(
+    samples: list[tuple[int, float]], latency_s: float, objective: float
+) -> None:
+    statuses: dict[str, int] = {}
+    for status, _ in samples:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    report = _report(statuses, [t for _, t in samples], "capture")
+    thresholds = Thresholds(
+        capture_latency_s=latency_s,
+        capture_latency_objective=objective,
+        capture_availability=objective,
+    )
+    checks = {c.name: c for c in judge(report, thresholds).checks}
+    ok = sum(1 for s, _ in samples if 0 < s < 500) / len(samples)
+    fast = sum(1 for _, t in samples if t <= latency_s) / len(samples)
+    assert checks["capture availability"].measured == pytest.approx(ok)
+    assert checks["capture availability"].passed == (ok >= objective)
+    assert checks["capture latency"].measured == pytest.approx(fast)
+    assert checks["capture latency"].passed == (fast >= objective)
