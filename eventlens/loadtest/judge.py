@@ -2,9 +2,9 @@
 
 Per group (capture, query): availability = share of requests that got a non-5xx answer (a
 refused connection or a timeout counts against it, like a 5xx); latency = share of all requests
-within the latency threshold (a failed one counts with the time it took). A 4xx means the load test itself is wrong (a bad token,
-a rejected body): the run fails and says so rather than count it either way. A group with no
-request fails too: nothing was measured.
+within the latency threshold (a failed one counts with the time it took). A 4xx means the load
+test itself is wrong (a bad token, a rejected body): the run fails and says so rather than count
+it either way. A group with no request fails too: nothing was measured.
 """
 
 from __future__ import annotations

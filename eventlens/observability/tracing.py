@@ -20,11 +20,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -122,12 +122,6 @@ def shutdown_tracing() -> None:
             _provider.shutdown()
 
 
-def flush(timeout_ms: int = 5000) -> None:
-    """Export the spans buffered so far (tests, short-lived commands)."""
-    if _provider is not None:
-        _provider.force_flush(timeout_ms)
-
-
 def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
@@ -214,14 +208,3 @@ def link_to_current() -> Link | None:
         return None
     ctx = trace.get_current_span().get_span_context()
     return Link(ctx) if ctx.is_valid else None
-
-
-@contextlib.contextmanager
-def incoming(headers: Mapping[str, str]) -> Iterator[None]:
-    """Spans started inside continue the trace of an incoming request's `traceparent` (and
-    baggage) headers, by the propagators of OTEL_PROPAGATORS (default: W3C)."""
-    token = otel_context.attach(propagate.extract(headers))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
