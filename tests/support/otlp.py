@@ -124,7 +124,7 @@ class OtlpReceiver:
             self.requests += 1
 
     def wait_for(
-        self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 20.0
+        self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 30.0
     ) -> list[ReceivedSpan]:
         """The spans so far, once `predicate(spans)` holds (AssertionError at the timeout)."""
         deadline = time.monotonic() + timeout
