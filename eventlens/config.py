@@ -110,6 +110,11 @@ class Settings:
     query_resident_mb: int = field(
         default_factory=lambda: _env_int("EVENTLENS_QUERY_RESIDENT_MB", _quarter_of_memory_mb())
     )
+    # The parallel engine coalesces person buckets into sub-tasks of at least this many rows
+    # (ADR 0004); 0 = one sub-task per bucket (tests and traces that want every bucket apart).
+    query_min_task_rows: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_QUERY_MIN_TASK_ROWS", 250_000)
+    )
     # At server start, read every project's events into the resident buckets in the
     # background (first queries then skip the read and sort).
     query_warm: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_WARM", True))

@@ -28,7 +28,8 @@ LAYERS: list[list[str]] = [
     ["eventlens.cli"],  # `eventlens serve` starts the web app
     ["eventlens.web"],
     ["eventlens.runtime"],  # the composition root: builds every service once
-    ["eventlens.bench"],  # benchmarks drive the services and engines directly
+    # Benchmarks drive the services and engines directly; the load test speaks HTTP only.
+    ["eventlens.bench", "eventlens.loadtest"],
     ["eventlens.shadow"],  # observes the query service; replays through its engines
     # Services. The query package's façade (`eventlens.query`), the engine registry, the pool,
     # the query log and the observer protocol belong to the query service.

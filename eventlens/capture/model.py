@@ -5,9 +5,11 @@ A log record is one capture request's accepted events and dead letters for one p
 
     {"v": 1, "project_id": int, "received_at": int (µs UTC),
      "events": [CapturedEvent.to_dict(), ...],
-     "dead": [{"index": int, "reason": str, "payload": <the raw event JSON value>}, ...]}
+     "dead": [{"index": int, "reason": str, "payload": <the raw event JSON value>}, ...],
+     "traceparent": str (optional)}
 
-encoded with orjson.
+encoded with orjson. `traceparent` (W3C) is the capture request's span when tracing was on: the
+consumer links its commit span to it (docs/adr/0011-tracing.md). Readers ignore unknown keys.
 """
 
 from __future__ import annotations
@@ -56,26 +58,41 @@ class DeadLetter:
 
 
 def encode_log_record(
-    project_id: int, received_at: int, events: list[CapturedEvent], dead: list[DeadLetter]
+    project_id: int,
+    received_at: int,
+    events: list[CapturedEvent],
+    dead: list[DeadLetter],
+    traceparent: str | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "v": LOG_RECORD_VERSION,
-            "project_id": project_id,
-            "received_at": received_at,
-            "events": [e.to_dict() for e in events],
-            "dead": [{"index": d.index, "reason": d.reason, "payload": d.payload} for d in dead],
-        }
+    record: dict[str, Any] = {
+        "v": LOG_RECORD_VERSION,
+        "project_id": project_id,
+        "received_at": received_at,
+        "events": [e.to_dict() for e in events],
+        "dead": [{"index": d.index, "reason": d.reason, "payload": d.payload} for d in dead],
+    }
+    if traceparent is not None:
+        record["traceparent"] = traceparent
+    return orjson.dumps(record)
+
+
+def decode_log_record_traced(
+    data: bytes,
+) -> tuple[int, int, list[CapturedEvent], list[DeadLetter], str | None]:
+    """(project_id, received_at, events, dead letters, traceparent or None)."""
+    obj = orjson.loads(data)
+    traceparent = obj.get("traceparent")
+    return (
+        int(obj["project_id"]),
+        int(obj["received_at"]),
+        [CapturedEvent.from_dict(e) for e in obj["events"]],
+        [DeadLetter(int(d["index"]), d["reason"], d["payload"]) for d in obj["dead"]],
+        traceparent if isinstance(traceparent, str) else None,
     )
 
 
 def decode_log_record(
     data: bytes,
 ) -> tuple[int, int, list[CapturedEvent], list[DeadLetter]]:
-    obj = orjson.loads(data)
-    return (
-        int(obj["project_id"]),
-        int(obj["received_at"]),
-        [CapturedEvent.from_dict(e) for e in obj["events"]],
-        [DeadLetter(int(d["index"]), d["reason"], d["payload"]) for d in obj["dead"]],
-    )
+    """(project_id, received_at, events, dead letters)."""
+    return decode_log_record_traced(data)[:4]

@@ -16,6 +16,7 @@ from eventlens.capture.model import encode_log_record
 from eventlens.capture.posthog import ParsedBody
 from eventlens.capture.ratelimit import ProjectRateLimiter
 from eventlens.errors import AuthenticationError, Unavailable
+from eventlens.observability import tracing
 from eventlens.observability.metrics import capture_events, ingest_ack_seconds
 from eventlens.projects.store import Project
 
@@ -113,9 +114,19 @@ class CaptureService:
         log = self._log_provider()
         if log is None:
             raise Unavailable("the ingest log is not running; retry later")
-        record = encode_log_record(project.id, received_at_us, parsed.events, parsed.dead)
+        record = encode_log_record(
+            project.id,
+            received_at_us,
+            parsed.events,
+            parsed.dead,
+            tracing.current_traceparent(),  # the consumer's commit span links back to it
+        )
         try:
-            await log.append(record)
+            with tracing.span(
+                "ingest.log.append",
+                {"eventlens.project_id": project.id, "eventlens.bytes": len(record)},
+            ):
+                await log.append(record)
         except OSError as exc:
             # Whatever the disk said, the record is not durable: 503 so the client retries.
             raise Unavailable(f"could not write the ingest log: {exc}") from exc

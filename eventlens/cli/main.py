@@ -11,6 +11,7 @@ from eventlens.cli import (
     explain,
     generate,
     importer,
+    loadtest,
     projects,
     query,
     serve,
@@ -39,6 +40,7 @@ for module in (
     bench,
     explain,
     shadow,
+    loadtest,
 ):
     module.register(app)
 

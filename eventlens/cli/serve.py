@@ -14,6 +14,7 @@ from eventlens.cli.common import DataDirOption, settings_for
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, InvalidInput, Unavailable
 from eventlens.observability.logging import configure_logging, get_logger
+from eventlens.observability.tracing import TracingConfigError, configure_tracing
 from eventlens.web.app import create_app
 
 log = get_logger(__name__)
@@ -127,6 +128,10 @@ def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -
     Unavailable without starting the consumer or the warm-up; a start-up that fails later
     raises Unavailable too (its cause is in the log)."""
     configure_logging(settings.log_level)
+    try:
+        configure_tracing("eventlens")  # from OTEL_*; the consumer process inherits them
+    except TracingConfigError as exc:
+        raise InvalidInput(str(exc), field=exc.variable) from None
     if sockets is None:
         sockets = bind(settings.host, settings.port)
     config = uvicorn.Config(

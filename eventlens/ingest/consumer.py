@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from opentelemetry.trace import Link
 
-from eventlens.capture.model import decode_log_record
+from eventlens.capture.model import decode_log_record, decode_log_record_traced
 from eventlens.config import Settings
 from eventlens.errors import Unavailable
 from eventlens.ingest.log import LogReader, wakeup_address
+from eventlens.observability import tracing
 from eventlens.observability.logging import get_logger
 from eventlens.storage.event_table import is_commit_conflict
 
@@ -90,8 +92,20 @@ def _signal_name(signum: int) -> str:
 def _decode(end_offset: int, payload: bytes) -> tuple[int, Any]:
     from eventlens.ingest.project_writer import LogRecord
 
-    project_id, received_at, evs, dls = decode_log_record(payload)
-    return project_id, LogRecord(end_offset, received_at, evs, dls)
+    project_id, received_at, evs, dls, traceparent = decode_log_record_traced(payload)
+    return project_id, LogRecord(end_offset, received_at, evs, dls, traceparent)
+
+
+def _capture_links(batches: dict[int, list[Any]]) -> list[Link]:
+    """Span links to the capture requests whose records this commit applies (the SDK keeps
+    the first OTEL_SPAN_LINK_COUNT_LIMIT, 128 by default)."""
+    links = []
+    for batch in batches.values():
+        for rec in batch:
+            link = tracing.link_to(rec.traceparent, {"eventlens.log_offset": rec.end_offset})
+            if link is not None:
+                links.append(link)
+    return links
 
 
 def _dead_letter(reason: str, payload: Any) -> Any:
@@ -291,6 +305,24 @@ class Consumer:
         records = self.reader.read(self.offset, self.max_batch_bytes, limit=end_limit)
         if not records:
             return 0
+        if not tracing.enabled():
+            return self._commit(records, start, end_limit)
+        # Decoded twice when traced (here for the links, then to apply): tracing on is the
+        # diagnostic mode; off, nothing here runs.
+        batches: dict[int, list[Any]] = {}
+        for end_offset, payload in records:
+            with contextlib.suppress(Exception):
+                project_id, rec = _decode(end_offset, payload)
+                batches.setdefault(project_id, []).append(rec)
+        attributes: tracing.Attributes = {
+            "eventlens.records": len(records),
+            "eventlens.log_offset": self.offset,
+        }
+        with tracing.span("ingest.consumer.commit", attributes, links=_capture_links(batches)):
+            return self._commit(records, start, end_limit)
+
+    def _commit(self, records: list[tuple[int, bytes]], start: float, end_limit: int) -> int:
+        """`step` after the read: apply, make durable, move the checkpoint."""
         by_project: dict[int, list[Any]] = {}
         events = dead = 0
         for end_offset, payload in records:
@@ -305,12 +337,18 @@ class Consumer:
         # Projects whose records crashed a previous process go last: the others land first.
         crashed = set(self._crashes.get("projects", []))
         for project_id in sorted(by_project, key=lambda p: (p in crashed, p)):
-            self._apply_project(project_id, by_project[project_id])
+            batch = by_project[project_id]
+            with tracing.span(
+                "ingest.consumer.apply",
+                {"eventlens.project_id": project_id, "eventlens.records": len(batch)},
+            ):
+                self._apply_project(project_id, batch)
         new_offset = records[-1][0]
         if self.settings.fsync:
             # Delta files and the SQLite WAL are written without fsync; the log segments we are
             # about to drop are the only other copy, so make the tables durable first.
-            _syncfs(self.settings.data_dir)
+            with tracing.span("ingest.consumer.syncfs"):
+                _syncfs(self.settings.data_dir)
         # The tables now hold everything below new_offset: only then may the checkpoint move.
         self._save_checkpoint(new_offset)
         self.offset = new_offset

@@ -17,6 +17,7 @@ from types import FrameType
 from eventlens.config import Settings
 from eventlens.ingest.consumer import Consumer
 from eventlens.observability.logging import configure_logging, get_logger
+from eventlens.observability.tracing import configure_tracing, shutdown_tracing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings().with_data_dir(args.data_dir)
     configure_logging(settings.log_level)
     log = get_logger("eventlens.ingest.consumer")
+    try:
+        configure_tracing("eventlens-consumer")
+    except ValueError as exc:  # the server refused it at start already; ingest goes on
+        log.warning("consumer.tracing_off", error=str(exc))
     parent = os.getppid()
     stopping = False
     consumer: Consumer | None = None
@@ -60,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         consumer.close()
+        shutdown_tracing()  # export the last commit spans before the process goes
     log.info("consumer.stop", checkpoint=consumer.offset)
     return 0
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventlens.errors import PayloadTooLarge, Unavailable
+from eventlens.observability import tracing
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import ingest_fsync_seconds, ingest_group_size
 
@@ -235,6 +236,9 @@ class _Pending:
     loop: asyncio.AbstractEventLoop | None
     afuture: asyncio.Future[int] | None
     cfuture: Future[int] | None
+    # The appender's OpenTelemetry context (tracing on only): the writer thread's write+fsync
+    # span for this record is its child.
+    context: object = None
 
 
 class IngestLog:
@@ -353,13 +357,13 @@ class IngestLog:
         """Append one record; returns its end offset once it is durable."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
-        self._enqueue(_Pending(payload, loop, fut, None))
+        self._enqueue(_Pending(payload, loop, fut, None, tracing.current_context()))
         return await fut
 
     def append_blocking(self, payload: bytes) -> int:
         """`append` for synchronous callers (blocks the calling thread until durable)."""
         fut: Future[int] = Future()
-        self._enqueue(_Pending(payload, None, None, fut))
+        self._enqueue(_Pending(payload, None, None, fut, tracing.current_context()))
         return fut.result()
 
     def end_offset(self) -> int:
@@ -406,6 +410,7 @@ class IngestLog:
 
     def _commit(self, group: list[_Pending]) -> None:
         start = time.perf_counter()
+        start_ns = time.time_ns()
         durable_before = self._end
         ends: list[int] = []
         try:
@@ -429,12 +434,36 @@ class IngestLog:
             _log.error("ingest_log.write_failed", error=str(exc), durable_end=durable_before)
             self._repair(durable_before)
             self._fail(group, Unavailable(f"could not make events durable: {exc}"))
+            if tracing.enabled():
+                self._trace(group, start_ns, durable_before, str(exc))
             return
         self.fsync_count += 1
         ingest_fsync_seconds.observe(time.perf_counter() - start)
         ingest_group_size.observe(len(group))
         self._publish(self._end)
         self._succeed(group, ends)
+        if tracing.enabled():
+            self._trace(group, start_ns, durable_before, None)
+
+    def _trace(self, group: list[_Pending], start_ns: int, offset: int, error: str | None) -> None:
+        """One "ingest.log.fsync" span per traced record of a group commit, a child of its
+        append span, all spanning the group's one write + fsync (so each capture trace shows
+        the disk time it waited for, and how many requests shared it)."""
+        end_ns = time.time_ns()
+        attributes: tracing.Attributes = {
+            "eventlens.group_size": len(group),
+            "eventlens.group_bytes": self._end - offset,
+            "eventlens.fsync": self.fsync,
+        }
+        for item in group:
+            if item.context is None:
+                continue
+            span = tracing.start_span_in(
+                item.context, "ingest.log.fsync", attributes, start_time=start_ns
+            )
+            if error is not None:
+                span.set_status(tracing.error_status(error))
+            span.end(end_time=end_ns)
 
     def _flush(self, buf: list[bytes], buffered: int) -> None:
         if buffered:

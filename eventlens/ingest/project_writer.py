@@ -57,6 +57,7 @@ class LogRecord:
     received_at: int  # µs UTC
     events: list[CapturedEvent]
     dead: list[DeadLetter] = field(default_factory=list)
+    traceparent: str | None = None  # the capture request's span (tracing on), for span links
 
 
 def events_to_table(events: list[CapturedEvent]) -> pa.Table:

@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog) and Prometheus metrics (one registry, `/metrics`)."""
+"""Structured JSON logs (structlog), Prometheus metrics (one registry, `/metrics`) and
+OpenTelemetry tracing (configured from OTEL_*, off by default)."""
 
 # The public surface: the modules other components may import.
-__all__ = ["logging", "metrics"]
+__all__ = ["logging", "metrics", "tracing"]

@@ -7,6 +7,20 @@ import sys
 
 import structlog
 
+from eventlens.observability import tracing
+
+
+def add_trace_ids(
+    logger: object, method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Processor: the current span's trace_id and span_id (when tracing is on and a span is
+    current), so a log line leads to its trace and a trace to its log lines."""
+    ids = tracing.current_ids()
+    if ids is not None:
+        event_dict.setdefault("trace_id", ids[0])
+        event_dict.setdefault("span_id", ids[1])
+    return event_dict
+
 
 def configure_logging(level: str = "INFO") -> None:
     """Route both structlog and stdlib loggers (uvicorn, deltalake) to JSON lines on stderr."""
@@ -14,6 +28,7 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     formatter = structlog.stdlib.ProcessorFormatter(

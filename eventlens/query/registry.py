@@ -51,9 +51,10 @@ def _register_builtin() -> None:
 
         _ENGINES["reference"] = ReferenceEngine()
     if "parallel" not in _ENGINES:
+        from eventlens.config import Settings
         from eventlens.query.parallel import ParallelEngine
 
-        _ENGINES["parallel"] = ParallelEngine()
+        _ENGINES["parallel"] = ParallelEngine(min_task_rows=Settings().query_min_task_rows)
 
 
 def _import_plugin(name: str) -> None:

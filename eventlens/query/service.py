@@ -24,7 +24,7 @@ from typing import Any
 
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
-from eventlens.observability import metrics
+from eventlens.observability import metrics, tracing
 from eventlens.observability.logging import get_logger
 from eventlens.projects.store import MetadataStore, Project
 from eventlens.query.deadline import Deadline
@@ -119,8 +119,10 @@ class QueryService:
         QueryTimeout (504) at the deadline. `refresh` is accepted for the cache that comes
         later; today every query is computed.
         """
-        job = self._prepare(project_id, query, engine, timeout, explain)
-        return await self.pool.run_async(job.execute, job.deadline)
+        with tracing.span("query", {"eventlens.project_id": project_id}):
+            job = self._prepare(project_id, query, engine, timeout, explain)
+            # The pool runs the job in a copy of this context: its spans are children of "query".
+            return await self.pool.run_async(job.execute, job.deadline)
 
     def run_sync(
         self,
@@ -133,8 +135,9 @@ class QueryService:
         explain: bool = False,
     ) -> QueryOutcome:
         """Blocking twin of `run` (for the CLI and tests)."""
-        job = self._prepare(project_id, query, engine, timeout, explain)
-        return self.pool.run(job.execute, job.deadline)
+        with tracing.span("query", {"eventlens.project_id": project_id}):
+            job = self._prepare(project_id, query, engine, timeout, explain)
+            return self.pool.run(job.execute, job.deadline)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class QueryService:
         resolved = get_engine(engine)  # InvalidQuery(field=engine) naming the known ones
         if explain:
             check_can_explain(resolved, engine)
+        tracing.set_attributes({"eventlens.query.kind": parsed.kind, "eventlens.engine": engine})
         now = datetime.now(UTC)
         normalised = normalise(
             parsed,
@@ -246,12 +250,17 @@ class _Job:
         service.notify_started(started)
         error: BaseException | None = None
         try:
-            snapshot = service.pin(self.project.id)
+            with tracing.span("query.cache_lookup", {"eventlens.cache.enabled": False}):
+                pass  # no result cache yet: every query is computed (the span keeps the slot)
+            with tracing.span("query.snapshot", {"eventlens.project_id": self.project.id}):
+                snapshot = service.pin(self.project.id)
+                tracing.set_attributes({"eventlens.data_version": snapshot.version})
             self.deadline.check()
             t1 = time.perf_counter()
-            results, report = run_engine(
-                self.engine, self.normalised, snapshot, self.deadline, explain=self.explain
-            )
+            with tracing.span("query.execute", {"eventlens.engine": self.engine_name}):
+                results, report = run_engine(
+                    self.engine, self.normalised, snapshot, self.deadline, explain=self.explain
+                )
             t2 = time.perf_counter()
             outcome = "ok"
         except QueryTimeout as exc:
@@ -276,6 +285,7 @@ class _Job:
             error = exc
             raise
         finally:
+            tracing.set_attributes({"eventlens.query.outcome": outcome})
             if error is not None:
                 service.notify_finished(started, None, error)
             metrics.query_seconds.labels(self.engine_name, self.kind, outcome).observe(

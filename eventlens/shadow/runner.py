@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.trace import Link
+
 from eventlens import __version__
 from eventlens.config import Settings, parse_project_rates
 from eventlens.errors import InvalidQuery, QueryTimeout
-from eventlens.observability import metrics
+from eventlens.observability import metrics, tracing
 from eventlens.observability.logging import get_logger
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine, InsightResult, run_engine
@@ -168,6 +170,7 @@ class ShadowRequest:
 @dataclass(eq=False)
 class _Task:
     request: ShadowRequest
+    link: Link | None = None  # to the primary query's span (tracing on)
     deadline: Deadline | None = None
     started: float = 0.0
     _done: bool = False
@@ -287,7 +290,7 @@ class ShadowRunner:
 
     def offer(self, request: ShadowRequest) -> bool:
         """Queue a candidate run for `request` without blocking; False if it was shed."""
-        task = _Task(request)
+        task = _Task(request, tracing.link_to_current())
         with self._lock:
             try:
                 self._queue.put_nowait(task)
@@ -349,8 +352,18 @@ class ShadowRunner:
     def _work(self) -> None:
         while True:
             task = self._queue.get()
+            req = task.request
+            attributes: tracing.Attributes = {
+                "eventlens.project_id": req.project,
+                "eventlens.query.kind": req.kind,
+                "eventlens.shadow.primary": req.primary_name,
+                "eventlens.shadow.candidate": self.candidate_name,
+            }
             try:
-                self._run(task)
+                # Its own trace (it runs after the primary answered), linked to the primary's.
+                links = () if task.link is None else (task.link,)
+                with tracing.span("shadow.run", attributes, links=links):
+                    self._run(task)
             except Exception:  # a bug here must never kill the worker
                 log.exception("shadow.worker_failed")
             finally:
@@ -417,6 +430,7 @@ class ShadowRunner:
         error: str | None,
     ) -> None:
         metrics.shadow_queries.labels(outcome).inc()
+        tracing.set_attributes({"eventlens.shadow.outcome": outcome})
         metrics.shadow_engine_seconds.labels("primary", req.primary_name).observe(req.primary_s)
         primary_ms = round(req.primary_s * 1000.0, 3)
         candidate_ms = None if candidate_s is None else round(candidate_s * 1000.0, 3)

@@ -66,7 +66,16 @@ def create_app(settings: Settings) -> FastAPI:
             runtime.close()
             log.info("server.stop")
 
-    app = FastAPI(title="EventLens", version=__version__, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry instrumentation makes the SERVER span of every request (named
+    # `METHOD /route`, continuing an incoming traceparent) once eventlens.observability.tracing
+    # has set the global tracer provider; without one it passes requests straight through.
+    # Metrics stay Prometheus's and logs structlog's.
+    app = FastAPI(
+        title="EventLens",
+        version=__version__,
+        lifespan=lifespan,
+        telemetry={"metrics": False, "logs": False},
+    )
     app.add_exception_handler(EventLensError, handle_eventlens_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_middleware(CatchAll)  # any other exception: a JSON 500 with an error id in the log

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlens import errors
+from eventlens.observability import tracing
 from eventlens.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -50,7 +51,8 @@ def status_for(exc: errors.EventLensError) -> int:
 
 def internal_response(exc: BaseException, request: Request | None = None) -> Response:
     """The 500 for an ExecutionError or any exception that is not ours: type, fixed detail and
-    a fresh error_id; the exception (message, traceback) is logged under that id."""
+    a fresh error_id; the exception (message, traceback) is logged under that id. With tracing
+    on, the body also has the request's `trace_id` (the log line has it too)."""
     error_id = uuid.uuid4().hex
     where: dict[str, Any] = {}
     if request is not None:
@@ -67,6 +69,9 @@ def internal_response(exc: BaseException, request: Request | None = None) -> Res
         body = {"type": "ExecutionError", "detail": EXECUTION_DETAIL, "error_id": error_id}
     else:
         body = {"type": "InternalError", "detail": INTERNAL_DETAIL, "error_id": error_id}
+    trace_id = tracing.current_trace_id()
+    if trace_id is not None:
+        body["trace_id"] = trace_id
     return JSONResponse(body, status_code=500)
 
 

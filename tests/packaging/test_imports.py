@@ -96,14 +96,23 @@ def test_modules_import_only_declared_distributions() -> None:
     runtime, extras = declared()
     by_module = providers()
     bench = extras.get("bench", set())
+    loadtest = extras.get("loadtest", set())
     problems = []
     imports = _third_party()
     for imp in imports:
         dists = by_module.get(imp.module)
         lazy_bench = not imp.at_import_time and PACKAGE / "bench" in imp.path.parents
+        # `eventlens loadtest` imports Locust (in its child process) and psutil only when run.
+        lazy_loadtest = not imp.at_import_time and (
+            PACKAGE / "loadtest" in imp.path.parents or imp.path == PACKAGE / "cli" / "loadtest.py"
+        )
         if not dists:
             problems.append(f"{_where(imp)}, which no installed distribution provides")
-        elif dists & runtime or (lazy_bench and dists & bench):
+        elif (
+            dists & runtime
+            or (lazy_bench and dists & bench)
+            or (lazy_loadtest and dists & loadtest)
+        ):
             continue
         elif imp.at_import_time:
             problems.append(f"{_where(imp)} at import time; {sorted(dists)} is not a runtime dep")
@@ -154,6 +163,11 @@ with tempfile.TemporaryDirectory() as tmp:
 assert result.exit_code == 6, (result.exit_code, result.output)
 assert "pip install 'eventlens[bench]'" in result.output, result.output
 assert "Traceback" not in result.output, result.output
+# So does the load test without its extra (Locust).
+args = ["loadtest", "--url", "http://127.0.0.1:9", "--token", "t", "--project-id", "1"]
+result = runner.invoke(app, [*args, "--api-key", "k"])
+assert result.exit_code == 6, (result.exit_code, result.output)
+assert "pip install 'eventlens[loadtest]'" in result.output, result.output
 print(len(paths), "commands")
 """
 

@@ -7,9 +7,11 @@ it. Resident buckets (resident.py) are the same rows decoded once and kept in me
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
+from eventlens.observability import tracing
 from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
@@ -60,6 +62,35 @@ def run_subtask(
     return partial, stats
 
 
+def traced_subtask(
+    kind: str, params: KernelParams, task: SubTask, resident: bool = False
+) -> tuple[Partial, TaskStats]:
+    """`run_subtask` under a "query.subtask" span (a child of the span current where the
+    executor was called: executors run each task in a copy of the caller's context) with the
+    task's bucket(s), rows, source and worker. Plain `run_subtask` when tracing is off."""
+    if not tracing.enabled():
+        return run_subtask(kind, params, task, resident)
+    attributes: tracing.Attributes = {
+        "eventlens.subtask.index": task.index,
+        "eventlens.bucket": list(task.buckets),  # the person bucket(s) the sub-task covers
+        "eventlens.files": len(task.source.paths),
+        "eventlens.rows_in_files": task.rows,
+        "eventlens.worker": threading.current_thread().name,
+    }
+    with tracing.span("query.subtask", attributes) as span:
+        partial, stats = run_subtask(kind, params, task, resident)
+        if span is not None:
+            span.set_attributes(
+                {
+                    "eventlens.rows": stats.rows_scanned,
+                    "eventlens.source": "resident" if stats.resident else "storage",
+                    "eventlens.read_ms": round(stats.read_s * 1000, 3),
+                    "eventlens.compute_ms": round(stats.compute_s * 1000, 3),
+                }
+            )
+        return partial, stats
+
+
 class ParallelEngine:
     """Engine "parallel". `executor`: a name ("local", "inline", ...) or an Executor;
     `min_task_rows`: coalesce buckets into sub-tasks of at least this many rows (0: one sub-task
@@ -102,30 +133,48 @@ class ParallelEngine:
     def _explain(
         self, query: NormalisedQuery, snapshot: EventSource
     ) -> tuple[InsightResult, ExplainReport]:
-        t0 = time.perf_counter()
-        plan = self.plan(query, snapshot)
-        executor = self._executor()
-        report = ExplainReport(plan=plan, executor=executor.name, plan_s=time.perf_counter() - t0)
-        kernel = kernel_for(plan.kind)
-        # All of the plan's buckets resident at once, or none: a plan larger than the budget
-        # would evict its own buckets while it runs.
-        rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
-        use_resident = resident_cache.CACHE.fits(rows)
-
-        def execute(params: KernelParams) -> Partial:
-            started = time.perf_counter()
-            outputs = executor.map(
-                lambda task: run_subtask(plan.kind, params, task, use_resident),
-                plan.tasks,
-                None,
+        with tracing.span("query.plan") as plan_span:
+            # The plan and its first pass: the sub-tasks and their merge are its children.
+            t0 = time.perf_counter()
+            plan = self.plan(query, snapshot)
+            executor = self._executor()
+            report = ExplainReport(
+                plan=plan, executor=executor.name, plan_s=time.perf_counter() - t0
             )
-            report.execute_s += time.perf_counter() - started
-            report.tasks.extend(stats for _, stats in outputs)
-            merged, seconds = merge_partials(kernel, [partial for partial, _ in outputs])
-            report.merge_s += seconds
-            return merged
+            kernel = kernel_for(plan.kind)
+            # All of the plan's buckets resident at once, or none: a plan larger than the budget
+            # would evict its own buckets while it runs.
+            rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
+            use_resident = resident_cache.CACHE.fits(rows)
+            if plan_span is not None:
+                plan_span.set_attributes(
+                    {
+                        "eventlens.query.kind": plan.kind,
+                        "eventlens.executor": executor.name,
+                        "eventlens.subtasks": len(plan.tasks),
+                        "eventlens.files_total": plan.files_total,
+                        "eventlens.files_kept": plan.files_kept,
+                        "eventlens.rows_kept": plan.rows_kept,
+                        "eventlens.resident": use_resident,
+                        "eventlens.plan_ms": round(report.plan_s * 1000, 3),
+                    }
+                )
 
-        merged = execute(plan.params)
+            def execute(params: KernelParams) -> Partial:
+                started = time.perf_counter()
+                outputs = executor.map(
+                    lambda task: traced_subtask(plan.kind, params, task, use_resident),
+                    plan.tasks,
+                    None,
+                )
+                report.execute_s += time.perf_counter() - started
+                report.tasks.extend(stats for _, stats in outputs)
+                with tracing.span("query.merge", {"eventlens.partials": len(outputs)}):
+                    merged, seconds = merge_partials(kernel, [partial for partial, _ in outputs])
+                report.merge_s += seconds
+                return merged
+
+            merged = execute(plan.params)
         rerun_s = 0.0
 
         def rerun(params: KernelParams) -> Partial:
@@ -133,12 +182,14 @@ class ParallelEngine:
             report.passes += 1
             started = time.perf_counter()
             try:
-                return execute(params)
+                with tracing.span("query.pass", {"eventlens.pass": report.passes}):
+                    return execute(params)
             finally:
                 rerun_s += time.perf_counter() - started
 
         started = time.perf_counter()
-        result = kernel.finish(plan.params, merged, rerun)
+        with tracing.span("query.finish"):
+            result = kernel.finish(plan.params, merged, rerun)
         # A second pass (trends "other" folding) is counted as execute + merge, not finish.
         report.finish_s = time.perf_counter() - started - rerun_s
         return result, report
