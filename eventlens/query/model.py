@@ -277,8 +277,8 @@ class FunnelsFilter(_Model):
     funnelWindowInterval: int = Field(default=14, ge=1)  # bounded per unit (_check_semantics)
     funnelWindowIntervalUnit: Literal["second", "minute", "hour", "day", "week", "month"] = "day"
     funnelOrderType: Literal["ordered", "strict", "unordered"] = "ordered"
-    # Only the steps view is implemented; trends / time_to_convert are a 400 (_check_supported).
-    funnelVizType: Literal["steps", "trends", "time_to_convert"] = "steps"
+    # Only the steps view is implemented; the others are a 400 (_check_supported).
+    funnelVizType: Literal["steps", "trends", "time_to_convert", "flow"] = "steps"
     exclusions: list[FunnelExclusion] = Field(default_factory=list, max_length=MAX_EXCLUSIONS)
     breakdownAttributionType: Literal["first_touch", "last_touch", "all_events", "step"] = (
         "first_touch"
