@@ -120,13 +120,17 @@ Presentation: TypeAlias = Annotated[JsonValue, PRESENTATION_ONLY]
 
 def answer_fields(value: object) -> object:
     """`value` (a query model, or any value inside one) as JSON without the presentation-only
-    fields, recursively: what determines the answer. Field names are kept as declared."""
+    fields, recursively: what determines the answer. Field names are kept as declared; null
+    fields and options objects left empty are dropped, so `trendsFilter: {showLegend: true}`
+    and no trendsFilter at all are the same answer."""
     if isinstance(value, BaseModel):
         out: dict[str, object] = {}
         for name, info in type(value).model_fields.items():
             if PRESENTATION_ONLY in info.metadata:
                 continue
-            out[name] = answer_fields(getattr(value, name))
+            inner = answer_fields(getattr(value, name))
+            if inner is not None and inner != {}:
+                out[name] = inner
         return out
     if isinstance(value, list | tuple):
         return [answer_fields(v) for v in value]
