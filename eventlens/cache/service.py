@@ -251,6 +251,13 @@ class ResultCache:
                     return Served(theirs, "coalesced", True, req.version, req.key)
             req.deadline.check()
             time.sleep(POLL_S)
+        if reuse and not req.explain:
+            # Double-checked: the previous holder may have finished between our lookup and
+            # our acquire; its answer is the one to serve.
+            theirs = self.lookup(req.key)
+            if theirs is not None and theirs.data_version >= req.version:
+                self.backend.release(lease, self.owner)
+                return Served(theirs, "coalesced", True, req.version, req.key)
         stop = threading.Event()
         renewer = threading.Thread(
             target=self._renew, args=(lease, stop), name="eventlens-cache-lease", daemon=True
