@@ -113,6 +113,11 @@ class Settings:
     # At server start, read every project's events into the resident buckets in the
     # background (first queries then skip the read and sort).
     query_warm: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_WARM", True))
+    # After a commit, extend the resident buckets of recently queried projects in a background
+    # thread, so the next query does not (eventlens/query/follow.py).
+    query_follow_commits: bool = field(
+        default_factory=lambda: _env_bool("EVENTLENS_QUERY_FOLLOW_COMMITS", True)
+    )
     # Query log (JSON lines in <data_dir>/query-log.jsonl, one backup at .1 after rotation):
     # what `eventlens shadow replay --log` replays.
     query_log: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_LOG", True))

@@ -47,6 +47,7 @@ from eventlens.observability.logging import get_logger
 from eventlens.projects.store import MetadataStore, Project
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine, InsightResult, check_can_explain, run_engine
+from eventlens.query.follow import CommitFollower
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
@@ -120,6 +121,11 @@ class QueryService:
         self.cache: ResultCache | None = build_cache(settings) if cache is True else (cache or None)
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
+        self.follower: CommitFollower | None = (
+            CommitFollower(settings)
+            if settings.query_follow_commits and settings.query_resident_mb > 0
+            else None
+        )
         self.query_log: QueryLog | None = (
             QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
             if settings.query_log
@@ -233,6 +239,13 @@ class QueryService:
             cache=served.envelope(),
             computed_at=time.time() if answer is None else answer.computed_at,
         )
+
+    def close(self) -> None:
+        """Stop the background threads (the commit follower, the cache's refreshes)."""
+        if self.follower is not None:
+            self.follower.close()
+        if self.cache is not None:
+            self.cache.close()
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -401,6 +414,8 @@ class _Job:
             data_version=snapshot.version,
             total_ms=timings["total_ms"],
         )
+        if service.follower is not None and self.engine_name == DEFAULT_ENGINE:
+            service.follower.touch(self.project.id, snapshot.version)
         service.notify_finished(started, QueryAnswered(snapshot, results, t2 - t1, timings), None)
         return QueryOutcome(
             results=results,
