@@ -9,6 +9,8 @@ NEW_EVENTS events and refresh it (blocking: incremental, reusing the partials of
 files did not change), once with the new events inside the query's range ("live": the last day
 of the range, random persons) and once after the range ("later": a fixed past range while
 ingest goes on). Prints medians and the ratios refresh / full, measured in the same run.
+With FOLLOW=1 (third argument) a CommitFollower extends the resident buckets after each commit
+before the refresh is timed (as `query_follow_commits` does in a server).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from eventlens.cache import (
     Request,
     ResultCache,
 )
+from eventlens.config import Settings
 from eventlens.query import normalise, parse_query
 from eventlens.query.deadline import Deadline
+from eventlens.query.follow import CommitFollower
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import ParallelEngine, partials
 from eventlens.storage.event_table import EventTable
@@ -73,15 +77,19 @@ def _serve(cache: ResultCache, nq: NormalisedQuery, table: EventTable, mode: Mod
     return time.perf_counter() - started, served
 
 
-def measure(n_events: int, new_events: int) -> list[dict[str, Any]]:
+def measure(n_events: int, new_events: int, follow: bool = False) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="eventlens-cache-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data")
+        follower = CommitFollower(settings, interval=0.05) if follow else None
+        project = 0
         base = load_bench_table(Path(tmp) / "base", n_events)
         last_day = datetime.fromisoformat(query_range()["date_to"]).replace(tzinfo=UTC)
         for name, query in query_mix().items():
             nq = normalise(parse_query(query), timezone="UTC", now=datetime.now(UTC))
             for where, day in (("live", last_day), ("later", last_day + timedelta(days=2))):
-                table = EventTable.open_or_create(Path(tmp) / f"{name}-{where}", buckets=16)
+                project += 1
+                table = EventTable.open_or_create(settings.event_table_dir(project), buckets=16)
                 if not table.snapshot().files:
                     table.append(base.snapshot().read(list(EVENT_SCHEMA.names)), log_offset=None)
                 cache = ResultCache(MemoryBackend(1 << 30), MemoryPartials(1 << 30))
@@ -93,7 +101,12 @@ def measure(n_events: int, new_events: int) -> list[dict[str, Any]]:
                 assert served.result == "hit"
                 refreshes, reused, computed = [], 0, 0
                 for i in range(3):
+                    if follower is not None:
+                        follower.touch(project, table.version())
+                        warmed = follower.warmed
                     table.append(_new_events(new_events, day, seed=i), log_offset=None)
+                    while follower is not None and follower.warmed == warmed:
+                        time.sleep(0.01)
                     seconds, served = _serve(cache, nq, table, Mode.BLOCKING)
                     refreshes.append(seconds)
                     reused, computed = served.reused, served.computed
@@ -111,6 +124,8 @@ def measure(n_events: int, new_events: int) -> list[dict[str, Any]]:
                     }
                 )
                 print(rows[-1], flush=True)
+        if follower is not None:
+            follower.close()
     return rows
 
 
