@@ -118,11 +118,51 @@ class Settings:
     # At server start, read every project's events into the resident buckets in the
     # background (first queries then skip the read and sort).
     query_warm: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_WARM", True))
+    # After a commit, extend the resident buckets of recently queried projects in a background
+    # thread, so the next query does not (eventlens/query/follow.py).
+    query_follow_commits: bool = field(
+        default_factory=lambda: _env_bool("EVENTLENS_QUERY_FOLLOW_COMMITS", True)
+    )
     # Query log (JSON lines in <data_dir>/query-log.jsonl, one backup at .1 after rotation):
     # what `eventlens shadow replay --log` replays.
     query_log: bool = field(default_factory=lambda: _env_bool("EVENTLENS_QUERY_LOG", True))
     query_log_max_bytes: int = field(
         default_factory=lambda: _env_int("EVENTLENS_QUERY_LOG_MAX_BYTES", 64 * 1024 * 1024)
+    )
+    # Result cache (docs/operations.md "Result cache"): "memory" (in-process, the default),
+    # "redis" (shared by several servers, `cache_redis_url`) or "off" (every query computes).
+    cache_backend: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_CACHE_BACKEND", "memory")
+    )
+    cache_redis_url: str = field(
+        default_factory=lambda: os.environ.get(
+            "EVENTLENS_CACHE_REDIS_URL", "redis://127.0.0.1:6379/0"
+        )
+    )
+    # Bytes of whole answers kept in memory (LRU) and of per-sub-task partials (MiB).
+    cache_max_mb: int = field(default_factory=lambda: _env_int("EVENTLENS_CACHE_MAX_MB", 256))
+    cache_partials_mb: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_CACHE_PARTIALS_MB", 512)
+    )
+    # Background refreshes (async modes): threads, and refreshes waiting before new ones are shed.
+    cache_refresh_workers: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_CACHE_REFRESH_WORKERS", 1)
+    )
+    cache_refresh_queue: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_CACHE_REFRESH_QUEUE", 32)
+    )
+    # Cross-server single flight: a computing server's lease, renewed while it computes; a
+    # crashed owner's lease lapses after this many seconds and another server computes.
+    cache_lease_seconds: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_CACHE_LEASE_SECONDS", 5.0)
+    )
+    # lazy_async refreshes an out-of-date answer only once it is this old (seconds).
+    cache_lazy_seconds: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_CACHE_LAZY_SECONDS", 900.0)
+    )
+    # How long Redis keeps an answer or a query status nobody asked for again (seconds).
+    cache_ttl_seconds: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_CACHE_TTL_SECONDS", 7 * 86_400.0)
     )
     # Shadow mode (docs/shadow-mode.md): off unless `shadow_candidate` names an engine.
     # shadow_primary "" = the query service's default engine.

@@ -68,6 +68,7 @@ class Runtime:
         stores last. Safe whether or not `start` ran."""
         self.consumer.close()
         self.log.close()
+        self.queries.close()
         self.dashboards.close()
         self.shadow_records.close()
         self.metadata.close()

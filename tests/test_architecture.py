@@ -34,6 +34,9 @@ LAYERS: list[list[str]] = [
     # Services. The query package's façade (`eventlens.query`), the engine registry, the pool,
     # the query log and the observer protocol belong to the query service.
     ["eventlens.query", "eventlens.dashboards", "eventlens.ingest"],
+    # The result cache: below the query service that asks it to serve each query; it reaches
+    # the engine only through the partial seam (eventlens.query.parallel.partials).
+    ["eventlens.cache"],
     ["eventlens.capture"],  # ingest decodes the log records capture writes (capture.model)
     # Engines: neither imports the other.
     ["eventlens.query.parallel", "eventlens.query.reference"],

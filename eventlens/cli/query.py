@@ -87,7 +87,9 @@ def run_local(
             body.get("query"),
             engine=engine or body.get("engine") or DEFAULT_ENGINE,
             timeout=body.get("timeout"),
-            refresh=bool(body.get("refresh", False)),
+            # PostHog's refresh mode as in the API (absent: blocking). A local run is a fresh
+            # process, so its in-process cache starts empty: it computes.
+            refresh=body.get("refresh"),
         )
     finally:
         store.close()

@@ -92,6 +92,48 @@ resident_build_seconds = Histogram(
     registry=REGISTRY,
 )
 
+# --- result cache (owner: cache) ---
+query_cache_requests = Counter(
+    "eventlens_query_cache_requests_total",
+    "Queries by how the result cache answered: hit (at the current data version, nothing "
+    "computed), miss (computed from scratch), incremental (computed reusing cached sub-task "
+    "partials), coalesced (shared another request's computation), stale (an answer of an "
+    "older data version served).",
+    ["result"],
+    registry=REGISTRY,
+)
+query_cache_bytes = Gauge(
+    "eventlens_query_cache_bytes",
+    "Bytes held by the in-process result cache: store=answers (whole answers) or partials "
+    "(per-sub-task partial results).",
+    ["store"],
+    registry=REGISTRY,
+)
+query_cache_subtasks = Counter(
+    "eventlens_query_cache_subtasks_total",
+    "Sub-tasks of cache-backed computations: reused (partial from the cache) or computed.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+query_cache_refreshes = Counter(
+    "eventlens_query_cache_refreshes_total",
+    "Background refreshes (async modes): started, deduplicated (one already running), shed "
+    "(queue full), failed (the last good answer kept).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+query_cache_backend_errors = Counter(
+    "eventlens_query_cache_backend_errors_total",
+    "Failed calls to the cache backend (Redis down or slow): the query computed instead.",
+    registry=REGISTRY,
+)
+query_engine_cpu_seconds = Counter(
+    "eventlens_query_engine_cpu_seconds_total",
+    "Engine CPU seconds (process time while computing) by query kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+
 # --- storage / persons (owner: storage) ---
 ingest_duplicates = Counter(
     "eventlens_ingest_duplicates_total",

@@ -104,8 +104,43 @@ class _Model(BaseModel):
 
 # A field of PostHog's schema that only changes how the answer is drawn (colours, legends, axis
 # formats ...): accepted as any JSON value, kept in the model (so a saved insight round-trips it)
-# and never read by an engine. docs/api.md "PostHog's query fields" lists them.
-Presentation: TypeAlias = JsonValue
+# and never read by an engine. docs/api.md "PostHog's query fields" lists them. The marker lets
+# the result cache leave these fields out of its key (`answer_fields`): two queries that differ
+# only in how they are drawn share one cached answer.
+class _PresentationOnly:
+    """Metadata marking a model field as presentation-only (see `answer_fields`)."""
+
+    def __repr__(self) -> str:
+        return "PRESENTATION_ONLY"
+
+
+PRESENTATION_ONLY = _PresentationOnly()
+Presentation: TypeAlias = Annotated[JsonValue, PRESENTATION_ONLY]
+
+
+def answer_fields(value: object) -> object:
+    """`value` (a query model, or any value inside one) as JSON without the presentation-only
+    fields, recursively: what determines the answer. Field names are kept as declared; null
+    fields and options objects left empty are dropped, so `trendsFilter: {showLegend: true}`
+    and no trendsFilter at all are the same answer."""
+    if isinstance(value, BaseModel):
+        out: dict[str, object] = {}
+        for name, info in type(value).model_fields.items():
+            if PRESENTATION_ONLY in info.metadata:
+                continue
+            inner = answer_fields(getattr(value, name))
+            if inner is not None and inner != {}:
+                out[name] = inner
+        return out
+    if isinstance(value, list | tuple):
+        return [answer_fields(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): answer_fields(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted((answer_fields(v) for v in value), key=repr)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
 
 
 class PropertyFilter(_Model):

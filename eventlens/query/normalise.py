@@ -30,7 +30,7 @@ from eventlens.query.dates import (
     to_us,
     zone,
 )
-from eventlens.query.model import InsightQuery, RetentionQuery, TrendsQuery
+from eventlens.query.model import InsightQuery, RetentionQuery, TrendsQuery, answer_fields
 from eventlens.query.posthog_fields import is_aggregated, with_test_account_filters
 
 DEFAULT_DATE_FROM = "-7d"
@@ -109,6 +109,16 @@ class NormalisedQuery(Generic[Q]):
             "date_from": None if self.date_from is None else self.date_from.isoformat(),
             "date_to": self.date_to.isoformat(),
         }
+
+    def answer_fingerprint(self) -> str:
+        """sha256 hex of what determines the answer: `to_json()` without the presentation-only
+        fields (model.answer_fields). The result cache keys on it, so a query that differs only
+        in colours, legends or axis formats is served the same cached answer."""
+        body = answer_fields(self.query)
+        assert isinstance(body, dict)
+        body.pop("dateRange", None)  # resolved into date_from / date_to below
+        canonical = {**self.to_json(), "query": body}
+        return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def normalise(

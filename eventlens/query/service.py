@@ -8,6 +8,12 @@
                composition root attached (shadow mode's non-blocking hand-over to the candidate
                engine, docs/shadow-mode.md)
 
+Result cache (eventlens.cache, docs/adr/0008-result-cache.md): unless `cache_backend` is "off",
+each query is served through the cache: an answer computed at the pinned data version is served
+without computing; otherwise the refresh mode (`refresh`, PostHog's names) decides between
+computing now (reusing the per-sub-task partials of earlier runs), serving the last answer and
+refreshing in the background, or never computing.
+
 Deadline (default `Settings.query_timeout`, per request up to `Settings.query_max_timeout`):
 the engine runs in `QueryPool` with the deadline as the current `eventlens.query.deadline`; the
 caller gets `QueryTimeout` (504) at the deadline whether or not the engine cooperates. See
@@ -16,12 +22,27 @@ caller gets `QueryTimeout` (504) at the deadline whether or not the engine coope
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from eventlens.cache import (
+    CachedAnswer,
+    Counting,
+    ProjectSettings,
+    Request,
+    ResultCache,
+    Served,
+    answer_key,
+    build_cache,
+    mode_of,
+)
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
 from eventlens.observability import metrics, tracing
@@ -29,10 +50,11 @@ from eventlens.observability.logging import get_logger
 from eventlens.projects.store import MetadataStore, Project
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine, InsightResult, check_can_explain, run_engine
+from eventlens.query.follow import CommitFollower
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
-from eventlens.query.parallel import resident_cache
+from eventlens.query.parallel import partials, resident_cache
 from eventlens.query.pool import QueryPool
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.query.querylog import QueryLog
@@ -49,8 +71,8 @@ class QueryOutcome:
     """What a query returns. `timings` are milliseconds: parse, plan (normalise, pick the engine,
     pin the snapshot), queue (waiting for a pool slot), execute (engine), total."""
 
-    results: InsightResult
-    data_version: int
+    results: InsightResult | None  # None: a force_cache miss, or an async mode's first request
+    data_version: int | None
     engine: str
     kind: str
     fingerprint: str
@@ -58,6 +80,10 @@ class QueryOutcome:
     # EXPLAIN ANALYZE of this run (files pruned/kept, sub-tasks, rows, per-task times), when
     # asked for with explain=True.
     explain: dict[str, Any] | None = None
+    # The result cache's fields (Served.envelope: is_cached, last_refresh, cache_key,
+    # query_status, current_data_version ...); None when the cache is off.
+    cache: dict[str, Any] | None = None
+    computed_at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -70,6 +96,8 @@ class QueryOutcome:
         }
         if self.explain is not None:
             out["explain"] = self.explain
+        if self.cache is not None:
+            out.update(self.cache)
         return out
 
 
@@ -87,11 +115,20 @@ class QueryService:
         settings: Settings,
         metadata: MetadataStore,
         observers: Sequence[QueryObserver] = (),
+        cache: ResultCache | bool | None = True,
     ) -> None:
+        """`cache`: True = the one `settings.cache_backend` asks for, False = none, or a
+        ResultCache (tests, several services sharing one)."""
         self.settings = settings
         self.metadata = metadata
+        self.cache: ResultCache | None = build_cache(settings) if cache is True else (cache or None)
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
+        self.follower: CommitFollower | None = (
+            CommitFollower(settings)
+            if settings.query_follow_commits and settings.query_resident_mb > 0
+            else None
+        )
         self.query_log: QueryLog | None = (
             QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
             if settings.query_log
@@ -109,20 +146,26 @@ class QueryService:
         *,
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
-        refresh: bool = False,
+        refresh: str | bool | None = None,
         explain: bool = False,
     ) -> QueryOutcome:
         """Run `query` (the query JSON object) on project `project_id`'s latest data.
 
-        Raises InvalidQuery (400, with `field`) for a bad query, engine or timeout, or for
+        `refresh`: PostHog's refresh mode (eventlens.cache.modes; None = blocking). Raises
+        InvalidQuery (400, with `field`) for a bad query, engine, timeout or refresh, or for
         `explain` with an engine that cannot explain; NotFound for an unknown project,
-        QueryTimeout (504) at the deadline. `refresh` is accepted for the cache that comes
-        later; today every query is computed.
+        QueryTimeout (504) at the deadline.
         """
         with tracing.span("query", {"eventlens.project_id": project_id}):
             job = self._prepare(project_id, query, engine, timeout, explain)
             # The pool runs the job in a copy of this context: its spans are children of "query".
-            return await self.pool.run_async(job.execute, job.deadline)
+            if self.cache is None:
+                return await self.pool.run_async(job.execute, job.deadline)
+            loop = asyncio.get_running_loop()
+            ctx = contextvars.copy_context()  # run_in_executor does not carry the span
+            return await loop.run_in_executor(
+                self.cache.request_pool, ctx.run, self._serve_cached, self.cache, job, refresh
+            )
 
     def run_sync(
         self,
@@ -131,13 +174,99 @@ class QueryService:
         *,
         engine: str = DEFAULT_ENGINE,
         timeout: float | None = None,
-        refresh: bool = False,
+        refresh: str | bool | None = None,
         explain: bool = False,
     ) -> QueryOutcome:
         """Blocking twin of `run` (for the CLI and tests)."""
         with tracing.span("query", {"eventlens.project_id": project_id}):
             job = self._prepare(project_id, query, engine, timeout, explain)
-            return self.pool.run(job.execute, job.deadline)
+            if self.cache is None:
+                return self.pool.run(job.execute, job.deadline)
+            return self._serve_cached(self.cache, job, refresh)
+
+    def _serve_cached(
+        self, cache: ResultCache, job: _Job, refresh: str | bool | None
+    ) -> QueryOutcome:
+        """Serve `job` through the result cache (runs in a cache request thread)."""
+        try:
+            mode = mode_of(refresh)
+        except ValueError as exc:
+            raise InvalidQuery(str(exc), field="refresh") from None
+        with tracing.span("query.snapshot", {"eventlens.project_id": job.project.id}):
+            snapshot = self.pin(job.project.id)
+            tracing.set_attributes({"eventlens.data_version": snapshot.version})
+        pinned = time.perf_counter()
+        filters = (
+            job.project.test_account_filters if job.normalised.query.filterTestAccounts else []
+        )
+        project = ProjectSettings(
+            job.project.id,
+            job.project.timezone,
+            job.project.week_start,
+            tuple(orjson.dumps(f, option=orjson.OPT_SORT_KEYS).decode() for f in filters),
+        )
+        key = answer_key(project, job.engine_name, job.normalised)
+
+        inner: dict[str, float] = {}
+
+        def compute(store: Counting) -> tuple[CachedAnswer, dict[str, Any] | None]:
+            outcome = self.pool.run(lambda: job.execute(snapshot, store), job.deadline)
+            inner.update(outcome.timings)
+            assert outcome.data_version is not None and outcome.results is not None
+            answer = CachedAnswer(
+                results=outcome.results,
+                data_version=outcome.data_version,
+                engine=outcome.engine,
+                kind=outcome.kind,
+                fingerprint=outcome.fingerprint,
+                computed_at=outcome.computed_at,
+                compute_s=outcome.timings.get("execute_ms", 0.0) / 1000.0,
+            )
+            return answer, outcome.explain
+
+        # A computation this request makes is a child of this span (pool threads copy it).
+        with tracing.span("query.cache_lookup", {"eventlens.cache.enabled": True}):
+            served: Served = cache.serve(
+                Request(
+                    key=key,
+                    project_id=job.project.id,
+                    version=snapshot.version,
+                    mode=mode,
+                    compute=compute,
+                    deadline=job.deadline,
+                    explain=job.explain,
+                )
+            )
+            tracing.set_attributes({"eventlens.cache.result": served.result})
+        tracing.set_attributes({"eventlens.query.outcome": "ok"})
+        done = time.perf_counter()
+        answer = served.answer
+        return QueryOutcome(
+            results=None if answer is None else answer.results,
+            data_version=None if answer is None else answer.data_version,
+            engine=job.engine.name if answer is None else answer.engine,
+            kind=job.kind,
+            fingerprint=job.normalised.fingerprint,
+            timings={
+                "parse_ms": _ms(job.parse_s),
+                "plan_ms": _ms(job.plan_s + (pinned - job.started - job.parse_s - job.plan_s)),
+                # Waiting for a worker and the engine, when this request computed (else 0).
+                "queue_ms": inner.get("queue_ms", 0.0),
+                "execute_ms": inner.get("execute_ms", 0.0),
+                "cache_ms": _ms(done - pinned),
+                "total_ms": _ms(done - job.started),
+            },
+            explain=served.explain,
+            cache=served.envelope(),
+            computed_at=time.time() if answer is None else answer.computed_at,
+        )
+
+    def close(self) -> None:
+        """Stop the background threads (the commit follower, the cache's refreshes)."""
+        if self.follower is not None:
+            self.follower.close()
+        if self.cache is not None:
+            self.cache.close()
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -234,8 +363,11 @@ class _Job:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     explain: bool = False
 
-    def execute(self) -> QueryOutcome:
-        """Runs in a pool thread: pin the snapshot, run the engine, tell the observers."""
+    def execute(
+        self, pinned: Snapshot | None = None, store: partials.PartialStore | None = None
+    ) -> QueryOutcome:
+        """Runs in a pool thread: pin the snapshot (unless given), run the engine (reusing
+        sub-task partials from `store`, if any), tell the observers."""
         t0 = time.perf_counter()
         outcome = "error"
         service = self.service
@@ -250,17 +382,25 @@ class _Job:
         service.notify_started(started)
         error: BaseException | None = None
         try:
-            with tracing.span("query.cache_lookup", {"eventlens.cache.enabled": False}):
-                pass  # no result cache yet: every query is computed (the span keeps the slot)
-            with tracing.span("query.snapshot", {"eventlens.project_id": self.project.id}):
-                snapshot = service.pin(self.project.id)
-                tracing.set_attributes({"eventlens.data_version": snapshot.version})
+            if pinned is None:
+                with tracing.span("query.snapshot", {"eventlens.project_id": self.project.id}):
+                    snapshot = service.pin(self.project.id)
+                    tracing.set_attributes({"eventlens.data_version": snapshot.version})
+            else:
+                snapshot = pinned
             self.deadline.check()
             t1 = time.perf_counter()
-            with tracing.span("query.execute", {"eventlens.engine": self.engine_name}):
+            cpu = time.process_time()
+            with (
+                tracing.span("query.execute", {"eventlens.engine": self.engine_name}),
+                partials.using(store),
+            ):
                 results, report = run_engine(
                     self.engine, self.normalised, snapshot, self.deadline, explain=self.explain
                 )
+            # Process-wide CPU: the engine's sub-task threads count, and so does whatever else
+            # ran meanwhile (an approximation under concurrent load).
+            metrics.query_engine_cpu_seconds.labels(self.kind).inc(time.process_time() - cpu)
             t2 = time.perf_counter()
             outcome = "ok"
         except QueryTimeout as exc:
@@ -306,6 +446,8 @@ class _Job:
             data_version=snapshot.version,
             total_ms=timings["total_ms"],
         )
+        if service.follower is not None and self.engine_name == DEFAULT_ENGINE:
+            service.follower.touch(self.project.id, snapshot.version)
         service.notify_finished(started, QueryAnswered(snapshot, results, t2 - t1, timings), None)
         return QueryOutcome(
             results=results,

@@ -44,7 +44,10 @@ def test_posthog_ui_bodies_are_accepted_and_match_the_reference(
     reference = _post(deployment, {"query": query, "engine": "reference"})
     assert reference.status_code == 200, reference.text
     assert parallel.json()["results"] == reference.json()["results"]
-    assert parallel.json()["cache_key"] == reference.json()["cache_key"]
+    assert parallel.json()["fingerprint"] == reference.json()["fingerprint"]
+    # The engine is part of the answer's key: asking the oracle never gets the parallel
+    # engine's cached answer.
+    assert parallel.json()["cache_key"] != reference.json()["cache_key"]
     _check_posthog_shape(query, parallel.json()["results"])
 
 
@@ -121,15 +124,23 @@ def test_filter_test_accounts_applies_the_projects_filters(deployment: Deploymen
         False,
     ],
 )
-def test_every_refresh_mode_computes_now(deployment: Deployment, refresh: Any) -> None:
+def test_every_refresh_mode_answers_once_the_answer_is_cached(
+    deployment: Deployment, refresh: Any
+) -> None:
+    first = _post(deployment, {"query": BASE, "refresh": "blocking"})
+    assert first.status_code == 200, first.text
     r = _post(deployment, {"query": BASE, "refresh": refresh})
     assert r.status_code == 200, r.text
+    assert r.json()["results"] == first.json()["results"]
     assert r.json()["results"][0]["count"] >= 0
+    # Only the forcing computations skip the fresh cached answer (docs/api.md "Refresh modes").
+    assert r.json()["is_cached"] is (refresh not in ("force_blocking", True))
 
 
 def test_envelope_has_posthogs_fields_and_echoes_client_query_id(
     deployment: Deployment,
 ) -> None:
+    assert _post(deployment, {"query": BASE}).status_code == 200  # now it is cached
     r = _post(
         deployment,
         {"query": BASE, "client_query_id": "abc-123", "variables_override": {}, "name": "q"},
@@ -137,8 +148,8 @@ def test_envelope_has_posthogs_fields_and_echoes_client_query_id(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["client_query_id"] == "abc-123"
-    assert body["is_cached"] is False and body["query_status"] is None
-    assert body["cache_key"] == body["fingerprint"]
+    assert body["is_cached"] is True and body["query_status"] is None
+    assert len(body["cache_key"]) == 64 and body["cache_key"] != body["fingerprint"]
     assert body["timezone"] == "UTC"
     assert body["last_refresh"] and body["next_allowed_client_refresh"]
 

@@ -186,9 +186,11 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     assert _descends(ours, query, request)  # (through FastAPI's endpoint span)
     assert query.attributes["eventlens.query.kind"] == "TrendsQuery"
     assert query.attributes["eventlens.query.outcome"] == "ok"
-    assert len(_children(ours, query, "query.cache_lookup")) == 1
     assert len(_children(ours, query, "query.snapshot")) == 1
-    [execute] = _children(ours, query, "query.execute")
+    # The result cache's lookup; this cold request computed under it.
+    [lookup] = _children(ours, query, "query.cache_lookup")
+    assert lookup.attributes["eventlens.cache.result"] == "miss"
+    [execute] = _children(ours, lookup, "query.execute")
     [plan] = _children(ours, execute, "query.plan")
     subtasks = _children(ours, plan, "query.subtask")
     assert len(subtasks) == plan.attributes["eventlens.subtasks"] > 1

@@ -80,7 +80,9 @@ class Shadowed:
 def shadowed(tmp_path: Path) -> Iterator[Shadowed]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    settings = Settings().with_data_dir(data_dir)
+    # Shadow mode observes computations; with the result cache on, a repeated query is a hit
+    # and computes nothing to compare (ADR 0008). These tests count candidate runs per query.
+    settings = replace(Settings().with_data_dir(data_dir), cache_backend="off")
     metadata = SqliteMetadataStore(settings.meta_db)
     project = metadata.create_project("shadow", "UTC", 0).project
     env = Shadowed(settings, metadata, project)

@@ -33,7 +33,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             [{"event": "$pageview", "distinct_id": f"u{i}", "timestamp": now} for i in range(3)],
         )
     # After a cut-over: the default engine serves, the old one (reference) keeps checking it.
-    env = {"EVENTLENS_SHADOW_CANDIDATE": "reference", "EVENTLENS_SHADOW_SAMPLE": "100%"}
+    # Cache off: shadow mode compares computations, and these tests count one per query.
+    env = {
+        "EVENTLENS_SHADOW_CANDIDATE": "reference",
+        "EVENTLENS_SHADOW_SAMPLE": "100%",
+        "EVENTLENS_CACHE_BACKEND": "off",
+    }
     server = ServerProcess(data_dir, env=env).start()
     try:
         yield {"server": server, "a": a, "b": b, "data_dir": data_dir}

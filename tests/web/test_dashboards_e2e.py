@@ -67,21 +67,24 @@ def test_funnel_and_retention_saved_to_a_dashboard(ui: UI) -> None:
     saved = page.get_by_role("status").filter(has_text="Saved")
     saved.get_by_role("link", name="Growth").click()
 
-    # The dashboard: both tiles, computed together, with time and data version.
+    # The dashboard: both tiles, with how fresh each is (computed or cached, when, which data
+    # version, and that it is the current one).
     tiles = page.locator("article.tile")
     expect(tiles).to_have_count(2)
-    version = re.compile(r"Computed at \d\d:\d\d:\d\d · data version \d+")
+    version = re.compile(r"(Computed|Cached) at \d\d:\d\d:\d\d · data version \d+ · current")
     expect(tiles.nth(0).locator(".meta")).to_have_text(version)
     expect(tiles.nth(1).locator(".meta")).to_have_text(version)
     expect(tiles.nth(0)).to_contain_text("Signup funnel")
     expect(tiles.nth(1).locator("table.retention")).to_be_visible()
     ui.shot("dashboard")
-    # Reload: still logged in (session storage), same tiles.
+    # Reload: still logged in (session storage), same tiles, served from the result cache (no
+    # commit since: the cached answers are at the current data version).
     page.reload()
     expect(tiles).to_have_count(2)
-    expect(tiles.nth(1).locator(".meta")).to_contain_text("Computed at")
-    page.get_by_role("button", name="Refresh all").click()
+    expect(tiles.nth(1).locator(".meta")).to_contain_text("Cached at")
+    page.get_by_role("button", name="Refresh all").click()  # force_blocking: computed again
     expect(tiles.nth(0).locator(".fstep")).to_have_count(2)
+    expect(tiles.nth(0).locator(".meta")).to_contain_text("Computed at")
     # A tile's title opens its insight with the saved query.
     tiles.nth(0).get_by_role("link", name="Signup funnel").click()
     page.locator(".fstep").first.wait_for()

@@ -15,7 +15,7 @@ from eventlens.observability import tracing
 from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel import resident_cache
+from eventlens.query.parallel import partials, resident_cache
 from eventlens.query.parallel.executors import Executor, get_executor
 from eventlens.query.parallel.frame import load
 from eventlens.query.parallel.kernels import KernelParams, kernel_for
@@ -160,13 +160,31 @@ class ParallelEngine:
                     }
                 )
 
+            store = partials.current()
+
+            def one(params: KernelParams, task: SubTask) -> tuple[Partial, TaskStats]:
+                key = None if store is None else partials.task_key(plan.kernel, params, task)
+                if store is not None and key is not None:
+                    found = store.get(key)
+                    if found is not None:
+                        return found, TaskStats(
+                            task.index,
+                            task.buckets,
+                            len(task.source.paths),
+                            task.rows,
+                            0,
+                            0,
+                            0,
+                            reused=True,
+                        )
+                partial, stats = traced_subtask(plan.kind, params, task, use_resident)
+                if store is not None and key is not None:
+                    store.put(key, partial)
+                return partial, stats
+
             def execute(params: KernelParams) -> Partial:
                 started = time.perf_counter()
-                outputs = executor.map(
-                    lambda task: traced_subtask(plan.kind, params, task, use_resident),
-                    plan.tasks,
-                    None,
-                )
+                outputs = executor.map(lambda task: one(params, task), plan.tasks, None)
                 report.execute_s += time.perf_counter() - started
                 report.tasks.extend(stats for _, stats in outputs)
                 with tracing.span("query.merge", {"eventlens.partials": len(outputs)}):

@@ -24,6 +24,7 @@ class TaskStats:
     read_s: float
     compute_s: float
     resident: bool = False  # read from resident bucket columns (else a Parquet scan)
+    reused: bool = False  # its partial came from the partial cache (nothing read or computed)
 
     @property
     def seconds(self) -> float:
@@ -55,6 +56,8 @@ class ExplainReport:
                 "executor": self.executor,
                 "passes": self.passes,
                 "rows_scanned": sum(t.rows_scanned for t in self.tasks),
+                "subtasks_reused": sum(1 for t in self.tasks if t.reused),
+                "subtasks_computed": sum(1 for t in self.tasks if not t.reused),
                 "timings_ms": {
                     "plan": round(self.plan_s * 1000, 3),
                     "execute": round(self.execute_s * 1000, 3),
@@ -69,7 +72,7 @@ class ExplainReport:
                         "files": t.files,
                         "rows_in_files": t.rows_in_files,
                         "rows_scanned": t.rows_scanned,
-                        "source": "resident" if t.resident else "parquet",
+                        "source": _source(t),
                         "read_ms": round(t.read_s * 1000, 3),
                         "compute_ms": round(t.compute_s * 1000, 3),
                     }
@@ -78,6 +81,12 @@ class ExplainReport:
             }
         )
         return out
+
+
+def _source(t: TaskStats) -> str:
+    if t.reused:
+        return "partial-cache"
+    return "resident" if t.resident else "parquet"
 
 
 def merge_partials(kernel: AnyKernel, partials: list[Any]) -> tuple[Any, float]:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.responses import Response
 
-from eventlens.errors import InvalidQuery
+from eventlens.errors import InvalidQuery, NotFound
 from eventlens.projects.store import Project
 from eventlens.query.model import apply_filters_override
 from eventlens.query.service import QueryService
@@ -20,6 +20,7 @@ from eventlens.web.api.schemas import (
     ProjectInfo,
     QueryRequest,
     QueryResponse,
+    QueryStatusResponse,
 )
 from eventlens.web.auth import Principal, require_principal
 from eventlens.web.deps import query_service
@@ -96,27 +97,48 @@ async def run_query(
             query,
             engine=body.engine,
             timeout=body.timeout,
-            # Every PostHog refresh mode computes now (no cache, no background runs yet);
-            # only the forcing ones say so to the service.
-            refresh=body.refresh is True or str(body.refresh).startswith("force_"),
+            refresh=body.refresh,
             explain=explain,
         )
     except InvalidQuery as exc:
         # Field paths from the query model are relative to the query object; the API names
         # fields relative to the request body.
-        if exc.field not in ("engine", "timeout", "query", "explain"):
+        if exc.field not in ("engine", "timeout", "query", "explain", "refresh"):
             exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
-    computed = datetime.now(UTC).isoformat()
+    computed = datetime.fromtimestamp(outcome.computed_at, UTC).isoformat()
     return JSONBytes(
         {
-            **outcome.to_dict(),
+            # Without a result cache (cache_backend = off) every answer is computed now.
             "is_cached": False,
             "last_refresh": computed,
             "next_allowed_client_refresh": computed,
             "cache_key": outcome.fingerprint,
-            "timezone": project.timezone,
             "query_status": None,
+            **outcome.to_dict(),
+            "timezone": project.timezone,
             "client_query_id": body.client_query_id,
         }
     )
+
+
+@router.get(
+    "/projects/{project_id}/query/{query_id}",
+    response_model=QueryStatusResponse,
+    responses={k: ERROR_RESPONSES[k] for k in (401, 404)},
+)
+def query_status(
+    project_id: ProjectId,
+    query_id: Annotated[str, Path(max_length=64, pattern="^[0-9a-f]{1,64}$")],
+    principal: Annotated[Principal, Depends(require_principal)],
+    service: Annotated[QueryService, Depends(query_service)],
+) -> Response:
+    """The status of a background refresh (PostHog's `GET .../query/{query_id}`): the
+    `query_status.id` an async refresh mode answered. `complete` turns true when it ends;
+    `results` then hold the answer and `data_version` its version, or `error` says why not.
+    404 for an unknown or expired id, or one of another project."""
+    project = principal.project(project_id)
+    status = None if service.cache is None else service.cache.status(query_id)
+    if status is None or status.team_id != project.id:
+        raise NotFound(f"no query status {query_id!r} in project {project.id}")
+    return JSONBytes({"query_status": status.to_json()})

@@ -94,8 +94,12 @@ class QueryRequest(BaseModel):
     )
     refresh: RefreshMode = Field(
         "blocking",
-        description="PostHog's refresh mode (or its legacy boolean). There is no result cache "
-        "and no background execution yet: every mode computes the result now and answers it.",
+        description="PostHog's refresh mode (or its legacy boolean: true = force_blocking, "
+        "false = force_cache). Freshness is by data version: `blocking` serves the cached "
+        "answer when it is at the current version, else computes now (incrementally); "
+        "`async` / `lazy_async` serve the last answer and refresh in the background "
+        "(`query_status` to poll); `force_blocking` computes from scratch; `force_cache` "
+        'never computes. docs/api.md "Refresh modes".',
     )
     client_query_id: str | None = Field(
         None,
@@ -117,7 +121,7 @@ class QueryRequest(BaseModel):
         None, description="PostHog's limit context (ignored: no result-size limits here)."
     )
     async_: bool | None = Field(
-        None, alias="async", description="PostHog's deprecated `async` flag (compute now)."
+        None, alias="async", description="PostHog's deprecated `async` flag (no effect)."
     )
     timeout: float | None = Field(
         None,
@@ -126,24 +130,80 @@ class QueryRequest(BaseModel):
     )
 
 
+class QueryStatus(BaseModel):
+    """PostHog's QueryStatus of a background refresh."""
+
+    id: str = Field(description="What `GET /api/projects/{id}/query/{query_id}` polls.")
+    team_id: int = Field(description="The project id.")
+    cache_key: str
+    query_async: bool
+    complete: bool
+    error: bool
+    error_message: str | None = None
+    results: Any = Field(None, description="The refreshed answer once complete.")
+    data_version: int | None = Field(None, description="The version the refresh computed.")
+    start_time: str | None = None
+    end_time: str | None = None
+    pickup_time: str | None = None
+    expiration_time: str | None = None
+    query_progress: None = None
+    labels: list[str] = Field(default_factory=list)
+
+
+class QueryStatusResponse(BaseModel):
+    """Answer of GET /api/projects/{project_id}/query/{query_id}."""
+
+    query_status: QueryStatus
+
+
+class CacheInfo(BaseModel):
+    """How the result cache answered."""
+
+    result: str = Field(description="hit, miss, incremental, coalesced or stale.")
+    subtasks_reused: int = Field(description="Sub-task partials reused by this computation.")
+    subtasks_computed: int = Field(description="Sub-tasks this computation ran.")
+
+
 class QueryResponse(BaseModel):
     """Result of a query, with the data version it was computed on."""
 
-    results: Any = Field(description="Results in PostHog's shape for the query kind.")
-    data_version: int = Field(description="Event table version the query read (a snapshot).")
+    results: Any = Field(
+        description="Results in PostHog's shape for the query kind; null on a force_cache "
+        "miss or an async mode's first request (then poll `query_status.id`)."
+    )
+    data_version: int | None = Field(
+        description="Event table version (a snapshot) the answer is true at."
+    )
+    current_data_version: int | None = Field(
+        None, description="The table's version when the request arrived (cache on)."
+    )
+    versions_behind: int | None = Field(
+        None, description="current_data_version - data_version: 0 = fresh (cache on)."
+    )
+    cache: CacheInfo | None = Field(None, description="How the cache answered (cache on).")
     engine: str
     kind: str = Field(description="The query kind, e.g. TrendsQuery.")
     fingerprint: str = Field(description="sha256 of the normalised query (cache key).")
     timings: dict[str, float] = Field(
-        description="Milliseconds: parse_ms, plan_ms, queue_ms, execute_ms, total_ms."
+        description="Milliseconds: parse_ms, plan_ms, then queue_ms and execute_ms (cache off) "
+        "or cache_ms (serving through the result cache, computing included), total_ms."
     )
     # PostHog's cached-query response fields (CachedQueryResponseMixin).
-    is_cached: bool = Field(description="Always false: there is no result cache yet.")
-    last_refresh: str = Field(description="When the result was computed (ISO 8601, UTC).")
-    next_allowed_client_refresh: str = Field(description="Same as last_refresh (no cache).")
-    cache_key: str = Field(description="The normalised query's fingerprint.")
+    is_cached: bool = Field(description="Served from the result cache (not computed for it).")
+    last_refresh: str | None = Field(
+        description="When the answer was computed (ISO 8601, UTC); null without an answer."
+    )
+    next_allowed_client_refresh: str | None = Field(
+        description="Same as last_refresh: freshness is by data version, so a refresh is "
+        "worth asking for as soon as the table has a newer version."
+    )
+    cache_key: str = Field(description="The answer's cache key (the fingerprint, cache off).")
     timezone: str = Field(description="The project timezone the query was resolved in.")
-    query_status: None = Field(None, description="Always null: queries run synchronously.")
+    query_status: QueryStatus | None = Field(
+        None,
+        description="The background refresh (async modes) to poll, or a failed refresh's "
+        "error while the last good answer is served; else null.",
+    )
     client_query_id: str | None = Field(None, description="Echo of the request's id.")
 
 

@@ -263,11 +263,13 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
         meta.textContent = "";
         const stop = loading(body, "Computing…");
         try {
-          const res = await api("POST", `/api/projects/${project.id}/query`, { query: ins.query, refresh: force });
+          // blocking: the cached answer when it is at the current data version, else computed
+          // now from what changed; the button forces a computation from scratch.
+          const res = await api("POST", `/api/projects/${project.id}/query`, { query: ins.query, refresh: force ? "force_blocking" : "blocking" });
           stop();
           if (!main.isConnected) return;
           renderResult(body, ins.query, res, { compact: true });
-          meta.textContent = `Computed at ${timeText(new Date(), project.timezone)} · data version ${res.data_version}`;
+          meta.textContent = freshness(res, project.timezone);
         } catch (err) {
           stop();
           if (err.status === 401) return onAuthError(err);
@@ -279,6 +281,15 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
   };
   refresh.addEventListener("click", () => runAll(true));
   await runAll(false);
+}
+
+// How fresh a tile is: when its answer was computed, at which data version, and whether it is
+// the current one (the cache serves answers by data version, docs/api.md "Refresh modes").
+function freshness(res, timezone) {
+  const when = res.last_refresh ? timeText(new Date(res.last_refresh), timezone) : "now";
+  const how = res.is_cached ? "cached" : "computed";
+  const behind = res.versions_behind ? ` · ${res.versions_behind} version(s) behind` : " · current";
+  return `${how[0].toUpperCase()}${how.slice(1)} at ${when} · data version ${res.data_version}${res.current_data_version == null ? "" : behind}`;
 }
 
 export function livePage(main, { project, catalog, onAuthError }) {
