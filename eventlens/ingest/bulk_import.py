@@ -11,6 +11,8 @@ does). A missing uuid is derived from the row's content (md5), so re-importing a
 Invalid rows go to the dead-letter store with their reason; `index` is the row's ordinal among
 the file's data rows (blank JSON lines are not rows).
 
+When rows were added, the import ends with a compaction (one file per (day, bucket) partition).
+
 Exactly-once and resumable: chunk k of an import commits app transaction (import id, k) with its
 rows; the state db remembers the last chunk applied. Re-running the same import (same path, size,
 mtime) skips applied chunks and repairs a crash between the table and the state commit.
@@ -582,6 +584,13 @@ def import_file(
                 sample.extend(group.counts.sample[: SAMPLE_REJECTED - len(sample)])
                 row_base += group.rows
                 more = group.more
+        if imported:
+            # Each chunk wrote one file per (day, bucket) it touched: an export not sorted by
+            # time leaves up to one file per chunk in every partition. Merge them now, so the
+            # table is at rest (one file per partition) when the import returns; queries keep
+            # reading the previous version meanwhile (a compaction is one more commit).
+            with writer_lock(settings, project_id):
+                table.compact(2)
     except duckdb.Error as exc:
         raise InvalidInput(
             f"cannot read {path} as {fmt}: {exc} ({imported} rows imported before the error "

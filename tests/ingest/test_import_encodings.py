@@ -216,3 +216,27 @@ def test_import_timestamp_rule_reads_magnitudes() -> None:
         max_event=10_000,
     )
     assert event.timestamp == sec * 1_000_000
+
+
+def test_import_leaves_one_file_per_day_and_bucket(tmp_path: Path) -> None:
+    """Chunks of an export not sorted by time each touch every partition; the import's closing
+    compaction leaves one file per (day, bucket) with every row."""
+    from eventlens.storage.event_table import EventTable
+
+    s = settings_at(tmp_path / "data", buckets=4)
+    day = 86_400_000_000
+    lines = [
+        {
+            "event": "e",
+            "distinct_id": f"d{i % 13}",
+            "timestamp": (T0 + (i % 3) * day + i * 1000) // 1000,
+        }
+        for i in range(120)
+    ]
+    f = tmp_path / "u.jsonl"
+    f.write_bytes(b"\n".join(orjson.dumps(x) for x in lines))
+    result = import_file(s, 1, f, chunk_rows=10)  # 12 chunks, each over all 3 days
+    assert result.imported == 120
+    files = EventTable.open_or_create(s.event_table_dir(1)).snapshot().files
+    partitions = [(x.day, x.bucket) for x in files]
+    assert len(partitions) == len(set(partitions)) and sum(x.rows for x in files) == 120
