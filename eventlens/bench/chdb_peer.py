@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,11 @@ class ChdbPeer:
     open session per process.
     """
 
-    def __init__(self, snapshot: Snapshot, path: Path) -> None:
+    def __init__(self, snapshot: Snapshot, path: Path, end: datetime | None = None) -> None:
         # Imported here: a large native library. Typed as Any: chdb's functions carry no hints.
         chdb_session: Any = importlib.import_module("chdb.session")
 
-        self.lo, self.hi = query_bounds()
+        self.lo, self.hi = query_bounds(end)
         rows = sum(f.rows for f in snapshot.files)
         path.mkdir(parents=True, exist_ok=True)
         self.session: Any = chdb_session.Session(str(path))

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import numpy as np
 from eventlens.bench.bounds import DAY_US, query_bounds, retention_bounds, week_start
 from eventlens.bench.chdb_peer import LIFECYCLE_STATUSES, NULL_BREAKDOWN, ChdbPeer
 from eventlens.bench.method import BreakdownCounts, Cell, breakdown_mismatches, schedule
-from eventlens.bench.query_data import load_bench_table, query_mix
+from eventlens.bench.query_data import load_bench_table, load_import_table, query_mix
 from eventlens.generate.shape import DEFAULT_END
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine, resident_cache
@@ -57,10 +58,10 @@ def _files_sql(snapshot: Snapshot) -> str:
 class DuckDBPeer:
     """Hand-written SQL for the mix (UTC, Sunday weeks). Returns comparable numbers."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, end: datetime | None = None) -> None:
         self.con = duckdb.connect()
         self.src = _files_sql(snapshot)
-        self.lo, self.hi = query_bounds()
+        self.lo, self.hi = query_bounds(end)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
@@ -282,9 +283,10 @@ def floor_ms(rows: int, repeats: int = 5) -> float:
 class _Peers:
     """The engines' runners, opened lazily per engine section and closed after it."""
 
-    def __init__(self, snapshot: Snapshot, chdb_path: Path) -> None:
+    def __init__(self, snapshot: Snapshot, chdb_path: Path, end: datetime | None = None) -> None:
         self.snapshot = snapshot
         self.chdb_path = chdb_path
+        self.end = end
         self.parallel = ParallelEngine()
         self.reference = ReferenceEngine()
         self.duck: DuckDBPeer | None = None
@@ -293,9 +295,9 @@ class _Peers:
     def open(self, engine: str) -> dict[str, Any] | None:
         """Prepare `engine`; its load report (chdb: load time, bytes on disk), if any."""
         if engine == "duckdb":
-            self.duck = DuckDBPeer(self.snapshot)
+            self.duck = DuckDBPeer(self.snapshot, self.end)
         if engine == "chdb":
-            self.chdb = ChdbPeer(self.snapshot, self.chdb_path)
+            self.chdb = ChdbPeer(self.snapshot, self.chdb_path, self.end)
             return self.chdb.load_info
         return None
 
@@ -391,22 +393,35 @@ def run_bench(
     reference_runs: int | None = None,
     progress: Callable[[str], None] = print,
     queries: list[str] | None = None,
+    data: Path | None = None,
 ) -> dict[str, Any]:
     """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
     then time every (engine, query) (`queries`: a subset of the mix by name), interleaved.
     The reference engine is skipped (and said so) above 10m events. Returns the full report:
     `results` (one row per engine and query: `runs`, `first_ms`, `times_s`, `min_ms`,
     `median_ms`, `p99_ms`, `equal_to_parallel`, or `expressible: false` / `skipped`),
-    `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit."""
+    `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit.
+
+    `data`: benchmark on this Parquet / JSON-lines file instead of the generator's data,
+    imported with `eventlens import` (into `import-<name>/` under `data_dir`, reused); the mix
+    then covers the last 30 days before the day after its last event, and `size` is unused."""
     started = time.perf_counter()
-    table = load_bench_table(data_dir / f"bench-{size}", size)
+    end: datetime | None = None
+    if data is not None:
+        table, end = load_import_table(data_dir / f"import-{data.stem}", data)
+        chdb_path = data_dir / f"import-{data.stem}.chdb"
+    else:
+        table = load_bench_table(data_dir / f"bench-{size}", size)
+        chdb_path = data_dir / f"bench-{size}.chdb"
     snapshot = table.snapshot()
+    size = sum(f.rows for f in snapshot.files)
     load_s = time.perf_counter() - started
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
-    peers = _Peers(snapshot, data_dir / f"bench-{size}.chdb")
-    mix = {k: v for k, v in query_mix().items() if not queries or k in queries}
+    peers = _Peers(snapshot, chdb_path, end)
+    now = NOW if end is None else end
+    mix = {k: v for k, v in query_mix(now).items() if not queries or k in queries}
     normalised = {
-        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=NOW) for k, q in mix.items()
+        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=now) for k, q in mix.items()
     }
     ours: dict[str, Any] = {}
     floor: dict[str, dict[str, float]] = {}
@@ -459,6 +474,7 @@ def run_bench(
         )
     return {
         "size": size,
+        "data": None if data is None else str(data),
         "files": len(snapshot.files),
         "rows": sum(f.rows for f in snapshot.files),
         "parquet_bytes": sum(f.size_bytes for f in snapshot.files),

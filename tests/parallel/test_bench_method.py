@@ -4,6 +4,7 @@ check of a trends breakdown (order, null, other) catching a wrong "other" row.""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from eventlens.bench.method import BreakdownCounts, breakdown_mismatches, schedule
@@ -80,3 +81,26 @@ def test_a_differing_other_row_or_order_is_caught() -> None:
     wrong = copy.deepcopy(_ours())
     wrong[1]["data"] = [0, 1]  # the null row
     assert breakdown_mismatches(_peer(), wrong, limit=2)
+
+
+def test_bench_on_a_user_file_of_another_shape_agrees_in_every_cell(tmp_path: Path) -> None:
+    """`bench query --data FILE` on the saas shape (binary uuids, > 25 browser values, so the
+    trends breakdown has null and other rows): imported, then every peer agrees in every cell."""
+    from eventlens.bench.query import run_bench
+    from eventlens.generate.saas import write_saas
+
+    data = tmp_path / "saas.parquet"
+    write_saas(data, 3000, seed=5)
+    report = run_bench(
+        0,
+        tmp_path / "bench",
+        ["parallel", "duckdb", "chdb"],
+        runs=1,
+        progress=lambda _: None,
+        data=data,
+    )
+    assert report["rows"] == 3000 and report["data"] == str(data)
+    rows = [r for r in report["results"] if r.get("expressible", True)]
+    assert rows and all(r["equal_to_parallel"] for r in rows), [
+        (r["engine"], r["query"]) for r in rows if not r["equal_to_parallel"]
+    ]
