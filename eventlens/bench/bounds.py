@@ -24,9 +24,10 @@ def week_start(at_us: int) -> int:
     return us(datetime(d.year, d.month, d.day, tzinfo=UTC))
 
 
-def query_bounds() -> tuple[int, int]:
-    """[lo, hi) of the mix's date range: date_from 00:00 to the end of date_to's day."""
-    dr = query_range()
+def query_bounds(end: datetime | None = None) -> tuple[int, int]:
+    """[lo, hi) of the mix's date range (ending at `end`, default the generator's end):
+    date_from 00:00 to the end of date_to's day."""
+    dr = query_range() if end is None else query_range(end)
     lo = us(datetime.fromisoformat(dr["date_from"]).replace(tzinfo=UTC))
     hi = us(datetime.fromisoformat(dr["date_to"]).replace(tzinfo=UTC)) + DAY_US
     return lo, hi

@@ -18,10 +18,12 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from eventlens.bench.bounds import DAY_US, WEEK_US, query_bounds, retention_bounds, week_start
+from eventlens.bench.method import BreakdownCounts
 from eventlens.storage.event_table import Snapshot
 
 NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
@@ -63,11 +65,11 @@ class ChdbPeer:
     open session per process.
     """
 
-    def __init__(self, snapshot: Snapshot, path: Path) -> None:
+    def __init__(self, snapshot: Snapshot, path: Path, end: datetime | None = None) -> None:
         # Imported here: a large native library. Typed as Any: chdb's functions carry no hints.
         chdb_session: Any = importlib.import_module("chdb.session")
 
-        self.lo, self.hi = query_bounds()
+        self.lo, self.hi = query_bounds(end)
         rows = sum(f.rows for f in snapshot.files)
         path.mkdir(parents=True, exist_ok=True)
         self.session: Any = chdb_session.Session(str(path))
@@ -142,13 +144,36 @@ class ChdbPeer:
         return f"intDiv(toUnixTimestamp64Micro(timestamp) - {origin}, {width})"
 
     def q_trends_breakdown(self) -> Any:
+        """Per (day, value) and per value over the range: events and distinct persons; the
+        persons of the folded values per day on demand (`BreakdownCounts`)."""
+        where = f"event = '$pageview' AND {self._in_range()}"
+        b = f"nullIf({_prop('$browser')}, '')"
         rows = self._rows(
-            f"""SELECT {self._index(self.lo, DAY_US)} AS d, {_prop("$browser")} AS b,
-                   count(), uniqExact(person_id)
-            FROM events WHERE event = '$pageview' AND {self._in_range()}
-            GROUP BY d, b"""
+            f"""SELECT {self._index(self.lo, DAY_US)} AS d, {b} AS b, count(), uniqExact(person_id)
+            FROM events WHERE {where} GROUP BY d, b"""
         )
-        return {(int(d), b or None): (c, u) for d, b, c, u in rows}
+        totals = self._rows(
+            f"SELECT {b} AS b, count(), uniqExact(person_id) FROM events WHERE {where} GROUP BY b"
+        )
+
+        def other_persons(values: set[str | None]) -> dict[int, int]:
+            named = [v for v in values if v is not None]
+            cond = " OR ".join(
+                ([f"b IN ({', '.join(_sql_str(v) for v in named)})"] if named else [])
+                + (["b IS NULL"] if None in values else [])
+            )
+            got = self._rows(
+                f"""SELECT d, uniqExact(p) FROM (SELECT {self._index(self.lo, DAY_US)} AS d,
+                       {b} AS b, person_id AS p FROM events WHERE {where})
+                WHERE {cond or "false"} GROUP BY d"""
+            )
+            return {int(d): int(n) for d, n in got}
+
+        return BreakdownCounts(
+            {(int(d), v): (int(c), int(u)) for d, v, c, u in rows},
+            {v: (int(c), int(u)) for v, c, u in totals},
+            other_persons,
+        )
 
     def q_trends_sum_filter(self) -> Any:
         first = week_start(self.lo)

@@ -2,8 +2,10 @@
 
 Engines: `parallel` (EventLens), `reference` (the single-threaded oracle; 10m and below only),
 `duckdb` (hand-written SQL over the same Parquet files), `chdb` (hand-written ClickHouse SQL on
-the same events loaded into a MergeTree table, `eventlens.bench.chdb_peer`). One warm-up (its
-time is kept as `first_ms`), then `runs` timed runs per (engine, query); min / median / p99 (max
+the same events loaded into a MergeTree table, `eventlens.bench.chdb_peer`). One warm-up round (its
+time is kept as `first_ms`), then `runs` timed rounds, engines interleaved (`method.schedule`:
+every engine runs query q before any runs q + 1, the order rotated per round), with the process
+CPU seconds and the 1-minute load average recorded per run; min / median / p99 (max
 when runs < 100), peak RSS, the floor (a numpy sum over as many timestamps as the query's read
 range holds) and the parallel engine's ratio to each peer. Every peer's numbers are checked
 against the parallel engine's; a query a peer cannot express is reported as such, not hidden.
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,8 @@ import numpy as np
 
 from eventlens.bench.bounds import DAY_US, query_bounds, retention_bounds, week_start
 from eventlens.bench.chdb_peer import LIFECYCLE_STATUSES, NULL_BREAKDOWN, ChdbPeer
-from eventlens.bench.query_data import load_bench_table, query_mix
+from eventlens.bench.method import BreakdownCounts, Cell, breakdown_mismatches, schedule
+from eventlens.bench.query_data import load_bench_table, load_import_table, query_mix
 from eventlens.generate.shape import DEFAULT_END
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine, resident_cache
@@ -40,6 +44,7 @@ ENGINES = ("parallel", "duckdb", "chdb", "reference")
 PEERS = ("duckdb", "chdb", "reference")
 REFERENCE_MAX_EVENTS = 10_000_000  # benchmark.md: the reference engine runs at 1m and 10m only
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
+BREAKDOWN_LIMIT = 25  # the mix's trends breakdown leaves breakdown_limit at its default
 
 
 def _peak_rss_mb() -> float:
@@ -53,10 +58,10 @@ def _files_sql(snapshot: Snapshot) -> str:
 class DuckDBPeer:
     """Hand-written SQL for the mix (UTC, Sunday weeks). Returns comparable numbers."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, end: datetime | None = None) -> None:
         self.con = duckdb.connect()
         self.src = _files_sql(snapshot)
-        self.lo, self.hi = query_bounds()
+        self.lo, self.hi = query_bounds(end)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
@@ -66,16 +71,35 @@ class DuckDBPeer:
         return None if fn is None else fn()
 
     def q_trends_breakdown(self) -> Any:
+        """As `ChdbPeer.q_trends_breakdown`: a `BreakdownCounts`."""
+        where = f"""event = '$pageview' AND epoch_us(timestamp) >= {self.lo}
+              AND epoch_us(timestamp) < {self.hi}"""
+        b = """nullif(json_extract_string(properties, '$."$browser"'), '')"""
+        day = f"(epoch_us(timestamp) - {self.lo}) // {DAY_US}"
         rows = self._rows(
-            f"""SELECT (epoch_us(timestamp) - {self.lo}) // {DAY_US} AS d,
-                   json_extract_string(properties, '$."$browser"') AS b,
-                   count(*), count(DISTINCT person_id)
-            FROM {self.src}
-            WHERE event = '$pageview' AND epoch_us(timestamp) >= {self.lo}
-              AND epoch_us(timestamp) < {self.hi}
-            GROUP BY ALL"""
+            f"""SELECT {day} AS d, {b} AS b, count(*), count(DISTINCT person_id)
+            FROM {self.src} WHERE {where} GROUP BY ALL"""
         )
-        return {(int(d), b): (c, u) for d, b, c, u in rows}
+        totals = self._rows(
+            f"SELECT {b} AS b, count(*), count(DISTINCT person_id) FROM {self.src} "
+            f"WHERE {where} GROUP BY ALL"
+        )
+
+        def other_persons(values: set[str | None]) -> dict[int, int]:
+            named = sorted(v for v in values if v is not None)
+            got = self.con.execute(
+                f"""SELECT d, count(DISTINCT p) FROM (SELECT {day} AS d, {b} AS b,
+                       person_id AS p FROM {self.src} WHERE {where})
+                WHERE list_contains(?, b) OR (? AND b IS NULL) GROUP BY d""",
+                [named, None in values],
+            ).fetchall()
+            return {int(d): int(n) for d, n in got}
+
+        return BreakdownCounts(
+            {(int(d), v): (int(c), int(u)) for d, v, c, u in rows},
+            {v: (int(c), int(u)) for v, c, u in totals},
+            other_persons,
+        )
 
     def q_trends_sum_filter(self) -> Any:
         # Week buckets start on Sunday; the first bucket starts at the week holding date_from.
@@ -187,15 +211,8 @@ def agrees(name: str, peer: Any, ours: Any) -> bool | None:
     if peer is None:
         return None
     if name == "trends_breakdown":
-        for row in ours:
-            value = row["breakdown_value"]
-            if value.startswith("$$_posthog"):
-                continue
-            col = 0 if row["math"] == "total" else 1
-            for d, x in enumerate(row["data"]):
-                if peer.get((d, value), (0, 0))[col] != x:
-                    return False
-        return True
+        # Every cell, the ranked order, null and other (method.breakdown_mismatches).
+        return not breakdown_mismatches(peer, ours, BREAKDOWN_LIMIT)
     if name == "trends_sum_filter":
         return all(
             abs(peer.get(w, 0.0) - x) <= 1e-6 * max(1.0, abs(x))
@@ -266,9 +283,10 @@ def floor_ms(rows: int, repeats: int = 5) -> float:
 class _Peers:
     """The engines' runners, opened lazily per engine section and closed after it."""
 
-    def __init__(self, snapshot: Snapshot, chdb_path: Path) -> None:
+    def __init__(self, snapshot: Snapshot, chdb_path: Path, end: datetime | None = None) -> None:
         self.snapshot = snapshot
         self.chdb_path = chdb_path
+        self.end = end
         self.parallel = ParallelEngine()
         self.reference = ReferenceEngine()
         self.duck: DuckDBPeer | None = None
@@ -277,9 +295,9 @@ class _Peers:
     def open(self, engine: str) -> dict[str, Any] | None:
         """Prepare `engine`; its load report (chdb: load time, bytes on disk), if any."""
         if engine == "duckdb":
-            self.duck = DuckDBPeer(self.snapshot)
+            self.duck = DuckDBPeer(self.snapshot, self.end)
         if engine == "chdb":
-            self.chdb = ChdbPeer(self.snapshot, self.chdb_path)
+            self.chdb = ChdbPeer(self.snapshot, self.chdb_path, self.end)
             return self.chdb.load_info
         return None
 
@@ -298,33 +316,57 @@ class _Peers:
         return lambda: peer.run(name)
 
 
-def _time_one(engine: str, name: str, fn: Callable[[], Any], ours: Any, n: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    answer = fn()  # warm-up; its time shows the cold cache
-    first = time.perf_counter() - t0
-    if engine in ("duckdb", "chdb") and answer is None:
-        return {"engine": engine, "query": name, "expressible": False}
-    if engine == "parallel":
-        equal: bool | None = True
-    elif engine == "reference":
-        equal = same(answer, ours)
-    else:
-        equal = agrees(name, answer, ours)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {
-        "engine": engine,
-        "query": name,
-        "expressible": True,
-        "runs": n,
-        "equal_to_parallel": equal,
-        "first_ms": first * 1000,
-        "times_s": times,
-        **_stats(times),
-    }
+def _interleaved(
+    peers: _Peers,
+    engines: list[str],
+    normalised: dict[str, Any],
+    ours: dict[str, Any],
+    runs: int,
+    reference_runs: int | None,
+    progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Round 0 (warm-up, its time kept as `first_ms`, the answers checked) then `runs` timed
+    rounds in `method.schedule` order, so a burst of load lands on every engine alike. The
+    reference engine stops after `reference_runs` rounds when given."""
+    names = list(normalised)
+    cells = {(e, q): Cell() for e in engines for q in names}
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for r, name, engine in schedule(engines, names, runs + 1):
+        if engine == "reference" and reference_runs and r > reference_runs:
+            continue
+        fn = peers.runner(engine, name, normalised[name])
+        if r == 0:
+            t0 = time.perf_counter()
+            answer = fn()
+            row: dict[str, Any] = {"engine": engine, "query": name, "expressible": True}
+            row["first_ms"] = (time.perf_counter() - t0) * 1000
+            if engine in ("duckdb", "chdb") and answer is None:
+                row["expressible"] = False
+            elif engine == "reference":
+                row["equal_to_parallel"] = same(answer, ours[name])
+            elif engine != "parallel":
+                row["equal_to_parallel"] = agrees(name, answer, ours[name])
+            else:
+                row["equal_to_parallel"] = True
+            first[(engine, name)] = row
+        elif first[(engine, name)]["expressible"]:
+            cells[(engine, name)].run(fn)
+    out = []
+    for (engine, name), cell in cells.items():
+        row = first[(engine, name)]
+        if row["expressible"] and cell.times_s:
+            row.update(
+                runs=len(cell.times_s),
+                times_s=cell.times_s,
+                cpu_s=cell.cpu_s,
+                load_1m=cell.load_1m,
+                median_cpu_ms=statistics.median(cell.cpu_s) * 1000,
+                mean_load_1m=statistics.fmean(cell.load_1m),
+                **_stats(cell.times_s),
+            )
+        out.append(row)
+        progress(_line(row))
+    return out
 
 
 def _ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -351,22 +393,35 @@ def run_bench(
     reference_runs: int | None = None,
     progress: Callable[[str], None] = print,
     queries: list[str] | None = None,
+    data: Path | None = None,
 ) -> dict[str, Any]:
     """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
-    then time every (engine, query) (`queries`: a subset of the mix by name), engine by engine.
+    then time every (engine, query) (`queries`: a subset of the mix by name), interleaved.
     The reference engine is skipped (and said so) above 10m events. Returns the full report:
     `results` (one row per engine and query: `runs`, `first_ms`, `times_s`, `min_ms`,
     `median_ms`, `p99_ms`, `equal_to_parallel`, or `expressible: false` / `skipped`),
-    `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit."""
+    `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit.
+
+    `data`: benchmark on this Parquet / JSON-lines file instead of the generator's data,
+    imported with `eventlens import` (into `import-<name>/` under `data_dir`, reused); the mix
+    then covers the last 30 days before the day after its last event, and `size` is unused."""
     started = time.perf_counter()
-    table = load_bench_table(data_dir / f"bench-{size}", size)
+    end: datetime | None = None
+    if data is not None:
+        table, end = load_import_table(data_dir / f"import-{data.stem}", data)
+        chdb_path = data_dir / f"import-{data.stem}.chdb"
+    else:
+        table = load_bench_table(data_dir / f"bench-{size}", size)
+        chdb_path = data_dir / f"bench-{size}.chdb"
     snapshot = table.snapshot()
+    size = sum(f.rows for f in snapshot.files)
     load_s = time.perf_counter() - started
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
-    peers = _Peers(snapshot, data_dir / f"bench-{size}.chdb")
-    mix = {k: v for k, v in query_mix().items() if not queries or k in queries}
+    peers = _Peers(snapshot, chdb_path, end)
+    now = NOW if end is None else end
+    mix = {k: v for k, v in query_mix(now).items() if not queries or k in queries}
     normalised = {
-        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=NOW) for k, q in mix.items()
+        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=now) for k, q in mix.items()
     }
     ours: dict[str, Any] = {}
     floor: dict[str, dict[str, float]] = {}
@@ -387,6 +442,7 @@ def run_bench(
     results: list[dict[str, Any]] = []
     peer_load: dict[str, Any] = {}
     engine_rss: dict[str, dict[str, float]] = {}
+    active: list[str] = []
     for engine in engines:
         if engine == "reference" and size > REFERENCE_MAX_EVENTS:
             progress("reference: skipped above 10m events (benchmark.md)")
@@ -394,6 +450,7 @@ def run_bench(
             continue
         rss_before = _peak_rss_mb()
         info = peers.open(engine)
+        engine_rss[engine] = {"peak_rss_growth_mb_on_open": _peak_rss_mb() - rss_before}
         if info is not None:
             peer_load[engine] = info
             progress(
@@ -401,18 +458,11 @@ def run_bench(
                 f"{' (reused)' if info['reused'] else ''}, "
                 f"{info['bytes_on_disk'] / 1e6:.1f} MB on disk"
             )
-        try:
-            for name, nq in normalised.items():
-                n = reference_runs if engine == "reference" and reference_runs else runs
-                row = _time_one(engine, name, peers.runner(engine, name, nq), ours[name], n)
-                results.append(row)
-                progress(_line(row))
-        finally:
-            peers.close()
-        engine_rss[engine] = {
-            "peak_rss_mb": _peak_rss_mb(),
-            "peak_rss_growth_mb": _peak_rss_mb() - rss_before,
-        }
+        active.append(engine)
+    try:
+        results += _interleaved(peers, active, normalised, ours, runs, reference_runs, progress)
+    finally:
+        peers.close()
     ratios = _ratios(results)
     for name, by_peer in ratios.items():
         shown = "  ".join(
@@ -424,6 +474,7 @@ def run_bench(
         )
     return {
         "size": size,
+        "data": None if data is None else str(data),
         "files": len(snapshot.files),
         "rows": sum(f.rows for f in snapshot.files),
         "parquet_bytes": sum(f.size_bytes for f in snapshot.files),
@@ -454,6 +505,7 @@ def _line(row: dict[str, Any]) -> str:
     return (
         f"{head} median {row['median_ms']:9.1f} ms  min {row['min_ms']:9.1f}  "
         f"p99 {row['p99_ms']:9.1f}  first {row['first_ms']:9.1f}  "
+        f"cpu {row['median_cpu_ms']:8.1f} ms  load {row['mean_load_1m']:4.1f}  "
         f"equal={row['equal_to_parallel']}"
     )
 

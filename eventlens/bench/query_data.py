@@ -7,7 +7,7 @@ query engines, and every engine reads the same table, so the numbers compare lik
 from __future__ import annotations
 
 import uuid as uuidlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,16 +51,37 @@ def load_bench_table(path: Path, n_events: int, buckets: int = 16, seed: int = 4
     return table
 
 
-def query_range() -> dict[str, str]:
-    """The last QUERY_DAYS days of the data (absolute, so `now` does not matter)."""
-    last = DEFAULT_END - timedelta(days=1)
-    first = DEFAULT_END - timedelta(days=QUERY_DAYS)
+def load_import_table(root: Path, data: Path) -> tuple[EventTable, datetime]:
+    """`data` (Parquet / JSON lines, any encoding `eventlens import` reads) imported into a
+    table under `root` (reused when it already holds rows), and the end of its data: the UTC
+    midnight after its last event. Rows the import rejects are a failure (InvalidInput)."""
+    from eventlens.config import Settings
+    from eventlens.errors import InvalidInput
+    from eventlens.ingest.bulk_import import import_file
+
+    settings = Settings().with_data_dir(root)
+    table_dir = settings.event_table_dir(1)
+    if not (EventTable.exists(table_dir) and EventTable.open_or_create(table_dir).snapshot().files):
+        result = import_file(settings, 1, data)
+        if result.invalid:
+            raise InvalidInput(f"{data}: {result.invalid:,} rows rejected ({result.reasons})")
+    table = EventTable.open_or_create(table_dir)
+    last = max((f.max_ts or 0) for f in table.snapshot().files)
+    day = datetime.fromtimestamp(last / 1e6, UTC).date() + timedelta(days=1)
+    return table, datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def query_range(end: datetime = DEFAULT_END) -> dict[str, str]:
+    """The last QUERY_DAYS days before `end` (a UTC midnight: the generator's end, or the
+    day after a `--data` file's last event), absolute, so `now` does not matter."""
+    last = end - timedelta(days=1)
+    first = end - timedelta(days=QUERY_DAYS)
     return {"date_from": first.date().isoformat(), "date_to": last.date().isoformat()}
 
 
-def query_mix() -> dict[str, dict[str, object]]:
-    """benchmark.md's query mix."""
-    dr = query_range()
+def query_mix(end: datetime = DEFAULT_END) -> dict[str, dict[str, object]]:
+    """benchmark.md's query mix over the last QUERY_DAYS days before `end`."""
+    dr = query_range(end)
     funnel: dict[str, object] = {
         "kind": "FunnelsQuery",
         "series": [

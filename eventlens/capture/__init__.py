@@ -2,4 +2,4 @@
 turns a request into one durable ingest-log record (docs/capture.md). Knows nothing of storage."""
 
 # The public surface: the modules other components may import.
-__all__ = ["decode", "fields", "model", "posthog", "replay", "segment", "service"]
+__all__ = ["decode", "fields", "import_rows", "model", "posthog", "replay", "segment", "service"]

@@ -4,7 +4,8 @@ A dead letter is replayed through the same parser that rejected it, so it passes
 payload is now valid (the rule was fixed, or the operator edited the stored payload).
 Replay must be idempotent (a crash between appending and marking replays again), so an event
 that had no uuid gets one derived from (project, dead-letter id), and the dead letter's receive
-time stands in for "now" in the time rules.
+time stands in for "now" in the time rules. A row `eventlens import` rejected is read with the
+import's rules (capture/import_rows.py), so a fixed row means what its file meant.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from eventlens.capture.decode import parse_json_body
 from eventlens.capture.fields import RAW_JSON
+from eventlens.capture.import_rows import IMPORT_MARKER, to_capture_shape
 from eventlens.capture.model import CapturedEvent
 from eventlens.capture.posthog import parse_event
 from eventlens.capture.segment import SEGMENT_TYPES, parse_message
@@ -60,6 +62,12 @@ def revalidate(
         except InvalidInput as exc:
             raise InvalidEvent(f"{where}.{RAW_JSON}: {exc.message}", field=where) from exc
         payload, surrogates = body.value, body.surrogates
+    if isinstance(payload, dict) and IMPORT_MARKER in payload:
+        # A row `eventlens import` rejected: read with the import's rules (import_rows.py).
+        try:
+            payload = to_capture_shape(payload)
+        except InvalidEvent as exc:
+            raise InvalidEvent(f"{where}.{exc.message}", field=where) from exc
     stable = replay_uuid(project_id, dead_letter_id)
     if is_segment_message(payload):
         if payload.get("messageId") is None:

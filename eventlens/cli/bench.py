@@ -140,6 +140,12 @@ def bench_query(
         None, "--plot", help="Write a PNG of median time per query and engine (log scale)."
     ),
     queries: str = typer.Option("", "--queries", help="Comma-separated subset of the mix."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Benchmark on this Parquet / JSON-lines file (imported with `eventlens import`) "
+        "instead of generated data; the mix covers its last 30 days.",
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL."""
@@ -168,6 +174,7 @@ def bench_query(
             reference_runs,
             lambda line: console.print(line, soft_wrap=True),
             subset,
+            data,
         )
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:

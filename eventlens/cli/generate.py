@@ -53,11 +53,25 @@ def generate_command(
     chunk_size: int = typer.Option(
         DEFAULT_CHUNK_EVENTS, "--chunk-size", help="Events per chunk (Parquet row group)."
     ),
+    shape: str = typer.Option(
+        "product",
+        "--shape",
+        help="product (the default story) or saas (few heavy accounts, long sessions, binary "
+        "uuids; Parquet only; see eventlens/generate/saas.py).",
+    ),
 ) -> None:
     """Generate realistic product events (anonymous visitors who identify, funnels, returns)."""
     n = parse_count(events)
     end_dt = parse_end(end)
     started = time.perf_counter()
+    if shape not in ("product", "saas"):
+        raise InvalidInput(f"--shape must be product or saas, not {shape!r}", field="shape")
+    if shape == "saas":
+        from eventlens.generate.saas import write_saas
+
+        written = write_saas(out, n, seed=seed, end=end_dt, days=days)
+        console.print(f"wrote {written:,} saas-shape events to {out}")
+        return
     with progress_bar() as bar:
         task = bar.add_task(f"generating {out.name}", total=n)
         written = write_file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import orjson
 import typer
 from rich.progress import (
     BarColumn,
@@ -16,8 +17,9 @@ from rich.progress import (
 )
 
 from eventlens.cli.common import DataDirOption, console, print_json, settings_for
-from eventlens.errors import NotFound
-from eventlens.ingest.bulk_import import count_rows, import_file
+from eventlens.cli.errors import fail
+from eventlens.errors import InvalidInput, NotFound
+from eventlens.ingest.bulk_import import ImportResult, count_rows, import_file
 from eventlens.projects.store import SqliteMetadataStore
 
 
@@ -30,7 +32,8 @@ def import_command(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Import events (capture shape: uuid, event, distinct_id, timestamp, properties) with the
-    same person resolution and dedupe as capture; invalid rows go to the dead-letter store."""
+    same person resolution and dedupe as capture; invalid rows go to the dead-letter store
+    and make the command exit 2 (invalid input) after the valid rows are stored."""
     settings = settings_for(data_dir)
     store = SqliteMetadataStore(settings.meta_db)
     try:
@@ -63,16 +66,37 @@ def import_command(
                 "imported": result.imported,
                 "duplicates": result.duplicates,
                 "invalid": result.invalid,
+                "reasons": result.reasons,
+                "rejected_sample": [
+                    {"row": r.row, "reason": r.reason, "payload": r.payload} for r in result.sample
+                ],
                 "seconds": round(elapsed, 3),
             }
         )
-        return
-    total = result.imported + result.duplicates + result.invalid
-    console.print(
-        f"imported {result.imported:,} events ({result.duplicates:,} duplicates skipped, "
-        f"{result.invalid:,} invalid -> `eventlens deadletter list`) in {elapsed:.1f}s "
-        f"({total / max(elapsed, 1e-9):,.0f} rows/s)"
-    )
+    else:
+        total = result.imported + result.duplicates + result.invalid
+        console.print(
+            f"imported {result.imported:,} events ({result.duplicates:,} duplicates skipped, "
+            f"{result.invalid:,} invalid -> `eventlens deadletter list`) in {elapsed:.1f}s "
+            f"({total / max(elapsed, 1e-9):,.0f} rows/s)"
+        )
+    if result.invalid:
+        fail(InvalidInput(rejected_message(result, project)))
+
+
+def rejected_message(result: ImportResult, project: int) -> str:
+    """What was rejected: the count, the count per reason and the first rows as stored."""
+    reasons = "; ".join(f"{n:,} {reason}" for reason, n in sorted(result.reasons.items()))
+    lines = [
+        f"{result.invalid:,} rows rejected ({reasons}); they are dead letters: "
+        f"`eventlens deadletter list --project {project}`, fix the rule or the file, then "
+        "`eventlens deadletter replay` (or re-import the fixed file)"
+    ]
+    for r in result.sample:
+        shown = orjson.dumps(r.payload).decode()
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
+        lines.append(f"  row {r.row}: {r.reason}: {shown}")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,12 +16,14 @@ from eventlens.generate.core import DEFAULT_CHUNK_EVENTS, generate
 from eventlens.generate.encode import GENERATED_SCHEMA
 from eventlens.generate.writer import write_file
 
-# The public surface: these names, and the modules `shape` (the data's story) and `writer`.
+# The public surface: these names, and the modules `shape` (the data's story), `writer` and
+# `saas` (a second generator with another shape).
 __all__ = [
     "DEFAULT_CHUNK_EVENTS",
     "GENERATED_SCHEMA",
     "generate",
     "parse_count",
+    "saas",
     "shape",
     "write_file",
     "writer",

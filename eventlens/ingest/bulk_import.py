@@ -11,6 +11,8 @@ does). A missing uuid is derived from the row's content (md5), so re-importing a
 Invalid rows go to the dead-letter store with their reason; `index` is the row's ordinal among
 the file's data rows (blank JSON lines are not rows).
 
+When rows were added, the import ends with a compaction (one file per (day, bucket) partition).
+
 Exactly-once and resumable: chunk k of an import commits app transaction (import id, k) with its
 rows; the state db remembers the last chunk applied. Re-running the same import (same path, size,
 mtime) skips applied chunks and repairs a crash between the table and the state commit.
@@ -26,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from eventlens.capture.fields import (
     TIMESTAMP_CLAMPED,
     iso_us,
 )
+from eventlens.capture.import_rows import BINARY, IMPORT_MARKER
 from eventlens.config import Settings
 from eventlens.errors import InvalidInput, NotFound, Unavailable
 from eventlens.ingest.batch import prepare_batch
@@ -58,21 +61,63 @@ FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "
 _FIELDS = ("uuid", "event", "distinct_id", "timestamp", "properties", "$set", "$set_once")
 
 
+SAMPLE_REJECTED = 5  # rejected rows an ImportResult keeps, to show what was wrong
+
+
+@dataclass(frozen=True)
+class Rejected:
+    row: int  # ordinal among the file's data rows (the dead letter's index)
+    reason: str
+    payload: Any  # the row's original values, as stored in the dead letter
+
+
 @dataclass(frozen=True)
 class ImportResult:
     imported: int  # rows added to the table
     duplicates: int  # rows dropped because their uuid was already stored (or repeated)
     invalid: int  # rows sent to the dead-letter store
+    reasons: dict[str, int] = field(default_factory=dict)  # invalid rows per reason
+    sample: tuple[Rejected, ...] = ()  # the first SAMPLE_REJECTED rejected rows
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
+def _original_json(c: str, typ: str) -> str:
+    """JSON of the SQL value `c` (a file column of DuckDB type `typ`) as the file held it, for
+    a dead letter: binary as {"$binary": base64, "$type": typ}, a native timestamp as ISO
+    text, anything else as its JSON value (text stays text)."""
+    if typ == "BLOB":
+        return f"json_object('{BINARY}', to_base64({c}), '$type', '{typ}')"
+    if typ.startswith(("TIMESTAMP", "DATE")):
+        return f"to_json(strftime(CAST({c} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%fZ'))"
+    return f"to_json({c})"
+
+
+def _uuid_text(name: str, typ: str) -> str:
+    """The file's uuid column as text the uuid rule reads: 16 bytes of binary (BLOB, or
+    Parquet's FixedSizeBinary(16) / UUID types) as 32 hex digits."""
+    c = f"t.{_quote(name)}"
+    if typ == "BLOB":
+        return (
+            f"CASE WHEN octet_length({c}) = 16 THEN lower(hex({c})) "
+            f"WHEN {c} IS NOT NULL THEN 'binary of ' || octet_length({c}) || ' bytes' END"
+        )
+    return f"CAST({c} AS VARCHAR)"
+
+
+@dataclass(frozen=True)
+class _Source:
+    sql: str  # the columns below, in file order
+    raw: str  # SQL (over the source's columns) for a rejected row's original values, as JSON
+
+
+def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> _Source:
     """SQL yielding text columns (line, bad, uuid, event, distinct_id, ts, ts_native, props,
-    set_, set_once) in file order. `line` is the raw JSON line (JSON lines only); `ts_native`
-    is µs when the file has a real timestamp column."""
+    set_, set_once) in file order, plus `orig` (the row as the file held it, JSON) for
+    Parquet and CSV. `line` is the raw JSON line (JSON lines only); `ts_native` is µs when the
+    file has a real timestamp column."""
     p = str(path).replace("'", "''")
     if fmt == "jsonl":
         # One JSON parse per line: extract all fields at once (objects come back as JSON text,
@@ -88,7 +133,7 @@ def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
             '$."$set_once"',
         ]
         path_list = "[" + ", ".join("'" + x + "'" for x in paths) + "]"
-        return f"""
+        sql = f"""
         WITH lines AS (
             SELECT line, json_valid(line) AND starts_with(ltrim(line), '{{') AS ok
             FROM read_csv('{p}', columns={{'line': 'VARCHAR'}}, header=false, delim='\x01',
@@ -101,8 +146,9 @@ def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
         )
         SELECT line, bad, f[1] AS uuid, f[2] AS event, coalesce(f[3], f[4]) AS distinct_id,
                f[5] AS ts, NULL::BIGINT AS ts_native, f[6] AS props, f[7] AS set_,
-               f[8] AS set_once
+               f[8] AS set_once, NULL::VARCHAR AS orig
         FROM x"""
+        return _Source(sql, "line")
     if fmt == "csv":
         rel = f"read_csv('{p}', all_varchar=true, header=true, max_line_size=67108864)"
     else:
@@ -112,24 +158,44 @@ def _source_sql(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
     def col(name: str) -> str:
         if name not in cols:
             return "NULL::VARCHAR"
+        if name == "uuid":
+            return _uuid_text(name, cols[name])
         if cols[name].startswith(("STRUCT", "MAP")):
             return f"CAST(to_json(t.{_quote(name)}) AS VARCHAR)"
         return f"CAST(t.{_quote(name)} AS VARCHAR)"
 
     ts_type = cols.get("timestamp", "")
     ts_native = 'epoch_us(t."timestamp")' if ts_type.startswith("TIMESTAMP") else "NULL::BIGINT"
-    return f"""
+    # The original row as JSON, built only for rejected rows (a struct is cheap to carry).
+    kept = [f for f in (*_FIELDS, "$distinct_id") if f in cols]
+    struct = ", ".join(f"{_quote('o_' + f)}: t.{_quote(f)}" for f in kept) or "none: NULL"
+    pairs = [f"'{f}', " + _original_json(f"orig.{_quote('o_' + f)}", cols[f]) for f in kept]
+    raw = f"CAST(json_object({', '.join(pairs)}) AS VARCHAR)" if kept else "'{}'"
+    sql = f"""
         SELECT NULL::VARCHAR AS line, false AS bad,
                {col("uuid")} AS uuid, {col("event")} AS event,
                coalesce({col("distinct_id")}, {col("$distinct_id")}) AS distinct_id,
                {col("timestamp") if not ts_type.startswith("TIMESTAMP") else "NULL::VARCHAR"}
                    AS ts,
                {ts_native} AS ts_native, {col("properties")} AS props,
-               {col("$set")} AS set_, {col("$set_once")} AS set_once
+               {col("$set")} AS set_, {col("$set_once")} AS set_once,
+               {{{struct}}} AS orig
         FROM {rel} t"""
+    return _Source(sql, raw)
 
 
-def _import_sql(source: str, max_event: int, now_us: int) -> str:
+# The uuid rule (capture/import_rows.py `import_uuid`): what DuckDB's UUID cast reads (any case,
+# dashes or not, braces), `urn:uuid:` before it, or 16 bytes base64-encoded. The fallbacks run
+# only for the rows the plain cast refused.
+_UUID_SQL = """coalesce(
+    TRY_CAST(uuid_in AS UUID),
+    CASE WHEN starts_with(lower(uuid_in), 'urn:uuid:') THEN TRY_CAST(substr(uuid_in, 10) AS UUID)
+         WHEN strlen(uuid_in) = 24 AND regexp_full_match(uuid_in, '[A-Za-z0-9+/_-]{22}==')
+         THEN TRY_CAST(lower(hex(from_base64(replace(replace(uuid_in, '-', '+'), '_', '/'))))
+                       AS UUID) END)"""
+
+
+def _import_sql(source: _Source, max_event: int, now_us: int) -> str:
     """Normalise and validate; `reason` is NULL for a valid row. Heavy expressions (the raw
     payload, the derived uuid) sit inside CASE so only rows that need them pay for them.
 
@@ -138,9 +204,9 @@ def _import_sql(source: str, max_event: int, now_us: int) -> str:
     `now_us`, `clamped` says which, `ts_orig` / `ts_claimed` keep what the file said."""
     future = now_us + FUTURE_CUTOFF_US
     return f"""
-    WITH src AS ({source}),
+    WITH src AS ({source.sql}),
     n AS (
-        SELECT line, bad, uuid, event, distinct_id, ts, props AS props_in, set_, set_once,
+        SELECT line, bad, uuid, event, distinct_id, ts, props AS props_in, set_, set_once, orig,
             NULLIF(trim(uuid), '') AS uuid_in,
             NULLIF(trim(ts), '') AS ts_in,
             ts_native,
@@ -152,7 +218,7 @@ def _import_sql(source: str, max_event: int, now_us: int) -> str:
     v AS (
         SELECT *,
             CASE WHEN uuid_in IS NOT NULL
-                 THEN CAST(TRY_CAST(uuid_in AS UUID) AS VARCHAR) END AS uuid_ok,
+                 THEN CAST({_UUID_SQL} AS VARCHAR) END AS uuid_ok,
             TRY_CAST(ts_in AS DOUBLE) AS ts_num
         FROM n
     ),
@@ -171,6 +237,8 @@ def _import_sql(source: str, max_event: int, now_us: int) -> str:
                  WHEN event IS NULL OR event = '' THEN 'event is missing or empty'
                  WHEN distinct_id IS NULL OR distinct_id = ''
                       THEN 'distinct_id is missing or empty'
+                 WHEN uuid_in IS NOT NULL AND uuid_ok IS NULL AND starts_with(uuid_in, 'binary of ')
+                      THEN 'uuid is binary but not 16 bytes'
                  WHEN uuid_in IS NOT NULL AND uuid_ok IS NULL THEN 'uuid is not a valid UUID'
                  WHEN ts_us IS NULL THEN 'timestamp is missing or not ISO 8601 / epoch'
                  WHEN props_ok IS NULL THEN 'properties is not a JSON object'
@@ -180,9 +248,7 @@ def _import_sql(source: str, max_event: int, now_us: int) -> str:
         FROM w
     )
     SELECT reason,
-        CASE WHEN reason IS NOT NULL THEN coalesce(line, CAST(json_object(
-            'uuid', uuid, 'event', event, 'distinct_id', distinct_id, 'timestamp', ts,
-            'properties', props_in, '$set', set_, '$set_once', set_once) AS VARCHAR)) END AS raw,
+        CASE WHEN reason IS NOT NULL THEN {source.raw} END AS raw,
         CASE WHEN uuid_ok IS NOT NULL THEN uuid_ok WHEN reason IS NULL THEN (
             substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 1, 8) || '-' ||
             substr(md5(concat_ws(chr(31), event, distinct_id, ts_in, props_ok)), 9, 4) || '-' ||
@@ -294,8 +360,10 @@ def _mark_clamped(chunk: pa.Table, props: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(props_list, pa.string())])
 
 
-def _split(chunk: pa.Table) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
-    """(valid rows as prepare_batch input, dead letters as (index-in-chunk, reason, payload))."""
+def _split(chunk: pa.Table, source_name: str) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
+    """(valid rows as prepare_batch input, dead letters as (index-in-chunk, reason, payload)).
+    A payload that is an object is marked with IMPORT_MARKER (the file's name), so replay
+    reads it with the import's rules."""
     reason = chunk.column("reason")
     dead: list[tuple[int, str, Any]] = []
     has_sets = pc.or_(pc.is_valid(chunk.column("set_")), pc.is_valid(chunk.column("set_once")))
@@ -326,6 +394,8 @@ def _split(chunk: pa.Table) -> tuple[pa.Table, list[tuple[int, str, Any]]]:
                     payload = orjson.loads(raw) if raw is not None else None
                 except orjson.JSONDecodeError:
                     payload = raw
+                if isinstance(payload, dict):
+                    payload[IMPORT_MARKER] = source_name
                 dead.append((i, r, payload))
     valid = pc.invert(invalid)
     events = pa.table(
@@ -370,6 +440,7 @@ def _apply_group(
     row_base: int,
     received_at: int,
     progress: Callable[[int], None] | None,
+    source_name: str,
 ) -> _Group:
     """Apply up to CHUNKS_PER_COMMIT numbered chunks in ONE state transaction (the caller holds
     the writer lock), pulling them lazily from `numbered`.
@@ -379,6 +450,8 @@ def _apply_group(
     after the group's last append, so the state is never ahead of the table; a crash leaves the
     table ahead by some chunks, which the next run re-derives without writing rows."""
     imported = duplicates = invalid = rows = 0
+    reasons: dict[str, int] = {}
+    sample: list[Rejected] = []
     _check_consumer_caught_up(conn, table)
     done = state.get_meta(conn, app_id) or 0
     table_done = table.app_version(app_id) or 0
@@ -394,9 +467,13 @@ def _apply_group(
                 break
             k, chunk = item
             if k > done:
-                events, dead = _split(chunk)
+                events, dead = _split(chunk, source_name)
                 prepared = prepare_batch(conn, project_id, events)
                 base = row_base + rows
+                for i, r, p in dead:
+                    reasons[r] = reasons.get(r, 0) + 1
+                    if len(sample) < SAMPLE_REJECTED:
+                        sample.append(Rejected(base + i, r, p))
                 deadletters.add(conn, received_at, ((base + i, r, p) for i, r, p in dead))
                 if pending is not None:
                     pending.result()
@@ -426,7 +503,7 @@ def _apply_group(
             conn.execute("ROLLBACK")
         raise
     metrics.ingest_duplicates.inc(duplicates)
-    return _Group(ImportResult(imported, duplicates, invalid), rows, more)
+    return _Group(ImportResult(imported, duplicates, invalid, reasons, tuple(sample)), rows, more)
 
 
 def _import_id(path: Path) -> str:
@@ -463,6 +540,8 @@ def import_file(
     conn = state.connect(settings.state_db(project_id))
     con = duckdb.connect(config={"threads": 2})
     imported = duplicates = invalid = 0
+    reasons: dict[str, int] = {}
+    sample: list[Rejected] = []
     chunks: Generator[pa.Table, None, None] | None = None
     # Person work allocates ~10^5 long-lived dicts per chunk and no reference cycles: without
     # this, CPython's cyclic GC rescans them again and again (measured ~4% of an import).
@@ -495,12 +574,23 @@ def import_file(
                         row_base,
                         received_at,
                         progress,
+                        path.name,
                     )
                 imported += group.counts.imported
                 duplicates += group.counts.duplicates
                 invalid += group.counts.invalid
+                for r, n in group.counts.reasons.items():
+                    reasons[r] = reasons.get(r, 0) + n
+                sample.extend(group.counts.sample[: SAMPLE_REJECTED - len(sample)])
                 row_base += group.rows
                 more = group.more
+        if imported:
+            # Each chunk wrote one file per (day, bucket) it touched: an export not sorted by
+            # time leaves up to one file per chunk in every partition. Merge them now, so the
+            # table is at rest (one file per partition) when the import returns; queries keep
+            # reading the previous version meanwhile (a compaction is one more commit).
+            with writer_lock(settings, project_id):
+                table.compact(2)
     except duckdb.Error as exc:
         raise InvalidInput(
             f"cannot read {path} as {fmt}: {exc} ({imported} rows imported before the error "
@@ -513,7 +603,7 @@ def import_file(
         conn.close()
         if gc_was_enabled:
             gc.enable()
-    return ImportResult(imported, duplicates, invalid)
+    return ImportResult(imported, duplicates, invalid, reasons, tuple(sample))
 
 
 def count_rows(path: Path) -> int | None:

@@ -344,7 +344,12 @@ class FunnelsFilter(_Model):
 
 
 class RetentionEntity(_Model):
-    id: Text
+    """A retention start or return event. `id: null` is PostHog's "All events" (its UI sends
+    `{"id": null, "type": "events", "name": "All events"}`): every event matches, the entity's
+    `properties` still apply. An empty `id` is refused (it would name no event, so every count
+    would silently be zero)."""
+
+    id: Text | None = None
     name: Text | None = None
     type: Literal["events"] = "events"
     kind: Literal["EventsNode"] | None = None
@@ -555,6 +560,13 @@ def _check_semantics(query: InsightQuery) -> None:
     _check_properties(query.properties, "properties")
     if isinstance(query, RetentionQuery):
         rf = query.retentionFilter
+        for name in ("targetEntity", "returningEntity"):
+            if getattr(rf, name).id == "":
+                raise InvalidQuery(
+                    f"retentionFilter.{name}.id is empty: name an event, or send null for all "
+                    'events (PostHog\'s "All events")',
+                    field=f"retentionFilter.{name}.id",
+                )
         _check_properties(rf.targetEntity.properties, "retentionFilter.targetEntity.properties")
         _check_properties(
             rf.returningEntity.properties, "retentionFilter.returningEntity.properties"

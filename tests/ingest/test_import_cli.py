@@ -25,10 +25,14 @@ def test_import_cli_loads_a_file_and_reports_counts(
         for i in range(50)
     ]
     f.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n{}\n")
-    out = run_cli("import", str(f), "--project", str(project["id"]), "--json", data_dir=data_dir)
-    assert out.returncode == 0, out.stderr
+    out = run_cli(
+        "import", str(f), "--project", str(project["id"]), "--json", data_dir=data_dir, check=False
+    )
+    # The valid rows are stored; the rejected one makes the command fail (InvalidInput).
+    assert out.returncode == 2, out.stderr
     assert json.loads(out.stdout)["imported"] == 50
     assert json.loads(out.stdout)["invalid"] == 1
+    assert "1 rows rejected (1 event is missing or empty)" in out.stderr
     rows = table_rows(settings_at(data_dir), int(project["id"]))
     assert sorted(r["properties"]["i"] for r in rows) == list(range(50))
     plain = run_cli("import", str(f), "--project", str(project["id"]), data_dir=data_dir)

@@ -266,7 +266,8 @@ def funnels_queries(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
     def entity() -> dict[str, Any]:
-        e: dict[str, Any] = {"id": draw(st.sampled_from(EVENTS)), "type": "events"}
+        # None: PostHog's "All events" entity.
+        e: dict[str, Any] = {"id": draw(st.sampled_from((*EVENTS, None))), "type": "events"}
         props = draw(filters())
         if props:
             e["properties"] = props

@@ -49,6 +49,10 @@ def test_report_has_load_floor_ratios_and_rss(report: dict[str, Any]) -> None:
     assert set(report["ratios"]["funnel"]) == {"duckdb", "chdb", "reference"}
     assert set(report["engine_rss"]) == {"parallel", "duckdb", "chdb", "reference"}
     assert report["peak_rss_mb"] > 0
+    timed = [r for r in report["results"] if "median_ms" in r]
+    # Per cell: process CPU seconds and the load average of every timed run.
+    assert all(len(r["cpu_s"]) == len(r["load_1m"]) == r["runs"] for r in timed)
+    assert all(r["median_cpu_ms"] >= 0 and r["mean_load_1m"] >= 0 for r in timed)
 
 
 def test_chdb_copy_is_reused_and_a_wrong_answer_is_caught(report: dict[str, Any]) -> None:

@@ -86,10 +86,16 @@ def test_breakdown_ranks_values_then_null_then_other() -> None:
     result = run(
         events, trends({"event": "pv"}, breakdownFilter={"breakdown": "b", "breakdown_limit": 2})
     )
-    # x=2; y, z, 7 tie at 1: value desc -> z, y, 7; keep x, z; y and 7 go to other.
-    assert [r["breakdown_value"] for r in result] == ["x", "z", NULL, OTHER]
-    assert [r["count"] for r in result] == [2, 1, 2, 2]
-    assert result[-1]["data"] == [1, 0, 1]
+    # x=2, null 2 (None and ""), y, z, 7 at 1. Null is ranked (PostHog): x and null tie at 2,
+    # the real value first; keep x, null; y, z and 7 go to other. Null is shown after x.
+    assert [r["breakdown_value"] for r in result] == ["x", NULL, OTHER]
+    assert [r["count"] for r in result] == [2, 2, 3]
+    assert result[-1]["data"] == [1, 1, 1]
+    # With limit 1 the null group loses the tie to x and is folded into other too.
+    result = run(
+        events, trends({"event": "pv"}, breakdownFilter={"breakdown": "b", "breakdown_limit": 1})
+    )
+    assert [(r["breakdown_value"], r["count"]) for r in result] == [("x", 2), (OTHER, 5)]
 
 
 def test_formula_combines_series_and_division_by_zero_is_zero() -> None:

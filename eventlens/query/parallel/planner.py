@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,17 +156,85 @@ def plan_query(
         raise InvalidInput(
             f"the parallel engine reads a Snapshot or an Arrow table, not {type(snapshot).__name__}"
         )
-    files = list(snapshot.files)
     earliest = None
     if nq.date_from is None and nq.kind in _BUCKETED_KINDS:
-        earliest = _earliest_files(files)
+        earliest = _earliest(snapshot)
     params = kernel.prepare(kind_of(nq).narrow(nq), earliest)
     spec: LoadSpec = params.spec
-    main = {f.path for f in files if _overlaps(f, spec.lo, spec.hi)}
+    layout = _layout(snapshot, spec.lo, spec.hi, bool(spec.history), min_task_rows)
+    return Plan(
+        kind=nq.kind,
+        kernel=kernel.name,
+        params=params,
+        tasks=layout.tasks,
+        version=getattr(snapshot, "version", None),
+        files_total=layout.files_total,
+        files_kept=layout.files_kept,
+        rows_total=layout.rows_total,
+        rows_kept=layout.rows_kept,
+        bytes_kept=layout.bytes_kept,
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The file side of a plan: what depends on the snapshot and the read range only."""
+
+    tasks: tuple[SubTask, ...]
+    files_total: int
+    files_kept: int
+    rows_total: int
+    rows_kept: int
+    bytes_kept: int
+
+
+# Per snapshot (the table shares one Snapshot object per version): the earliest event and the
+# layouts of recent read ranges. Dashboards repeat the same ranges, so a repeated query plans
+# in time independent of the table's file count; a new version is a new Snapshot (and entry).
+_PER_SNAPSHOT: weakref.WeakKeyDictionary[Snapshot, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_PER_SNAPSHOT_LOCK = threading.Lock()
+_LAYOUTS_PER_SNAPSHOT = 64
+
+
+def _memo(snapshot: Snapshot) -> dict[Any, Any]:
+    with _PER_SNAPSHOT_LOCK:
+        memo = _PER_SNAPSHOT.get(snapshot)
+        if memo is None:
+            memo = _PER_SNAPSHOT[snapshot] = {}
+        return memo
+
+
+def _earliest(snapshot: Snapshot) -> int | None:
+    memo = _memo(snapshot)
+    if "earliest" not in memo:
+        memo["earliest"] = _earliest_files(list(snapshot.files))
+    value: int | None = memo["earliest"]
+    return value
+
+
+def _layout(
+    snapshot: Snapshot, lo: int | None, hi: int | None, with_history: bool, min_task_rows: int
+) -> _Layout:
+    memo = _memo(snapshot)
+    key = ("layout", lo, hi, with_history, min_task_rows)
+    layout: _Layout | None = memo.get(key)
+    if layout is None:
+        layout = _build_layout(list(snapshot.files), lo, hi, with_history, min_task_rows)
+        layouts = [k for k in memo if k[0] == "layout"]
+        if len(layouts) >= _LAYOUTS_PER_SNAPSHOT:
+            memo.pop(layouts[0])  # oldest first (dicts keep insertion order)
+        memo[key] = layout
+    return layout
+
+
+def _build_layout(
+    files: list[DataFile], lo: int | None, hi: int | None, with_history: bool, min_task_rows: int
+) -> _Layout:
+    main = {f.path for f in files if _overlaps(f, lo, hi)}
     # History scans (first-ever events) read files before the range, distinct rows only.
     history = (
-        {f.path for f in files if _overlaps(f, None, spec.lo)}
-        if spec.history and spec.lo is not None
+        {f.path for f in files if _overlaps(f, None, lo)}
+        if with_history and lo is not None
         else set()
     )
     kept = [f for f in files if f.path in main or f.path in history]
@@ -177,20 +247,18 @@ def plan_query(
     tasks: list[SubTask] = []
     group: list[int] = []
     group_files: list[DataFile] = []
+    group_rows = 0  # a running sum: re-summing per bucket made planning quadratic in files
     for bucket in sorted(by_bucket):
         group.append(bucket)
         group_files.extend(by_bucket[bucket])
-        if sum(f.rows for f in group_files) >= min_task_rows:
+        group_rows += sum(f.rows for f in by_bucket[bucket])
+        if group_rows >= min_task_rows:
             tasks.append(_task(len(tasks), group, group_files, main, history, every))
-            group, group_files = [], []
+            group, group_files, group_rows = [], [], 0
     if group or not tasks:
         tasks.append(_task(len(tasks), group, group_files, main, history, every))
-    return Plan(
-        kind=nq.kind,
-        kernel=kernel.name,
-        params=params,
+    return _Layout(
         tasks=tuple(tasks),
-        version=getattr(snapshot, "version", None),
         files_total=len(files),
         files_kept=len(kept),
         rows_total=sum(f.rows for f in files),

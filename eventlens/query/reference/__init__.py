@@ -73,7 +73,8 @@ class ReferenceEngine:
 def event_names(query: InsightQuery) -> set[str] | None:
     """The event names the query can look at, or None if it may look at any event."""
     if isinstance(query, RetentionQuery):
-        return {query.retentionFilter.targetEntity.id, query.retentionFilter.returningEntity.id}
+        ids = {query.retentionFilter.targetEntity.id, query.retentionFilter.returningEntity.id}
+        return None if None in ids else {i for i in ids if i is not None}
     nodes: list[str | None] = [node.event for node in query.series]
     if isinstance(query, FunnelsQuery):
         if query.funnelsFilter.funnelOrderType == "strict":

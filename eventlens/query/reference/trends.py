@@ -16,7 +16,6 @@ from eventlens.query.semantics.breakdowns import breakdown_keys, event_breakdown
 from eventlens.query.semantics.buckets import axis, quantile, range_buckets
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import (
-    NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
     properties_match,
@@ -138,21 +137,19 @@ def _series_rows(
             in_range[event_breakdown(e, keys, multiple)].append(e)
     # Ranked by the series aggregate over the whole range; rolling maths rank by distinct persons.
     kept, folded = rank_values(
-        {v: cell(node, evs) for v, evs in in_range.items()}, bf.breakdown_limit
+        {v: cell(node, evs) for v, evs in in_range.items()}, bf.breakdown_limit, rank_null=True
     )
     kept_set = set(kept)
 
     groups: dict[str, list[Event]] = defaultdict(list)
     for e in matching:
         value = event_breakdown(e, keys, multiple)
-        if value in kept_set or value == NULL_BREAKDOWN:
+        if value in kept_set:
             groups[value].append(e)
         elif folded:
             # Folded values, and (rolling maths) values seen only before the range, go to other.
             groups[OTHER_BREAKDOWN].append(e)
-    order = list(kept)
-    if NULL_BREAKDOWN in in_range:
-        order.append(NULL_BREAKDOWN)
+    order = list(kept)  # ranked values, then null when it was ranked in
     if folded:
         order.append(OTHER_BREAKDOWN)
     rows = []

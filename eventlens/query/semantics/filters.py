@@ -147,14 +147,19 @@ def breakdown_value(e: Event, key: str, kind: str) -> str:
     return NULL_BREAKDOWN if text == "" else text
 
 
-def rank_values(aggregates: dict[str, float], limit: int) -> tuple[list[str], set[str]]:
-    """(kept values in rank order, values folded into "other").
+def rank_values(
+    aggregates: dict[str, float], limit: int, *, rank_null: bool = False
+) -> tuple[list[str], set[str]]:
+    """(kept values in output order, values folded into "other").
 
-    insights.md: ranked by aggregate desc, then value desc; the top `limit` kept; the null value
-    is not ranked (it is always shown, after the ranked values)."""
-    ranked = sorted(
-        (v for v in aggregates if v != NULL_BREAKDOWN),
-        key=lambda v: (aggregates[v], v),
-        reverse=True,
-    )
-    return ranked[:limit], set(ranked[limit:])
+    insights.md: ranked by aggregate desc, then value desc; the top `limit` kept. With
+    `rank_null` (trends, as PostHog's breakdown-values query: the null group is ranked with the
+    others and can take a slot, or be folded into other; on a tie it ranks after real values,
+    as ClickHouse sorts NULL last) the null label competes by its aggregate; without it (funnels)
+    the null value is not ranked and is always shown. Either way a kept null comes after the
+    ranked values in the output, and other after it."""
+    pool = [v for v in aggregates if rank_null or v != NULL_BREAKDOWN]
+    ranked = sorted(pool, key=lambda v: (aggregates[v], v != NULL_BREAKDOWN, v), reverse=True)
+    kept = ranked[:limit]
+    order = [v for v in kept if v != NULL_BREAKDOWN] + [v for v in kept if v == NULL_BREAKDOWN]
+    return order, set(ranked[limit:])

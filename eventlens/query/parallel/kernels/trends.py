@@ -30,7 +30,6 @@ from eventlens.query.parallel.kernels.common import (
 from eventlens.query.semantics.breakdowns import breakdown_keys, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile
 from eventlens.query.semantics.filters import (
-    NULL_BREAKDOWN,
     OTHER_BREAKDOWN,
     as_number,
     rank_values,
@@ -148,10 +147,7 @@ def compute(params: Params, frame: Frame) -> Partial:
             g, label_names = labels[0][rows], list(labels[1])
             if params.kept is not None:
                 kept = params.kept[pos]
-                folded = [
-                    v if (v in kept or v == NULL_BREAKDOWN) else OTHER_BREAKDOWN
-                    for v in label_names
-                ]
+                folded = [v if v in kept else OTHER_BREAKDOWN for v in label_names]
                 uniq = sorted(set(folded))
                 remap = np.array([uniq.index(v) for v in folded], dtype=np.int64)
                 g = remap[g] if g.size else g
@@ -301,18 +297,18 @@ def _series_rows(
         return [_with_total(q, _row(i, node, _data(node.math, cells, n), params.buckets), cells, n)]
     in_range = {v: c for v, c in by_label.items() if v is not None and c.events[n] > 0}
     kept, folded = rank_values(
-        {v: float(cell_value(node.math, c, n)) for v, c in in_range.items()}, bf.breakdown_limit
+        {v: float(cell_value(node.math, c, n)) for v, c in in_range.items()},
+        bf.breakdown_limit,
+        rank_null=True,
     )
-    order: list[str] = list(kept)
-    if NULL_BREAKDOWN in in_range:
-        order.append(NULL_BREAKDOWN)
+    order: list[str] = list(kept)  # ranked values, then null when it was ranked in
     other: Cells | None = None
     if folded:
         order.append(OTHER_BREAKDOWN)
         if _mode(node.math) in ("count", "value"):
-            # Additive across values: other is the merge of every value not kept (and not null).
+            # Additive across values: other is the merge of every value not kept (null too).
             for v, c in by_label.items():
-                if v is not None and v not in kept and v != NULL_BREAKDOWN:
+                if v is not None and v not in kept:
                     other = c if other is None else other.merge(c)
         else:
             second = rerun(replace(params, series=(i,), kept=(frozenset(kept),)))
