@@ -261,6 +261,16 @@ def _check_stickiness(computed_as: object, criteria: object) -> None:
         and 1 <= criteria["value"] <= MAX_CRITERIA
     )
     if not ok:
+        value = criteria.get("value") if isinstance(criteria, dict) else None
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not 1 <= value <= MAX_CRITERIA
+        ):
+            # PostHog's ValidateStickinessCriteria: 0 events can match no interval a person was in.
+            raise InvalidQuery(
+                f"{path}.value: must be 1..{MAX_CRITERIA}, got {value}", field=f"{path}.value"
+            )
         raise InvalidQuery(
             f"{path}: must be {{operator: gte|lte|exact, value: 1..{MAX_CRITERIA}}}", field=path
         )
