@@ -15,6 +15,7 @@ from eventlens.cli import (
     query,
     serve,
     shadow,
+    slo,
     status,
 )
 from eventlens.cli.errors import ErrorMappingGroup
@@ -39,6 +40,7 @@ for module in (
     bench,
     explain,
     shadow,
+    slo,
 ):
     module.register(app)
 

@@ -70,6 +70,12 @@ consumer_lag_seconds = Gauge(
 )
 
 
+def le_label(bound: float) -> str:
+    """A bucket bound as prometheus_client writes it in the `le` label ("0.25", "10.0")."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
 class RemoteHistogram(Collector):
     """A histogram observed in another process (the ingest consumer) and added here as counts.
 
@@ -104,7 +110,7 @@ class RemoteHistogram(Collector):
         with self._lock:
             counts, total = list(self._counts), self._sum
         cumulative, running = [], 0
-        for bound, n in zip([*map(floatToGoString, self.buckets), "+Inf"], counts, strict=True):
+        for bound, n in zip([*map(le_label, self.buckets), "+Inf"], counts, strict=True):
             running += n
             cumulative.append((bound, float(running)))
         yield HistogramMetricFamily(
