@@ -98,7 +98,12 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
             metadata=metadata,
             log=sink,
             consumer=ConsumerSupervisor(settings),
-            capture=CaptureService(metadata, lambda: sink, rate_limit=settings.capture_rate_limit),
+            capture=CaptureService(
+                metadata,
+                lambda: sink,
+                rate_limit=settings.capture_rate_limit,
+                fault_error_rate=settings.fault_capture_error_rate,
+            ),
             queries=build_query_service(settings, metadata),
             dashboards=dashboards,
             shadow_records=shadow_records,

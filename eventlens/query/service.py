@@ -246,6 +246,8 @@ class _Job:
         error: BaseException | None = None
         try:
             snapshot = service.pin(self.project.id)
+            if service.settings.fault_query_delay:  # test-only fault injection (config.py)
+                time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
             t1 = time.perf_counter()
             results, report = run_engine(
