@@ -25,6 +25,7 @@ from eventlens.projects.store import SqliteMetadataStore
 from eventlens.query.service import QueryService
 from eventlens.shadow.store import ShadowStore
 from eventlens.shadow.wiring import build_query_service
+from eventlens.storage import format as data_format
 
 __all__ = ["IngestSink", "Runtime", "build_runtime"]
 
@@ -80,6 +81,7 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
     `Unavailable` when another process holds the ingest log; whatever was opened is closed.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_format.ensure_current(settings.data_dir)  # IncompatibleDataFormat: newer or older
     with ExitStack() as undo:
         metadata = SqliteMetadataStore(settings.meta_db)
         undo.callback(metadata.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from eventlens.cli import (
+    backup,
     bench,
     deadletter,
     demo,
@@ -41,6 +42,7 @@ for module in (
     explain,
     shadow,
     slo,
+    backup,
 ):
     module.register(app)
 

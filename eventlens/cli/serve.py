@@ -14,6 +14,7 @@ from eventlens.cli.common import DataDirOption, settings_for
 from eventlens.config import Settings
 from eventlens.errors import EventLensError, InvalidInput, Unavailable
 from eventlens.observability.logging import configure_logging, get_logger
+from eventlens.storage import format as data_format
 from eventlens.web.app import create_app
 
 log = get_logger(__name__)
@@ -127,6 +128,9 @@ def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -
     Unavailable without starting the consumer or the warm-up; a start-up that fails later
     raises Unavailable too (its cause is in the log)."""
     configure_logging(settings.log_level)
+    # Before anything opens the directory: a newer format (a rollback) or an older one (not
+    # migrated) is refused here, with what to do, instead of being misread.
+    data_format.ensure_current(settings.data_dir)
     if sockets is None:
         sockets = bind(settings.host, settings.port)
     config = uvicorn.Config(
