@@ -128,11 +128,17 @@ def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -
     Unavailable without starting the consumer or the warm-up; a start-up that fails later
     raises Unavailable too (its cause is in the log)."""
     configure_logging(settings.log_level)
-    # Before anything opens the directory: a newer format (a rollback) or an older one (not
-    # migrated) is refused here, with what to do, instead of being misread.
-    data_format.ensure_current(settings.data_dir)
     if sockets is None:
         sockets = bind(settings.host, settings.port)
+    try:
+        # Before anything opens the directory (and after the port, so a busy port leaves a new
+        # directory untouched): a newer format (a rollback) or an older one (not migrated) is
+        # refused here, with what to do, instead of being misread.
+        data_format.ensure_current(settings.data_dir)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
