@@ -19,6 +19,7 @@ from eventlens.cli.common import DataDirOption, console, print_json, settings_fo
 from eventlens.errors import NotFound
 from eventlens.ingest.bulk_import import count_rows, import_file
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.storage import format as data_format
 
 
 def import_command(
@@ -32,6 +33,7 @@ def import_command(
     """Import events (capture shape: uuid, event, distinct_id, timestamp, properties) with the
     same person resolution and dedupe as capture; invalid rows go to the dead-letter store."""
     settings = settings_for(data_dir)
+    data_format.ensure_current(settings.data_dir)  # never write tables of another format
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if all(p.id != project for p in store.list_projects()):

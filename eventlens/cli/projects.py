@@ -8,6 +8,7 @@ import typer
 
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.storage import format as data_format
 
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 
@@ -23,7 +24,9 @@ def create(
     """Create a project; prints its id, public token (for SDKs) and secret API key (once)."""
     if week_start.lower() not in ("sunday", "monday"):
         fail(f"--week-start must be sunday or monday, not {week_start!r}")
-    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    settings = settings_for(data_dir)
+    data_format.ensure_current(settings.data_dir)  # records a new directory's format
+    store = SqliteMetadataStore(settings.meta_db)
     try:
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
     finally:
