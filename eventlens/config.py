@@ -200,6 +200,18 @@ class Settings:
         default_factory=lambda: _env_int("EVENTLENS_SHADOW_MIN_QUERIES", 1000)
     )
 
+    # FAULT INJECTION, for tests only (the end-to-end alert tests): off by default, and never
+    # to be set in production. Share of capture requests answered 503 without writing, and
+    # seconds every insight query sleeps before its engine runs.
+    fault_capture_error_rate: float = field(
+        default_factory=lambda: parse_rate(
+            os.environ.get("EVENTLENS_FAULT_CAPTURE_ERROR_RATE", "0")
+        )
+    )
+    fault_query_delay: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_FAULT_QUERY_DELAY", 0.0)
+    )
+
     @property
     def meta_db(self) -> Path:
         return self.data_dir / "meta.db"

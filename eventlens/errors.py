@@ -18,7 +18,9 @@ to the user verbatim.
     ├── QueryTimeout                 504  a query passed its deadline (sub-tasks cancelled)
     ├── Unavailable                  503  could not make events durable / shutting down
     ├── ExecutionError               500  a query sub-task failed twice (names the partition)
-    └── InternalError                500  any other exception: a bug (answer carries error_id)
+    ├── InternalError                500  any other exception: a bug (answer carries error_id)
+    └── IncompatibleDataFormat            the data directory's format is newer or older than
+                                          this release's (a server refuses to start)
 
 The two 500s answer only their type, a fixed detail and an `error_id`; their message (which may
 hold server paths or a library's words) goes to the log line with the traceback, under that id.
@@ -99,3 +101,8 @@ class ExecutionError(EventLensError):
 class InternalError(EventLensError):
     """An exception that is not one of ours reached the HTTP layer: a bug. The web layer answers
     it (and ExecutionError) with a fixed detail and an error id that is in the log."""
+
+
+class IncompatibleDataFormat(EventLensError):
+    """The data directory's format is not the one this release reads: newer (roll forward, or
+    restore the backup taken before the upgrade) or older (run `eventlens migrate`)."""

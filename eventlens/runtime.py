@@ -25,6 +25,7 @@ from eventlens.projects.store import SqliteMetadataStore
 from eventlens.query.service import QueryService
 from eventlens.shadow.store import ShadowStore
 from eventlens.shadow.wiring import build_query_service
+from eventlens.storage import format as data_format
 
 __all__ = ["IngestSink", "Runtime", "build_runtime"]
 
@@ -81,6 +82,7 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
     `Unavailable` when another process holds the ingest log; whatever was opened is closed.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_format.ensure_current(settings.data_dir)  # IncompatibleDataFormat: newer or older
     with ExitStack() as undo:
         metadata = SqliteMetadataStore(settings.meta_db)
         undo.callback(metadata.close)
@@ -99,7 +101,12 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
             metadata=metadata,
             log=sink,
             consumer=ConsumerSupervisor(settings),
-            capture=CaptureService(metadata, lambda: sink, rate_limit=settings.capture_rate_limit),
+            capture=CaptureService(
+                metadata,
+                lambda: sink,
+                rate_limit=settings.capture_rate_limit,
+                fault_error_rate=settings.fault_capture_error_rate,
+            ),
             queries=build_query_service(settings, metadata),
             dashboards=dashboards,
             shadow_records=shadow_records,

@@ -7,6 +7,7 @@ and acknowledges only after `IngestLog.append` has made the record durable (capt
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,8 +82,11 @@ class CaptureService:
         metadata: ProjectLookup,
         log_provider: Callable[[], AppendLog | None],
         rate_limit: float = 0.0,
+        fault_error_rate: float = 0.0,
     ) -> None:
         self.tokens = TokenCache(metadata)
+        # Test-only fault injection (settings.fault_capture_error_rate): share answered 503.
+        self.fault_error_rate = fault_error_rate
         self.limiter = ProjectRateLimiter(rate_limit)
         # A provider, not the log itself: the ingest log may start after this service exists.
         self._log_provider = log_provider
@@ -114,6 +118,8 @@ class CaptureService:
         log = self._log_provider()
         if log is None:
             raise Unavailable("the ingest log is not running; retry later")
+        if self.fault_error_rate and random.random() < self.fault_error_rate:
+            raise Unavailable("injected fault (fault_capture_error_rate): nothing was written")
         record = encode_log_record(
             project.id,
             received_at_us,

@@ -29,6 +29,7 @@ PERMISSION_DENIED = 5
 UNAVAILABLE = 6  # port in use, data directory held by a server, server unreachable, 429/503
 TIMEOUT = 7
 FAILED = 8  # a query sub-task failed twice, or any other EventLensError
+DATA_FORMAT = 9  # the data directory's format is newer (or older: migrate) than this release
 INTERNAL = 70  # not an EventLensError: a bug (the traceback is printed); sysexits' EX_SOFTWARE
 INTERRUPTED = 130  # Ctrl-C, as the shell reports a SIGINT
 
@@ -44,6 +45,7 @@ _EXIT: tuple[tuple[type[errors.EventLensError], int], ...] = (
     (errors.RateLimited, UNAVAILABLE),
     (errors.QueryTimeout, TIMEOUT),
     (errors.ExecutionError, FAILED),
+    (errors.IncompatibleDataFormat, DATA_FORMAT),
     (errors.InternalError, INTERNAL),  # a server's 500 seen through `query --url`: a bug there
 )
 

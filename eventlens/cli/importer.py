@@ -21,6 +21,7 @@ from eventlens.cli.errors import fail
 from eventlens.errors import InvalidInput, NotFound
 from eventlens.ingest.bulk_import import ImportResult, count_rows, import_file
 from eventlens.projects.store import SqliteMetadataStore
+from eventlens.storage import format as data_format
 
 
 def import_command(
@@ -35,6 +36,7 @@ def import_command(
     same person resolution and dedupe as capture; invalid rows go to the dead-letter store
     and make the command exit 2 (invalid input) after the valid rows are stored."""
     settings = settings_for(data_dir)
+    data_format.ensure_current(settings.data_dir)  # never write tables of another format
     store = SqliteMetadataStore(settings.meta_db)
     try:
         if all(p.id != project for p in store.list_projects()):

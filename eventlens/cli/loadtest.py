@@ -25,7 +25,7 @@ from eventlens.cli.common import console, fail, print_json
 from eventlens.cli.errors import NO
 from eventlens.errors import InvalidInput, Unavailable
 from eventlens.loadtest.judge import Verdict, judge
-from eventlens.loadtest.thresholds import DEFAULT, Thresholds, from_file
+from eventlens.loadtest.thresholds import Thresholds, default, from_file
 
 GRACE_SECONDS = 60.0  # spawn-up, the last requests, the report
 
@@ -128,7 +128,7 @@ def loadtest(
     result against the SLO thresholds. Exit 0 when every check passes, 1 when one fails."""
     if not _installed("locust"):
         raise Unavailable("the load test needs Locust: pip install 'eventlens[loadtest]'")
-    thresholds: Thresholds = DEFAULT if threshold_file is None else from_file(threshold_file)
+    thresholds: Thresholds = default() if threshold_file is None else from_file(threshold_file)
     overrides: dict[str, float] = {}
     if capture_latency_ms is not None:
         overrides["capture_latency_s"] = capture_latency_ms / 1000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from eventlens.cli import (
+    backup,
     bench,
     deadletter,
     demo,
@@ -16,6 +17,7 @@ from eventlens.cli import (
     query,
     serve,
     shadow,
+    slo,
     status,
 )
 from eventlens.cli.errors import ErrorMappingGroup
@@ -41,6 +43,8 @@ for module in (
     explain,
     shadow,
     loadtest,
+    slo,
+    backup,
 ):
     module.register(app)
 

@@ -12,6 +12,7 @@ from eventlens.cli.common import DataDirOption, console, fail, print_json, setti
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import SqliteMetadataStore
 from eventlens.query.posthog_fields import parse_test_account_filters
+from eventlens.storage import format as data_format
 
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 
@@ -44,7 +45,9 @@ def create(
     if week_start.lower() not in ("sunday", "monday"):
         fail(f"--week-start must be sunday or monday, not {week_start!r}")
     filters = _filters(test_account_filters)
-    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    settings = settings_for(data_dir)
+    data_format.ensure_current(settings.data_dir)  # records a new directory's format
+    store = SqliteMetadataStore(settings.meta_db)
     try:
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
         p = store.set_test_account_filters(created.project.id, filters) if filters else None

@@ -15,6 +15,7 @@ from eventlens.config import Settings
 from eventlens.errors import EventLensError, InvalidInput, Unavailable
 from eventlens.observability.logging import configure_logging, get_logger
 from eventlens.observability.tracing import TracingConfigError, configure_tracing
+from eventlens.storage import format as data_format
 from eventlens.web.app import create_app
 
 log = get_logger(__name__)
@@ -134,6 +135,15 @@ def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -
         raise InvalidInput(str(exc), field=exc.variable) from None
     if sockets is None:
         sockets = bind(settings.host, settings.port)
+    try:
+        # Before anything opens the directory (and after the port, so a busy port leaves a new
+        # directory untouched): a newer format (a rollback) or an older one (not migrated) is
+        # refused here, with what to do, instead of being misread.
+        data_format.ensure_current(settings.data_dir)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

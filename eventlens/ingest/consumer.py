@@ -35,7 +35,7 @@ from eventlens.capture.model import decode_log_record, decode_log_record_traced
 from eventlens.config import Settings
 from eventlens.errors import Unavailable
 from eventlens.ingest.log import LogReader, wakeup_address
-from eventlens.observability import tracing
+from eventlens.observability import metrics, tracing
 from eventlens.observability.logging import get_logger
 from eventlens.storage.event_table import is_commit_conflict
 
@@ -210,6 +210,10 @@ class Consumer:
         self.last_batch: dict[str, int] = {}
         self.error: str | None = None
         self.quarantined = 0
+        # Ack-to-commit seconds of every applied event, as per-bucket counts of the freshness
+        # histogram (the server adds them to eventlens_ingest_freshness_seconds).
+        self.freshness_counts = [0] * (len(metrics.FRESHNESS_BUCKETS) + 1)
+        self.freshness_sum = 0.0
         self._crashes = self._load_crashes()
         self._last_commit_mono = 0.0
         self._last_status = 0.0
@@ -324,6 +328,7 @@ class Consumer:
     def _commit(self, records: list[tuple[int, bytes]], start: float, end_limit: int) -> int:
         """`step` after the read: apply, make durable, move the checkpoint."""
         by_project: dict[int, list[Any]] = {}
+        received: list[tuple[int, int]] = []  # (received_at µs, events) of each record
         events = dead = 0
         for end_offset, payload in records:
             try:
@@ -332,6 +337,7 @@ class Consumer:
                 self._quarantine_undecodable(end_offset, payload, exc)
                 continue
             by_project.setdefault(project_id, []).append(rec)
+            received.append((rec.received_at, len(rec.events)))
             events += len(rec.events)
             dead += len(rec.dead)
         # Projects whose records crashed a previous process go last: the others land first.
@@ -355,6 +361,7 @@ class Consumer:
         self._clear_attempt()
         with contextlib.suppress(ValueError):
             self.reader.drop_segments_before(new_offset)
+        self._observe_freshness(received)
         self.commits += 1
         self.events_applied += events
         self.last_commit_at = time.time()
@@ -548,6 +555,14 @@ class Consumer:
             self._maintained[project_id] = time.monotonic()
         return True
 
+    def _observe_freshness(self, received: list[tuple[int, int]]) -> None:
+        """Count each event of the batch just made durable in its ack-to-commit bucket."""
+        now = time.time()
+        for received_at, n in received:
+            age = max(0.0, now - received_at / 1e6)
+            self.freshness_counts[metrics.ingest_freshness.bucket_index(age)] += n
+            self.freshness_sum += age * n
+
     # -- status --------------------------------------------------------------------------------
 
     def write_status(self, log_end: int | None = None) -> None:
@@ -576,6 +591,7 @@ class Consumer:
             "projects": sorted(self.writers),
             "error": self.error,
             "quarantined": self.quarantined,
+            "freshness": {"counts": self.freshness_counts, "sum": self.freshness_sum},
         }
         _atomic_write(self._dir / "status.json", orjson.dumps(status), durable=False)
         self._last_status = time.monotonic()

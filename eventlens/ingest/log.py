@@ -541,3 +541,10 @@ def _settle(settled: list[tuple[asyncio.Future[int], int]], exc: Exception | Non
             fut.set_result(end)
         else:
             fut.set_exception(exc)
+
+
+def write_durable_end(directory: Path, end: int) -> None:
+    """Write the durable-end file of a log directory that no writer holds (a restored backup):
+    readers may read up to `end`."""
+    raw = struct.pack("<Q", end)
+    (directory / DURABLE_FILE).write_bytes(_DURABLE.pack(end, zlib.crc32(raw)))

@@ -13,13 +13,18 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
+from eventlens.capture.model import decode_log_record
 from eventlens.config import Settings
 from eventlens.ingest.consumer import read_status, write_exit
+from eventlens.ingest.log import LogReader
 from eventlens.observability.logging import get_logger
 from eventlens.observability.metrics import (
     consumer_lag_bytes,
+    consumer_lag_seconds,
     consumer_restarts,
+    ingest_freshness,
     ingest_quarantined,
 )
 
@@ -41,6 +46,8 @@ class ConsumerSupervisor:
         self.deaths: list[float] = []
         self.last_returncode: int | None = None
         self._quarantined_seen: dict[int, int] = {}
+        self._freshness_seen: dict[int, tuple[list[int], float]] = {}
+        self._reader = LogReader(settings.log_dir)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -111,6 +118,8 @@ class ConsumerSupervisor:
         if status is None:
             return
         consumer_lag_bytes.set(status.get("lag_bytes", 0))
+        consumer_lag_seconds.set(self._lag_seconds(status))
+        self._add_freshness(status)
         # Each consumer process counts its own quarantines: add what this one did since the
         # last look to the server's counter.
         pid, count = int(status.get("pid", 0)), int(status.get("quarantined", 0) or 0)
@@ -118,6 +127,45 @@ class ConsumerSupervisor:
         if count > seen:
             ingest_quarantined.inc(count - seen)
             self._quarantined_seen = {pid: count}
+
+    def _lag_seconds(self, status: dict[str, Any]) -> float:
+        """Age of the oldest acknowledged event not yet applied. The status may be stale (a
+        stuck or dead consumer writes none), so events acknowledged since its checkpoint are
+        looked up in the log itself: a stalled consumer shows as a growing lag."""
+        now = time.time()
+        checkpoint = int(status.get("checkpoint", 0) or 0)
+        try:
+            end = self._reader.durable_end()
+            if end <= checkpoint:
+                return 0.0
+            first = self._reader.read(checkpoint, 1, limit=end)
+        except Exception:  # a segment dropped under us, a torn read: keep the status's word
+            first = []
+        if first:
+            return max(0.0, now - decode_log_record(first[0][1])[1] / 1e6)
+        age = float(status.get("oldest_unapplied_age_s", 0) or 0)
+        if int(status.get("lag_bytes", 0) or 0) > 0:
+            age += max(0.0, now - float(status.get("heartbeat_at", now)))
+        return age
+
+    def _add_freshness(self, status: dict[str, Any]) -> None:
+        """Add what this consumer process counted since the last look to the histogram."""
+        fresh = status.get("freshness")
+        if not isinstance(fresh, dict):
+            return
+        pid = int(status.get("pid", 0))
+        counts = [int(n) for n in fresh.get("counts", [])]
+        total = float(fresh.get("sum", 0.0))
+        seen_counts, seen_sum = self._freshness_seen.get(pid, ([0] * len(counts), 0.0))
+        if len(seen_counts) != len(counts) or counts == seen_counts:
+            return
+        try:
+            ingest_freshness.add(
+                [a - b for a, b in zip(counts, seen_counts, strict=True)], total - seen_sum
+            )
+        except ValueError:
+            return  # a consumer of another version with other buckets: not comparable
+        self._freshness_seen = {pid: (counts, total)}
 
     def close(self) -> None:
         """Stop the consumer: SIGTERM, wait up to stop_timeout, then SIGKILL."""

@@ -3,8 +3,8 @@
 `Thresholds` is the small typed interface the judge needs. `from_slo_declaration` builds it from
 the repository's SLO declaration (eventlens/observability/slo.py `load()`, whose object has
 `capture_ack_threshold_seconds`, `query_latency_threshold_seconds` and `objective(name)`);
-until that is wired in, `DEFAULT` holds the same numbers, and `--threshold-file` (a JSON object
-of `Thresholds` fields) or the `--*-threshold-ms` options override them.
+`default()` is that, and `--threshold-file` (a JSON object of `Thresholds` fields) or the
+`--*-latency-ms` options override it.
 """
 
 from __future__ import annotations
@@ -43,9 +43,6 @@ class Thresholds:
         return asdict(self)
 
 
-DEFAULT = Thresholds()
-
-
 class SLODeclaration(Protocol):
     """What the SLO declaration offers (eventlens.observability.slo.SLOFile)."""
 
@@ -68,7 +65,14 @@ def from_slo_declaration(slos: SLODeclaration) -> Thresholds:
     )
 
 
-def from_file(path: Path, base: Thresholds = DEFAULT) -> Thresholds:
+def default() -> Thresholds:
+    """The thresholds of the repository's SLO declaration (eventlens/observability/slos.yaml)."""
+    from eventlens.observability import slo
+
+    return from_slo_declaration(slo.load())
+
+
+def from_file(path: Path, base: Thresholds | None = None) -> Thresholds:
     """`base` with the fields a JSON object in `path` sets; InvalidInput names a bad one."""
     try:
         data: Any = json.loads(path.read_text())
@@ -82,4 +86,4 @@ def from_file(path: Path, base: Thresholds = DEFAULT) -> Thresholds:
             f"{path} must be a JSON object with keys among {', '.join(sorted(known))}",
             field="threshold_file",
         )
-    return replace(base, **{k: float(v) for k, v in data.items()})
+    return replace(default() if base is None else base, **{k: float(v) for k, v in data.items()})

@@ -6,9 +6,22 @@ in the components, so that the list stays in one place.
 
 from __future__ import annotations
 
+import bisect
+import threading
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Bucket bounds of the histograms an SLO reads (an SLO's latency threshold must be one of them:
+# eventlens/observability/slos.yaml; tests/observability check it).
+CAPTURE_ACK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+QUERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+FRESHNESS_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 capture_requests = Counter(
     "eventlens_capture_requests_total",
@@ -37,7 +50,7 @@ ingest_group_size = Histogram(
 ingest_ack_seconds = Histogram(
     "eventlens_capture_ack_seconds",
     "Capture request latency from body received to durable acknowledgement.",
-    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+    buckets=CAPTURE_ACK_BUCKETS,
     registry=REGISTRY,
 )
 consumer_lag_bytes = Gauge(
@@ -50,6 +63,68 @@ consumer_restarts = Counter(
     "Times the supervisor restarted a dead ingest consumer process.",
     registry=REGISTRY,
 )
+consumer_lag_seconds = Gauge(
+    "eventlens_ingest_lag_seconds",
+    "Age of the oldest acknowledged event not yet committed to its event table (0 when none).",
+    registry=REGISTRY,
+)
+
+
+def le_label(bound: float) -> str:
+    """A bucket bound as prometheus_client writes it in the `le` label ("0.25", "10.0")."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
+class RemoteHistogram(Collector):
+    """A histogram observed in another process (the ingest consumer) and added here as counts.
+
+    The consumer keeps cumulative per-bucket counts in its status file; the supervisor adds
+    what each consumer process counted since its last look (`add`), so the series stays a
+    monotonic histogram across consumer restarts.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self.name, self.documentation = name, documentation
+        self.buckets = tuple(buckets)
+        self._counts = [0] * (len(self.buckets) + 1)  # per bucket, the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def bucket_index(self, value: float) -> int:
+        """Index in the per-bucket counts of an observation of `value` (le semantics)."""
+        return bisect.bisect_left(self.buckets, value)
+
+    def add(self, counts: Sequence[int], total: float) -> None:
+        """Add per-bucket (not cumulative) counts and their sum of observed values."""
+        if len(counts) != len(self._counts):
+            raise ValueError(
+                f"{self.name}: {len(counts)} bucket counts, {len(self._counts)} expected"
+            )
+        with self._lock:
+            for i, n in enumerate(counts):
+                self._counts[i] += max(0, int(n))
+            self._sum += max(0.0, total)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, running = [], 0
+        for bound, n in zip([*map(le_label, self.buckets), "+Inf"], counts, strict=True):
+            running += n
+            cumulative.append((bound, float(running)))
+        yield HistogramMetricFamily(
+            self.name, self.documentation, buckets=cumulative, sum_value=total
+        )
+
+
+ingest_freshness = RemoteHistogram(
+    "eventlens_ingest_freshness_seconds",
+    "Seconds from an event's acknowledgement to its commit in the event table (queryable),"
+    " one observation per event.",
+    FRESHNESS_BUCKETS,
+)
+REGISTRY.register(ingest_freshness)
 ingest_quarantined = Counter(
     "eventlens_ingest_quarantined_records_total",
     "Ingest log records the consumer could not apply and moved to dead letters (poison records).",
@@ -61,7 +136,7 @@ query_seconds = Histogram(
     "eventlens_query_seconds",
     "Insight query latency (parse to result, excluding HTTP), by engine, kind and outcome.",
     ["engine", "kind", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    buckets=QUERY_BUCKETS,
     registry=REGISTRY,
 )
 query_timeouts = Counter(

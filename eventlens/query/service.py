@@ -388,6 +388,8 @@ class _Job:
                     tracing.set_attributes({"eventlens.data_version": snapshot.version})
             else:
                 snapshot = pinned
+            if service.settings.fault_query_delay:  # test-only fault injection (config.py)
+                time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
             t1 = time.perf_counter()
             cpu = time.process_time()

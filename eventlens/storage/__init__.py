@@ -1,7 +1,17 @@
 """Storage: the per-project Delta event table (`event_table`; only that module talks to Delta Lake),
 its read façade (`tables`: snapshots at a version, one per-process table cache), the state
-database (`state`, `stats`), dead letters and the uuid dedupe runs. Imports nothing above config
+database (`state`, `stats`), dead letters, the uuid dedupe runs, and the data directory's format
+version (`format`). Imports nothing above config
 and errors."""
 
 # The public surface: the modules other components may import.
-__all__ = ["deadletters", "event_table", "schema", "state", "stats", "tables", "uuid_runs"]
+__all__ = [
+    "deadletters",
+    "event_table",
+    "format",
+    "schema",
+    "state",
+    "stats",
+    "tables",
+    "uuid_runs",
+]
