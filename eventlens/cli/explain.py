@@ -38,7 +38,7 @@ def explain_local(
         store.close()
     table = tables.open_table(settings, project_id)
     if table is None:
-        path = settings.event_table_dir(project_id)
+        path = settings.event_table_location(project_id)
         raise NotFound(f"project {project_id} has no event table yet at {path}")
     snapshot = table.snapshot()
     nq = normalise(
