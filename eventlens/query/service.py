@@ -32,7 +32,7 @@ from eventlens.query.engines import Engine, InsightResult, check_can_explain, ru
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
-from eventlens.query.parallel import resident_cache
+from eventlens.query.parallel import resident_cache, use_executor
 from eventlens.query.pool import QueryPool
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.query.querylog import QueryLog
@@ -92,6 +92,12 @@ class QueryService:
         self.metadata = metadata
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
+        use_executor(
+            settings.query_executor,
+            address=settings.ray_address,
+            workers=settings.ray_workers,
+            resident_bytes=settings.ray_worker_resident_mb * 2**20,
+        )
         self.query_log: QueryLog | None = (
             QueryLog(settings.data_dir / QUERY_LOG_FILE, settings.query_log_max_bytes)
             if settings.query_log

@@ -7,6 +7,7 @@ it. Resident buckets (resident.py) are the same rows decoded once and kept in me
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -14,7 +15,12 @@ from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import resident_cache
-from eventlens.query.parallel.executors import Executor, get_executor
+from eventlens.query.parallel.executors import (
+    Executor,
+    current_worker,
+    default_executor,
+    get_executor,
+)
 from eventlens.query.parallel.frame import load
 from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
@@ -35,6 +41,7 @@ def run_subtask(
     started = time.perf_counter()
     source = task.source
     resident = resident and bool(source.buckets)
+    origin = "resident" if resident else ("memory" if source.table is not None else "parquet")
     if resident:
         deadline.check()
         frame = concat_frames(
@@ -55,24 +62,32 @@ def run_subtask(
         read_s=read - started,
         compute_s=done - read,
         resident=resident,
+        worker=current_worker(),
+        source=origin,
     )
     return partial, stats
 
 
 class ParallelEngine:
-    """Engine "parallel". `executor`: a name ("local", "inline", ...) or an Executor;
+    """Engine "parallel". `executor`: a name ("local", "inline", "ray"), an Executor, or None
+    for the process's default (executors.use_executor; "local" unless configured);
     `min_task_rows`: coalesce buckets into sub-tasks of at least this many rows (0: one sub-task
     per bucket)."""
 
     name = "parallel"
 
     def __init__(
-        self, executor: str | Executor = "local", *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
+        self,
+        executor: str | Executor | None = None,
+        *,
+        min_task_rows: int = DEFAULT_MIN_TASK_ROWS,
     ) -> None:
         self.executor = executor
         self.min_task_rows = min_task_rows
 
     def _executor(self) -> Executor:
+        if self.executor is None:
+            return get_executor(default_executor())
         return get_executor(self.executor) if isinstance(self.executor, str) else self.executor
 
     def run(self, query: NormalisedQuery, snapshot: EventSource) -> InsightResult:
@@ -80,7 +95,10 @@ class ParallelEngine:
         return self.explain(query, snapshot)[0]
 
     def plan(self, query: NormalisedQuery, snapshot: EventSource) -> Plan:
-        return plan_query(query, snapshot, min_task_rows=self.min_task_rows)
+        # An executor whose workers own buckets (Ray) gets one sub-task per bucket, so each
+        # runs where its bucket is resident; coalescing would mix owners.
+        owns = getattr(self._executor(), "owns_buckets", False)
+        return plan_query(query, snapshot, min_task_rows=0 if owns else self.min_task_rows)
 
     def explain(
         self, query: NormalisedQuery, snapshot: EventSource
@@ -94,16 +112,15 @@ class ParallelEngine:
         kernel = kernel_for(plan.kind)
         # All of the plan's buckets resident at once, or none: a plan larger than the budget
         # would evict its own buckets while it runs.
+        # (An executor with its own workers' caches says whether they fit.)
         rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
-        use_resident = resident_cache.CACHE.fits(rows)
+        use_resident = getattr(executor, "fits_resident", resident_cache.CACHE.fits)(rows)
 
         def execute(params: KernelParams) -> Partial:
             started = time.perf_counter()
-            outputs = executor.map(
-                lambda task: run_subtask(plan.kind, params, task, use_resident),
-                plan.tasks,
-                None,
-            )
+            # A partial of a module-level function: what a distributed executor ships.
+            fn = functools.partial(run_subtask, plan.kind, params, resident=use_resident)
+            outputs = executor.map(fn, plan.tasks, None)
             report.execute_s += time.perf_counter() - started
             report.tasks.extend(stats for _, stats in outputs)
             merged, seconds = merge_partials(kernel, [partial for partial, _ in outputs])

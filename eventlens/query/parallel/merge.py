@@ -24,6 +24,10 @@ class TaskStats:
     read_s: float
     compute_s: float
     resident: bool = False  # read from resident bucket columns (else a Parquet scan)
+    worker: str = ""  # who ran it (executors.current_worker())
+    # Where the rows came from: "resident" (kept in memory), "parquet" (read from the table's
+    # storage: local files or object storage) or "memory" (an in-memory table).
+    source: str = "parquet"
 
     @property
     def seconds(self) -> float:
@@ -69,7 +73,8 @@ class ExplainReport:
                         "files": t.files,
                         "rows_in_files": t.rows_in_files,
                         "rows_scanned": t.rows_scanned,
-                        "source": "resident" if t.resident else "parquet",
+                        "source": t.source,
+                        "worker": t.worker,
                         "read_ms": round(t.read_s * 1000, 3),
                         "compute_ms": round(t.compute_s * 1000, 3),
                     }
