@@ -10,6 +10,8 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventlens.config import Settings
 from eventlens.errors import InvalidInput
@@ -17,6 +19,8 @@ from eventlens.query.testing import event_rows
 from eventlens.storage import tables
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.object_store import check_url, filesystem, join
+from tests.parallel import strategies as ps
+from tests.parallel.support import compare_engines
 from tests.support.s3 import S3, moto_s3
 
 
@@ -97,3 +101,36 @@ def test_storage_urls_and_paths_are_checked() -> None:
         filesystem(["/a.parquet", "s3://b/a.parquet"])
     assert join(Path("/x"), "y") == Path("/x/y")
     assert join("s3://b/p/", "y", "z") == "s3://b/p/y/z"
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+    database=None,
+)
+@given(
+    ps.event_sets(),
+    st.one_of(
+        ps.trends_queries(), ps.funnels_queries(), ps.retention_queries(), ps.lifecycle_queries()
+    ),
+    st.booleans(),
+)
+def test_the_parallel_engine_over_s3_equals_the_reference(
+    s3: S3, events: list[dict[str, Any]], query: dict[str, Any], resident: bool
+) -> None:
+    # Both read paths over object storage: the Parquet scan (Arrow dataset on S3 handed to
+    # DuckDB) and the resident buckets built from it.
+    compare_engines(
+        events,
+        query,
+        buckets=4,
+        executor="local",
+        now=ps.NOW,
+        resident=resident,
+        location=lambda _tmp: s3.prefix() + "/events",
+    )
