@@ -36,7 +36,8 @@ from eventlens.query.reference import ReferenceEngine
 from eventlens.storage.event_table import Snapshot
 
 NOW = DEFAULT_END
-ENGINES = ("parallel", "duckdb", "chdb", "reference")
+# "ray": the parallel engine on the Ray executor (bucket-owner actors, deploy-cluster.md).
+ENGINES = ("parallel", "duckdb", "chdb", "reference", "ray")
 PEERS = ("duckdb", "chdb", "reference")
 REFERENCE_MAX_EVENTS = 10_000_000  # benchmark.md: the reference engine runs at 1m and 10m only
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
@@ -269,8 +270,11 @@ class _Peers:
     def __init__(self, snapshot: Snapshot, chdb_path: Path) -> None:
         self.snapshot = snapshot
         self.chdb_path = chdb_path
-        self.parallel = ParallelEngine()
+        self.parallel = ParallelEngine("local")
         self.reference = ReferenceEngine()
+        self.ray_workers = 2
+        self.ray: Any = None  # the RayExecutor while the "ray" section runs
+        self.ray_report: dict[str, Any] = {}
         self.duck: DuckDBPeer | None = None
         self.chdb: ChdbPeer | None = None
 
@@ -281,9 +285,22 @@ class _Peers:
         if engine == "chdb":
             self.chdb = ChdbPeer(self.snapshot, self.chdb_path)
             return self.chdb.load_info
+        if engine == "ray" and self.ray is None:
+            from eventlens.query.parallel.ray_executor import RayExecutor
+
+            t0 = time.perf_counter()
+            self.ray = RayExecutor(workers=self.ray_workers, resident_bytes=8 << 30)
+            self.ray.start()
+            self.ray.workers()  # the owners are up
+            self.ray_report["start_s"] = time.perf_counter() - t0
         return None
 
     def close(self) -> None:
+        if self.ray is not None:
+            # Per owner: its share of the resident bytes (the balance of the map).
+            self.ray_report["workers"] = [vars(w) for w in self.ray.workers()]
+            self.ray.shutdown()
+            self.ray = None
         if self.chdb is not None:
             self.chdb.close()
         self.duck = self.chdb = None
@@ -293,6 +310,9 @@ class _Peers:
             return lambda: self.parallel.run(nq, self.snapshot)
         if engine == "reference":
             return lambda: self.reference.run(nq, self.snapshot)
+        if engine == "ray":
+            ray_engine = ParallelEngine(self.ray)
+            return lambda: ray_engine.run(nq, self.snapshot)
         peer: DuckDBPeer | ChdbPeer | None = self.duck if engine == "duckdb" else self.chdb
         assert peer is not None
         return lambda: peer.run(name)
@@ -306,7 +326,7 @@ def _time_one(engine: str, name: str, fn: Callable[[], Any], ours: Any, n: int) 
         return {"engine": engine, "query": name, "expressible": False}
     if engine == "parallel":
         equal: bool | None = True
-    elif engine == "reference":
+    elif engine in ("reference", "ray"):
         equal = same(answer, ours)
     else:
         equal = agrees(name, answer, ours)
@@ -351,6 +371,7 @@ def run_bench(
     reference_runs: int | None = None,
     progress: Callable[[str], None] = print,
     queries: list[str] | None = None,
+    ray_workers: int = 2,
 ) -> dict[str, Any]:
     """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
     then time every (engine, query) (`queries`: a subset of the mix by name), engine by engine.
@@ -359,11 +380,23 @@ def run_bench(
     `median_ms`, `p99_ms`, `equal_to_parallel`, or `expressible: false` / `skipped`),
     `ratios`, `floor`, `peer_load`, `engine_rss`, `peak_rss_mb`, machine and commit."""
     started = time.perf_counter()
+    peers_ray: _Peers | None = None
+    if "ray" in engines:
+        # Ray first, while this process is small and idle: its local start-up waits a bounded
+        # time for its own servers, which a loaded machine can exceed.
+        peers_ray = _Peers(Snapshot(0, 1, []), data_dir)
+        peers_ray.ray_workers = ray_workers
+        peers_ray.open("ray")
+        progress(f"ray: {ray_workers} bucket owners up in {peers_ray.ray_report['start_s']:.1f} s")
+        started = time.perf_counter()
     table = load_bench_table(data_dir / f"bench-{size}", size)
     snapshot = table.snapshot()
     load_s = time.perf_counter() - started
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
     peers = _Peers(snapshot, data_dir / f"bench-{size}.chdb")
+    peers.ray_workers = ray_workers
+    if peers_ray is not None:
+        peers.ray, peers.ray_report = peers_ray.ray, peers_ray.ray_report
     mix = {k: v for k, v in query_mix().items() if not queries or k in queries}
     normalised = {
         k: normalise(parse_query(q), timezone="UTC", week_start=0, now=NOW) for k, q in mix.items()
@@ -434,6 +467,7 @@ def run_bench(
         "floor": floor,
         "parallel_cold_ms": cold_ms,
         "resident_mb": resident_cache.CACHE.nbytes / 2**20,
+        "ray": peers.ray_report,
         "ratios": ratios,
         "machine": {
             "cores": os.cpu_count(),
