@@ -23,6 +23,7 @@ it (the `cluster` extra installs it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import threading
@@ -71,14 +72,22 @@ class BucketOwner:
         set_worker(name)
         resident_cache.configure(resident_bytes)
 
-    def run(self, fn: Callable[[Any], Any], task: Any, timeout: float | None) -> tuple[Any, Any]:
-        """(fn(task), status) under a deadline of `timeout` seconds (None: none)."""
-        if timeout is None:
-            out = fn(task)
-        else:
-            with using(Deadline(timeout)):
-                out = fn(task)
-        self.subtasks += 1
+    def run(
+        self, fn: Callable[[Any], Any], tasks: Sequence[Any], timeout: float | None
+    ) -> tuple[list[tuple[bool, Any]], dict[str, Any]]:
+        """([(True, fn(task)) or (False, the exception) per task], status), under a deadline
+        of `timeout` seconds (None: none). One call per owner and query: Ray's dispatch is
+        paid once, not per sub-task. A QueryTimeout stops the batch."""
+        out: list[tuple[bool, Any]] = []
+        with using(Deadline(timeout)) if timeout is not None else contextlib.nullcontext():
+            for task in tasks:
+                try:
+                    out.append((True, fn(task)))
+                except QueryTimeout:
+                    raise
+                except Exception as exc:
+                    out.append((False, exc))
+                self.subtasks += 1
         return out, self.status()
 
     def status(self) -> dict[str, Any]:
@@ -90,7 +99,17 @@ class BucketOwner:
             "pid": os.getpid(),
             "resident_bytes": resident_cache.CACHE.nbytes,
             "subtasks": self.subtasks,
+            "rss_bytes": _rss_bytes(),
         }
+
+
+def _rss_bytes() -> int:
+    """This process's resident set size (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 @dataclass
@@ -102,12 +121,11 @@ class _Worker:
 
 @dataclass
 class _Run:
-    """One submitted attempt of sub-task `index` on `worker`."""
+    """One submitted batch: sub-tasks `indices` on `worker`."""
 
-    index: int
+    indices: list[int]
     worker: str
     started: float
-    duplicate: bool = False
 
 
 @dataclass
@@ -119,6 +137,7 @@ class WorkerStatus:
     pid: int
     resident_bytes: int
     subtasks: int
+    rss_bytes: int = 0
 
 
 @dataclass
@@ -225,7 +244,9 @@ class RayExecutor:
             w.node = s["node"]
             metrics.worker_resident_bytes.labels(worker=w.name).set(s["resident_bytes"])
             out.append(
-                WorkerStatus(w.name, s["node"], s["pid"], s["resident_bytes"], s["subtasks"])
+                WorkerStatus(
+                    w.name, s["node"], s["pid"], s["resident_bytes"], s["subtasks"], s["rss_bytes"]
+                )
             )
         return out
 
@@ -278,26 +299,30 @@ class RayExecutor:
         pending: dict[Any, _Run] = {}
         keys = [task_key(t) for t in tasks]
 
-        def submit(index: int, *, skip: frozenset[str] = frozenset(), dup: bool = False) -> None:
+        def submit(indices: Sequence[int], skip: frozenset[str] = frozenset()) -> None:
+            """Send `indices` to their owners among the live workers not in `skip`, one
+            batch per owner."""
             live = [w for w in self._workers if w not in skip]
             if not live:
-                raise self._all_lost(tasks[index])
-            name = owners.ranking(keys[index], live)[0]
+                raise self._all_lost(tasks[indices[0]])
+            groups: dict[str, list[int]] = {}
+            for i in indices:
+                groups.setdefault(owners.ranking(keys[i], live)[0], []).append(i)
             timeout = None if deadline is None else max(deadline.remaining(), 0.001)
-            ref = self._workers[name].handle.run.remote(fn_ref, tasks[index], timeout)
-            pending[ref] = _Run(index, name, time.monotonic(), dup)
+            for name, group in groups.items():
+                batch = [tasks[i] for i in group]
+                ref = self._workers[name].handle.run.remote(fn_ref, batch, timeout)
+                pending[ref] = _Run(group, name, time.monotonic())
 
         try:
-            for i in range(len(tasks)):
-                submit(i)
+            submit(range(len(tasks)))
             while len(query.results) < len(tasks):
                 wait_s = 0.25 if deadline is None else min(0.25, deadline.remaining())
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
                 if deadline is not None and deadline.expired and not ready:
                     raise timeout_error(deadline.timeout)
                 for ref in ready:
-                    run = pending.pop(ref)
-                    self._collect(ray, ref, run, query, submit)
+                    self._collect(ray, ref, pending.pop(ref), query, submit)
                 self._reissue_stragglers(query, pending, submit)
         except BaseException:
             for ref in pending:
@@ -311,66 +336,76 @@ class RayExecutor:
     def _collect(
         self, ray: Any, ref: Any, run: _Run, query: _Query, submit: Callable[..., None]
     ) -> None:
-        i = run.index
         try:
-            out, status = ray.get(ref)
+            outs, status = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
-            if i in query.results:
-                return
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
             if isinstance(cause, QueryTimeout):
                 raise cause from None
-            query.failures[i] = query.failures.get(i, 0) + 1
-            metrics.worker_retries.labels(worker=run.worker, reason="failed").inc()
-            if query.failures[i] >= 2:
-                raise ExecutionError(
-                    f"query sub-task failed twice on partition {describe(query.tasks[i])}: {cause}",
-                    partition=describe(query.tasks[i]),
-                ) from cause
-            log.warning(
-                "query.subtask_retry", partition=describe(query.tasks[i]), error=repr(cause)
-            )
-            submit(i)
-            return
+            raise ExecutionError(
+                f"bucket owner {run.worker} failed: {cause}", partition=run.worker
+            ) from cause
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
             self._drop(run.worker, exc)
-            if i in query.results:
-                return
-            query.losses[i] = query.losses.get(i, 0) + 1
-            metrics.worker_retries.labels(worker=run.worker, reason="lost").inc()
-            if query.losses[i] > self.target + 1:
-                raise ExecutionError(
-                    f"query sub-task on partition {describe(query.tasks[i])} was lost "
-                    f"{query.losses[i]} times; lost workers: {', '.join(self.lost)}",
-                    partition=describe(query.tasks[i]),
-                ) from exc
-            # Its next owner: the same ranking without the lost worker.
-            submit(i)
+            todo = [i for i in run.indices if i not in query.results]
+            for i in todo:
+                query.losses[i] = query.losses.get(i, 0) + 1
+                metrics.worker_retries.labels(worker=run.worker, reason="lost").inc()
+                if query.losses[i] > self.target + 1:
+                    raise ExecutionError(
+                        f"query sub-task on partition {describe(query.tasks[i])} was lost "
+                        f"{query.losses[i]} times; lost workers: {', '.join(self.lost)}",
+                        partition=describe(query.tasks[i]),
+                    ) from exc
+            if todo:
+                # Their next owners: the same rankings without the lost worker.
+                submit(todo)
             return
         w = self._workers.get(run.worker)
         if w is not None:
             w.node = status["node"]
-        metrics.worker_subtasks.labels(worker=run.worker).inc()
         metrics.worker_resident_bytes.labels(worker=run.worker).set(status["resident_bytes"])
-        if i not in query.results:
-            query.results[i] = out
-            query.durations.append(time.monotonic() - run.started)
+        retry = []
+        for i, (ok, value) in zip(run.indices, outs, strict=True):
+            if i in query.results:
+                continue  # a straggler's copy answered first
+            if ok:
+                query.results[i] = value
+                metrics.worker_subtasks.labels(worker=run.worker).inc()
+                continue
+            query.failures[i] = query.failures.get(i, 0) + 1
+            metrics.worker_retries.labels(worker=run.worker, reason="failed").inc()
+            if query.failures[i] >= 2:
+                raise ExecutionError(
+                    f"query sub-task failed twice on partition {describe(query.tasks[i])}: {value}",
+                    partition=describe(query.tasks[i]),
+                ) from value
+            log.warning(
+                "query.subtask_retry", partition=describe(query.tasks[i]), error=repr(value)
+            )
+            retry.append(i)
+        query.durations.append(time.monotonic() - run.started)
+        if retry:
+            submit(retry)
 
     def _reissue_stragglers(
         self, query: _Query, pending: dict[Any, _Run], submit: Callable[..., None]
     ) -> None:
-        if len(query.durations) * 2 < len(query.tasks) or len(self._workers) < 2:
+        """A batch running STRAGGLER_FACTOR x the median of the finished ones (at least
+        STRAGGLER_MIN_S) once half the sub-tasks are answered: its unanswered sub-tasks go to
+        their next owners too; the first answer wins."""
+        if not query.durations or len(query.results) * 2 < len(query.tasks):
             return
         limit = max(STRAGGLER_MIN_S, STRAGGLER_FACTOR * statistics.median(query.durations))
         now = time.monotonic()
         for run in list(pending.values()):
-            i = run.index
-            if i in query.results or i in query.duplicated or now - run.started < limit:
+            todo = [i for i in run.indices if i not in query.results and i not in query.duplicated]
+            if not todo or now - run.started < limit or len(self._workers) < 2:
                 continue
-            query.duplicated.add(i)
-            metrics.worker_retries.labels(worker=run.worker, reason="straggler").inc()
-            log.info("query.straggler_reissued", partition=describe(query.tasks[i]))
-            submit(i, skip=frozenset({run.worker}), dup=True)
+            query.duplicated.update(todo)
+            metrics.worker_retries.labels(worker=run.worker, reason="straggler").inc(len(todo))
+            log.info("query.straggler_reissued", worker=run.worker, subtasks=len(todo))
+            submit(todo, skip=frozenset({run.worker}))
 
     def _all_lost(self, task: Any) -> ExecutionError:
         return ExecutionError(
