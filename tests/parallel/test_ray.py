@@ -22,10 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlens.errors import ExecutionError
+from eventlens.observability import metrics
 from eventlens.query import normalise, parse_query
 from eventlens.query.deadline import Deadline, using
 from eventlens.query.parallel import ParallelEngine
 from eventlens.query.parallel.engine import run_subtask
+from eventlens.query.parallel.executors import current_worker
 from eventlens.query.parallel.ray_executor import RayExecutor, task_key
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
@@ -40,6 +42,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = {"resources": {"eventlens_owner": 0.01}}  # owners only on the worker nodes
+STRAGGLE_S = 20.0  # the straggler test's slow owner, per sub-task
 DELAY_S = 0.5  # per slowed sub-task of the node-loss test (batches of ~5: seconds per owner)
 
 
@@ -203,6 +206,42 @@ class Slowed:
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], deadline: Any) -> list[Any]:
         return self.inner.map(functools.partial(_slowly, fn), tasks, deadline)
+
+
+def _slow_on(worker: str, fn: Callable[[Any], Any], task: Any) -> Any:
+    if current_worker() == worker:
+        time.sleep(STRAGGLE_S)
+    return fn(task)
+
+
+class SlowOn(Slowed):
+    """The Ray executor with one owner STRAGGLE_S slower on every sub-task."""
+
+    def __init__(self, inner: RayExecutor, worker: str) -> None:
+        super().__init__(inner)
+        self.worker = worker
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], deadline: Any) -> list[Any]:
+        return self.inner.map(functools.partial(_slow_on, self.worker, fn), tasks, deadline)
+
+
+def test_a_straggling_owner_is_overtaken_by_the_next_owners(env: RayEnv) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = _snapshot(Path(tmp) / "events")
+        nq = _nq()
+        engine = ParallelEngine(env.executor)
+        engine.run(nq, snapshot)  # every owner up and warm
+        plan = engine.plan(nq, snapshot)
+        slow = env.executor.owners_of([task_key(plan.tasks[0])])[task_key(plan.tasks[0])]
+        sample = ("eventlens_query_worker_retries_total", {"worker": slow, "reason": "straggler"})
+        before = metrics.REGISTRY.get_sample_value(*sample) or 0.0
+        started = time.monotonic()
+        result, report = ParallelEngine(SlowOn(env.executor, slow)).explain(nq, snapshot)
+        seconds = time.monotonic() - started
+        assert not mismatches(ReferenceEngine().run(nq, snapshot), result)
+        assert seconds < STRAGGLE_S * 0.75, seconds  # answered without waiting for it
+        assert slow not in {t.worker for t in report.tasks}
+        assert (metrics.REGISTRY.get_sample_value(*sample) or 0.0) > before
 
 
 def test_a_node_removed_mid_query_is_answered_by_the_others(env: RayEnv) -> None:

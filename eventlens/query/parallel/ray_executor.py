@@ -57,7 +57,7 @@ FORWARDED_ENV = (
     "PYTHONPATH",
 )
 # A straggler: running this many times the median of the finished peers, and at least
-# STRAGGLER_MIN_S, once half of the sub-tasks are done.
+# STRAGGLER_MIN_S, once half of the first-round batches (one per owner) are answered.
 STRAGGLER_FACTOR = 4.0
 STRAGGLER_MIN_S = 1.0
 
@@ -148,6 +148,7 @@ class _Query:
     losses: dict[int, int] = field(default_factory=dict)
     durations: list[float] = field(default_factory=list)
     duplicated: set[int] = field(default_factory=set)
+    batches: int = 0  # first-round batches (one per owner)
 
 
 def task_key(task: Any) -> str:
@@ -316,6 +317,7 @@ class RayExecutor:
 
         try:
             submit(range(len(tasks)))
+            query.batches = len(pending)
             while len(query.results) < len(tasks):
                 wait_s = 0.25 if deadline is None else min(0.25, deadline.remaining())
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
@@ -331,6 +333,9 @@ class RayExecutor:
                 except Exception as exc:  # cancelling is best effort
                     log.debug("query.cancel_failed", error=repr(exc)[:200])
             raise
+        for ref in pending:  # the slower copies of re-issued stragglers: no longer needed
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
         return [query.results[i] for i in range(len(tasks))]
 
     def _collect(
@@ -392,9 +397,9 @@ class RayExecutor:
         self, query: _Query, pending: dict[Any, _Run], submit: Callable[..., None]
     ) -> None:
         """A batch running STRAGGLER_FACTOR x the median of the finished ones (at least
-        STRAGGLER_MIN_S) once half the sub-tasks are answered: its unanswered sub-tasks go to
-        their next owners too; the first answer wins."""
-        if not query.durations or len(query.results) * 2 < len(query.tasks):
+        STRAGGLER_MIN_S) once half the first-round batches are answered: its unanswered
+        sub-tasks go to their next owners too; the first answer wins."""
+        if not query.durations or len(query.durations) * 2 < query.batches:
             return
         limit = max(STRAGGLER_MIN_S, STRAGGLER_FACTOR * statistics.median(query.durations))
         now = time.monotonic()
