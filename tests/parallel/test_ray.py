@@ -27,12 +27,12 @@ from eventlens.query import normalise, parse_query
 from eventlens.query.deadline import Deadline, using
 from eventlens.query.parallel import ParallelEngine
 from eventlens.query.parallel.engine import run_subtask
-from eventlens.query.parallel.executors import current_worker
 from eventlens.query.parallel.ray_executor import RayExecutor, task_key
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable, Snapshot
 from tests.parallel import strategies as s
+from tests.parallel.ray_slow import slow_on, slowly
 from tests.parallel.support import compare_engines
 from tests.query.golden.compare import mismatches
 from tests.support.s3 import S3, moto_s3
@@ -189,11 +189,6 @@ def test_a_new_owner_takes_only_its_share_and_the_answer_stays_exact(env: RayEnv
     )
 
 
-def _slowly(fn: Callable[[Any], Any], task: Any) -> Any:
-    time.sleep(DELAY_S)
-    return fn(task)
-
-
 class Slowed:
     """The Ray executor with every sub-task DELAY_S slower: a window to lose a node in."""
 
@@ -205,13 +200,7 @@ class Slowed:
         self.fits_resident = inner.fits_resident
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], deadline: Any) -> list[Any]:
-        return self.inner.map(functools.partial(_slowly, fn), tasks, deadline)
-
-
-def _slow_on(worker: str, fn: Callable[[Any], Any], task: Any) -> Any:
-    if current_worker() == worker:
-        time.sleep(STRAGGLE_S)
-    return fn(task)
+        return self.inner.map(functools.partial(slowly, DELAY_S, fn), tasks, deadline)
 
 
 class SlowOn(Slowed):
@@ -222,7 +211,8 @@ class SlowOn(Slowed):
         self.worker = worker
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], deadline: Any) -> list[Any]:
-        return self.inner.map(functools.partial(_slow_on, self.worker, fn), tasks, deadline)
+        slowed = functools.partial(slow_on, self.worker, STRAGGLE_S, fn)
+        return self.inner.map(slowed, tasks, deadline)
 
 
 def test_a_straggling_owner_is_overtaken_by_the_next_owners(env: RayEnv) -> None:
@@ -231,6 +221,7 @@ def test_a_straggling_owner_is_overtaken_by_the_next_owners(env: RayEnv) -> None
         nq = _nq()
         engine = ParallelEngine(env.executor)
         engine.run(nq, snapshot)  # every owner up and warm
+        ParallelEngine(SlowOn(env.executor, "nobody")).run(nq, snapshot)  # ray_slow imported
         plan = engine.plan(nq, snapshot)
         slow = env.executor.owners_of([task_key(plan.tasks[0])])[task_key(plan.tasks[0])]
         sample = ("eventlens_query_worker_retries_total", {"worker": slow, "reason": "straggler"})

@@ -231,7 +231,8 @@ class RayExecutor:
                 self._workers[name] = _Worker(name, handle)
 
     def workers(self) -> list[WorkerStatus]:
-        """The live owners' status (asks each; a dead one is dropped)."""
+        """The live owners' status (asks each, up to 60 s; a dead one is dropped, one that
+        does not answer in time is left out)."""
         import ray
 
         self.start()
@@ -239,8 +240,12 @@ class RayExecutor:
         for w in list(self._workers.values()):
             try:
                 s = ray.get(w.handle.status.remote(), timeout=60)
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            except ray.exceptions.RayActorError as exc:
                 self._drop(w.name, exc)
+                continue
+            except ray.exceptions.GetTimeoutError:
+                # Slow to start or busy (a loaded machine), not lost: left out of this list.
+                log.info("query.worker_status_timeout", worker=w.name)
                 continue
             w.node = s["node"]
             metrics.worker_resident_bytes.labels(worker=w.name).set(s["resident_bytes"])
