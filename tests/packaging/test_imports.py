@@ -104,11 +104,10 @@ def test_modules_import_only_declared_distributions() -> None:
     for imp in imports:
         dists = by_module.get(imp.module)
         lazy_bench = not imp.at_import_time and PACKAGE / "bench" in imp.path.parents
+        lazy_ray = not imp.at_import_time and imp.path == ray_executor
         if not dists:
             problems.append(f"{_where(imp)}, which no installed distribution provides")
-        elif dists & runtime or (lazy_bench and dists & bench):
-            continue
-        elif not imp.at_import_time and imp.path == ray_executor and dists & cluster:
+        elif dists & runtime or (lazy_bench and dists & bench) or (lazy_ray and dists & cluster):
             continue
         elif imp.at_import_time:
             problems.append(f"{_where(imp)} at import time; {sorted(dists)} is not a runtime dep")
