@@ -69,6 +69,22 @@ class Settings:
     port: int = field(default_factory=lambda: _env_int("EVENTLENS_PORT", 8000))
     # fsync before acknowledging capture. Off only for benchmarks of the non-durable ratio.
     fsync: bool = field(default_factory=lambda: _env_bool("EVENTLENS_FSYNC", True))
+    # Where event tables live: "" = <data_dir>/projects/<id>/events (local files), or
+    # "s3://bucket/prefix" (object storage; AWS_* variables, eventlens/storage/object_store.py).
+    # The ingest log, persons (SQLite) and metadata stay in data_dir on local disk.
+    storage_url: str = field(default_factory=lambda: os.environ.get("EVENTLENS_STORAGE_URL", ""))
+    # Where the parallel engine runs sub-tasks: "local" (threads) or "ray" (a Ray cluster,
+    # docs/deploy-cluster.md); ray_address "" starts a local Ray instance.
+    query_executor: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_QUERY_EXECUTOR", "local")
+    )
+    ray_address: str = field(default_factory=lambda: os.environ.get("EVENTLENS_RAY_ADDRESS", ""))
+    # Bucket-owner actors the Ray executor starts (each keeps its share of person buckets
+    # resident), and the resident MiB each may hold.
+    ray_workers: int = field(default_factory=lambda: _env_int("EVENTLENS_RAY_WORKERS", 2))
+    ray_worker_resident_mb: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_RAY_WORKER_RESIDENT_MB", 1024)
+    )
     # Person buckets per event table (storage.md item 4); fixed when a table is created.
     buckets: int = field(default_factory=lambda: _env_int("EVENTLENS_BUCKETS", 16))
     # The consumer commits at most this often (freshness <= this + commit time).
@@ -224,7 +240,15 @@ class Settings:
         return self.data_dir / "projects" / str(project_id)
 
     def event_table_dir(self, project_id: int) -> Path:
+        """The local directory of the project's event table (when storage_url is "")."""
         return self.project_dir(project_id) / "events"
+
+    def event_table_location(self, project_id: int) -> Path | str:
+        """Where the project's event table lives: `event_table_dir`, or under storage_url
+        ("s3://bucket/prefix/projects/<id>/events")."""
+        if not self.storage_url:
+            return self.event_table_dir(project_id)
+        return f"{self.storage_url.rstrip('/')}/projects/{project_id}/events"
 
     def state_db(self, project_id: int) -> Path:
         """Per-project SQLite: persons, distinct ids, uuid dedupe index, dead letters."""

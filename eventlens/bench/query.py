@@ -40,7 +40,8 @@ from eventlens.query.reference import ReferenceEngine
 from eventlens.storage.event_table import Snapshot
 
 NOW = DEFAULT_END
-ENGINES = ("parallel", "duckdb", "chdb", "reference")
+# "ray": the parallel engine on the Ray executor (bucket-owner actors, deploy-cluster.md).
+ENGINES = ("parallel", "duckdb", "chdb", "reference", "ray")
 PEERS = ("duckdb", "chdb", "reference")
 REFERENCE_MAX_EVENTS = 10_000_000  # benchmark.md: the reference engine runs at 1m and 10m only
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
@@ -287,8 +288,11 @@ class _Peers:
         self.snapshot = snapshot
         self.chdb_path = chdb_path
         self.end = end
-        self.parallel = ParallelEngine()
+        self.parallel = ParallelEngine("local")
         self.reference = ReferenceEngine()
+        self.ray_workers = 2
+        self.ray: Any = None  # the RayExecutor while the "ray" section runs
+        self.ray_report: dict[str, Any] = {}
         self.duck: DuckDBPeer | None = None
         self.chdb: ChdbPeer | None = None
 
@@ -299,9 +303,22 @@ class _Peers:
         if engine == "chdb":
             self.chdb = ChdbPeer(self.snapshot, self.chdb_path, self.end)
             return self.chdb.load_info
+        if engine == "ray" and self.ray is None:
+            from eventlens.query.parallel.ray_executor import RayExecutor
+
+            t0 = time.perf_counter()
+            self.ray = RayExecutor(workers=self.ray_workers, resident_bytes=8 << 30)
+            self.ray.start()
+            self.ray.workers()  # the owners are up
+            self.ray_report["start_s"] = time.perf_counter() - t0
         return None
 
     def close(self) -> None:
+        if self.ray is not None:
+            # Per owner: its share of the resident bytes (the balance of the map).
+            self.ray_report["workers"] = [vars(w) for w in self.ray.workers()]
+            self.ray.shutdown()
+            self.ray = None
         if self.chdb is not None:
             self.chdb.close()
         self.duck = self.chdb = None
@@ -311,6 +328,9 @@ class _Peers:
             return lambda: self.parallel.run(nq, self.snapshot)
         if engine == "reference":
             return lambda: self.reference.run(nq, self.snapshot)
+        if engine == "ray":
+            ray_engine = ParallelEngine(self.ray)
+            return lambda: ray_engine.run(nq, self.snapshot)
         peer: DuckDBPeer | ChdbPeer | None = self.duck if engine == "duckdb" else self.chdb
         assert peer is not None
         return lambda: peer.run(name)
@@ -342,7 +362,7 @@ def _interleaved(
             row["first_ms"] = (time.perf_counter() - t0) * 1000
             if engine in ("duckdb", "chdb") and answer is None:
                 row["expressible"] = False
-            elif engine == "reference":
+            elif engine in ("reference", "ray"):
                 row["equal_to_parallel"] = same(answer, ours[name])
             elif engine != "parallel":
                 row["equal_to_parallel"] = agrees(name, answer, ours[name])
@@ -394,6 +414,7 @@ def run_bench(
     progress: Callable[[str], None] = print,
     queries: list[str] | None = None,
     data: Path | None = None,
+    ray_workers: int = 2,
 ) -> dict[str, Any]:
     """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
     then time every (engine, query) (`queries`: a subset of the mix by name), interleaved.
@@ -406,6 +427,15 @@ def run_bench(
     imported with `eventlens import` (into `import-<name>/` under `data_dir`, reused); the mix
     then covers the last 30 days before the day after its last event, and `size` is unused."""
     started = time.perf_counter()
+    peers_ray: _Peers | None = None
+    if "ray" in engines:
+        # Ray first, while this process is small and idle: its local start-up waits a bounded
+        # time for its own servers, which a loaded machine can exceed.
+        peers_ray = _Peers(Snapshot(0, 1, []), data_dir, None)
+        peers_ray.ray_workers = ray_workers
+        peers_ray.open("ray")
+        progress(f"ray: {ray_workers} bucket owners up in {peers_ray.ray_report['start_s']:.1f} s")
+        started = time.perf_counter()
     end: datetime | None = None
     if data is not None:
         table, end = load_import_table(data_dir / f"import-{data.stem}", data)
@@ -418,6 +448,9 @@ def run_bench(
     load_s = time.perf_counter() - started
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
     peers = _Peers(snapshot, chdb_path, end)
+    peers.ray_workers = ray_workers
+    if peers_ray is not None:
+        peers.ray, peers.ray_report = peers_ray.ray, peers_ray.ray_report
     now = NOW if end is None else end
     mix = {k: v for k, v in query_mix(now).items() if not queries or k in queries}
     normalised = {
@@ -485,6 +518,7 @@ def run_bench(
         "floor": floor,
         "parallel_cold_ms": cold_ms,
         "resident_mb": resident_cache.CACHE.nbytes / 2**20,
+        "ray": peers.ray_report,
         "ratios": ratios,
         "machine": {
             "cores": os.cpu_count(),

@@ -146,15 +146,29 @@ def bench_query(
         help="Benchmark on this Parquet / JSON-lines file (imported with `eventlens import`) "
         "instead of generated data; the mix covers its last 30 days.",
     ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="ray: also time the parallel engine on the Ray executor (engine 'ray'; a local "
+        "Ray instance, the 'cluster' extra), against the local executor in the same run.",
+    ),
+    ray_workers: int = typer.Option(2, "--ray-workers", help="Bucket-owner actors for 'ray'."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL."""
+    """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL (and the
+    parallel engine on Ray with --executor ray)."""
     from eventlens.bench.query import ENGINES, run_bench
     from eventlens.bench.query_data import query_mix
     from eventlens.generate import parse_count
 
     n = parse_count(size)
     names = [e.strip() for e in engines.split(",") if e.strip()]
+    if executor not in ("local", "ray"):
+        fail(f"unknown executor {executor!r} (use local or ray)")
+    if executor == "ray" and "ray" not in names:
+        names.append("ray")
+    if ray_workers < 1:
+        fail("--ray-workers must be >= 1")
     unknown = set(names) - set(ENGINES)
     if unknown or not names:
         fail(f"unknown engine(s) {', '.join(sorted(unknown))} (use {', '.join(ENGINES)})")
@@ -175,6 +189,7 @@ def bench_query(
             lambda line: console.print(line, soft_wrap=True),
             subset,
             data,
+            ray_workers,
         )
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:

@@ -1,4 +1,4 @@
-"""`eventlens explain --project ID FILE.json [--executor local|inline] [--json] [--data-dir D]`.
+"""`eventlens explain --project ID FILE.json [--executor local|inline|ray] [--json] [--data-dir D]`.
 
 Runs the query once on the parallel engine against the project's latest data version and prints
 the plan with what happened (EXPLAIN ANALYZE): files pruned and kept, sub-tasks, rows scanned,
@@ -38,7 +38,7 @@ def explain_local(
         store.close()
     table = tables.open_table(settings, project_id)
     if table is None:
-        path = settings.event_table_dir(project_id)
+        path = settings.event_table_location(project_id)
         raise NotFound(f"project {project_id} has no event table yet at {path}")
     snapshot = table.snapshot()
     nq = normalise(
@@ -48,6 +48,15 @@ def explain_local(
         now=datetime.now(UTC),
         test_account_filters=project.test_account_filters,
     )
+    if executor == "ray":
+        from eventlens.query.parallel import use_executor
+
+        use_executor(
+            "ray",
+            address=settings.ray_address,
+            workers=settings.ray_workers,
+            resident_bytes=settings.ray_worker_resident_mb * 2**20,
+        )
     result, report = ParallelEngine(executor).explain(nq, snapshot)
     return {**report.to_dict(), "results": result}
 
@@ -69,7 +78,7 @@ def _print(report: dict[str, Any]) -> None:
         f"{', '.join(report['properties']) or '-'}"
     )
     table = Table(title="sub-tasks")
-    columns = ("#", "buckets", "files", "rows in files", "source", "rows read", "read ms")
+    columns = ("#", "buckets", "files", "rows in files", "source", "worker", "rows read", "read ms")
     for col in (*columns, "compute ms"):
         table.add_column(col, justify="right")
     for run in report["subtask_runs"]:
@@ -81,6 +90,7 @@ def _print(report: dict[str, Any]) -> None:
             str(run["files"]),
             f"{run['rows_in_files']:,}",
             run.get("source", "parquet"),
+            run.get("worker", ""),
             f"{run['rows_scanned']:,}",
             f"{run['read_ms']:.1f}",
             f"{run['compute_ms']:.1f}",
@@ -95,7 +105,11 @@ def _print(report: dict[str, Any]) -> None:
 def explain(
     source: str = typer.Argument(..., metavar="FILE.json|-", help="Query JSON file, or - (stdin)."),
     project: int = typer.Option(..., "--project", help="Project id."),
-    executor: str = typer.Option("local", "--executor", help="local (default) or inline."),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (default), inline, or ray (EVENTLENS_RAY_ADDRESS, or a local Ray).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report (and results) as JSON."),
     data_dir: Path | None = DataDirOption,
 ) -> None:

@@ -37,6 +37,17 @@ def serve(
     shadow_sample: str | None = typer.Option(
         None, "--shadow-sample", help="Shadow mode: share of queries, 0-1 or 0%-100%."
     ),
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        help="Where query sub-tasks run: local (threads) or ray (a Ray cluster; the "
+        "'cluster' extra). Default: EVENTLENS_QUERY_EXECUTOR or local.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="With --executor ray: the cluster to join (HOST:PORT); none starts a local Ray.",
+    ),
 ) -> None:
     """Run the server until interrupted."""
     from dataclasses import replace
@@ -54,6 +65,11 @@ def serve(
         if shadow_sample is not None:
             shadow["shadow_sample"] = parse_rate(shadow_sample)
         settings = replace(settings, **shadow)
+        if executor is not None:
+            settings = replace(settings, query_executor=executor)
+        if ray_address is not None:
+            settings = replace(settings, ray_address=ray_address)
+        check_executor(settings)
         parse_project_rates(settings.shadow_sample_projects)
         if settings.shadow_candidate:
             from eventlens.query.registry import get_engine
@@ -64,6 +80,23 @@ def serve(
     except (ValueError, EventLensError) as exc:
         fail(exc if isinstance(exc, EventLensError) else f"shadow settings: {exc}")
     run_server(settings)
+
+
+def check_executor(settings: Settings) -> None:
+    """InvalidInput for an unknown executor, a Ray address without the Ray executor, or a
+    storage URL that is not s3://BUCKET[/PREFIX] (before anything starts)."""
+    from eventlens.query.parallel.executors import EXECUTOR_NAMES
+    from eventlens.storage.object_store import check_url
+
+    if settings.query_executor not in EXECUTOR_NAMES:
+        raise InvalidInput(
+            f"unknown executor {settings.query_executor!r} (available: "
+            f"{', '.join(EXECUTOR_NAMES)})",
+            field="executor",
+        )
+    if settings.ray_address and settings.query_executor != "ray":
+        raise InvalidInput("--ray-address needs --executor ray", field="ray_address")
+    check_url(settings.storage_url)
 
 
 def bind(host: str, port: int) -> list[socket.socket]:

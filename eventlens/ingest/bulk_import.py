@@ -536,7 +536,9 @@ def import_file(
         )
     app_id = _import_id(path)
     with writer_lock(settings, project_id):
-        table = EventTable.open_or_create(settings.event_table_dir(project_id), settings.buckets)
+        table = EventTable.open_or_create(
+            settings.event_table_location(project_id), settings.buckets
+        )
     conn = state.connect(settings.state_db(project_id))
     con = duckdb.connect(config={"threads": 2})
     imported = duplicates = invalid = 0

@@ -123,7 +123,7 @@ class ProjectWriter:
         self.project_id = project_id
         with writer_lock(settings, project_id):
             self.table = EventTable.open_or_create(
-                settings.event_table_dir(project_id), settings.buckets
+                settings.event_table_location(project_id), settings.buckets
             )
             self.conn = state.connect(settings.state_db(project_id))
         self.duplicates_total = 0

@@ -166,6 +166,31 @@ resident_build_seconds = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
     registry=REGISTRY,
 )
+# Per worker of a distributed executor (the Ray bucket owners, deploy-cluster.md).
+worker_subtasks = Counter(
+    "eventlens_query_worker_subtasks_total",
+    "Sub-tasks answered by each bucket-owner worker (Ray executor).",
+    ["worker"],
+    registry=REGISTRY,
+)
+worker_retries = Counter(
+    "eventlens_query_worker_retries_total",
+    "Sub-tasks re-issued away from a worker: lost (its process or node died), failed (an error), "
+    "straggler (far slower than its peers; the first answer wins).",
+    ["worker", "reason"],
+    registry=REGISTRY,
+)
+worker_resident_bytes = Gauge(
+    "eventlens_query_worker_resident_bytes",
+    "Bytes of resident buckets held by each bucket-owner worker, as of its last answer.",
+    ["worker"],
+    registry=REGISTRY,
+)
+workers_lost = Counter(
+    "eventlens_query_workers_lost_total",
+    "Bucket-owner workers found dead; their buckets moved to the next owners.",
+    registry=REGISTRY,
+)
 
 # --- result cache (owner: cache) ---
 query_cache_requests = Counter(

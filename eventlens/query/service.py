@@ -54,7 +54,7 @@ from eventlens.query.follow import CommitFollower
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import NormalisedQuery, normalise
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
-from eventlens.query.parallel import partials, resident_cache
+from eventlens.query.parallel import partials, resident_cache, use_executor
 from eventlens.query.pool import QueryPool
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
 from eventlens.query.querylog import QueryLog
@@ -124,9 +124,18 @@ class QueryService:
         self.cache: ResultCache | None = build_cache(settings) if cache is True else (cache or None)
         self.pool = QueryPool(workers=max(1, settings.query_workers))
         resident_cache.configure(settings.query_resident_mb * 2**20)
+        use_executor(
+            settings.query_executor,
+            address=settings.ray_address,
+            workers=settings.ray_workers,
+            resident_bytes=settings.ray_worker_resident_mb * 2**20,
+        )
         self.follower: CommitFollower | None = (
+            # Local resident buckets only: with Ray the owners keep their own.
             CommitFollower(settings)
-            if settings.query_follow_commits and settings.query_resident_mb > 0
+            if settings.query_follow_commits
+            and settings.query_resident_mb > 0
+            and settings.query_executor != "ray"
             else None
         )
         self.query_log: QueryLog | None = (

@@ -25,6 +25,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from eventlens.errors import InvalidInput
+from eventlens.storage.object_store import Location, delta_options, filesystem, is_remote
 from eventlens.storage.schema import (
     DEFAULT_BUCKETS,
     EVENT_SCHEMA,
@@ -76,9 +77,10 @@ def _column(actions: pa.Table, name: str, cast: pa.DataType | None = None) -> li
     return values
 
 
-def _data_files(actions: pa.Table, path: Path) -> list[DataFile]:
-    """The add actions of one version as DataFiles, sorted by (day, bucket, path)."""
-    root = str(path.resolve())
+def _data_files(actions: pa.Table, path: Path | str) -> list[DataFile]:
+    """The add actions of one version as DataFiles (absolute paths or URIs), sorted by
+    (day, bucket, path)."""
+    root = str(path).rstrip("/") if is_remote(path) else str(Path(path).resolve())
     paths = _column(actions, "path")
     days = _column(actions, "partition.day", pa.int32())
     buckets = _column(actions, "partition.bucket")
@@ -131,8 +133,10 @@ class Snapshot:
         stored = [c for c in wanted if c in EVENT_SCHEMA.names]
         schema = pa.schema([TABLE_SCHEMA.field(c) for c in wanted])
         parts: list[pa.Table] = []
-        for f in self.files if files is None else files:
-            t = pq.read_table(f.path, columns=stored)
+        chosen = self.files if files is None else files
+        fs, names = filesystem([f.path for f in chosen])
+        for f, name in zip(chosen, names, strict=True):
+            t = pq.read_table(name, columns=stored, filesystem=fs)
             n = t.num_rows
             arrays: list[pa.Array | pa.ChunkedArray] = []
             for c in wanted:
@@ -154,7 +158,7 @@ class EventTable:
     """Handle on one project's Delta table. Not thread-safe for writes: callers serialise writers
     (ProjectWriter holds a per-project file lock); reads through snapshots are safe."""
 
-    def __init__(self, dt: DeltaTable, path: Path, buckets: int) -> None:
+    def __init__(self, dt: DeltaTable, path: Location, buckets: int) -> None:
         self._dt = dt
         self._path = path
         self._buckets = buckets
@@ -162,20 +166,24 @@ class EventTable:
         self._latest_snapshot: Snapshot | None = None
 
     @staticmethod
-    def exists(path: Path) -> bool:
-        """Whether a Delta table has been created at `path` (reads, never creates)."""
-        return bool(DeltaTable.is_deltatable(str(path)))
+    def exists(path: Location) -> bool:
+        """Whether a Delta table has been created at `path` (a directory or an s3:// URI;
+        reads, never creates)."""
+        return bool(DeltaTable.is_deltatable(str(path), storage_options=delta_options(path)))
 
     @classmethod
-    def open_or_create(cls, path: Path, buckets: int = DEFAULT_BUCKETS) -> EventTable:
-        """Open the table at `path`, creating it (empty, version 0) with `buckets` if absent.
+    def open_or_create(cls, path: Location, buckets: int = DEFAULT_BUCKETS) -> EventTable:
+        """Open the table at `path` (a directory or an s3:// URI, object_store.py), creating
+        it (empty, version 0) with `buckets` if absent.
 
         An existing table keeps the bucket count it was created with; `buckets` is then ignored.
         """
         if buckets < 1:
             raise InvalidInput(f"bucket count must be >= 1, not {buckets}")
+        options = delta_options(path)
         if not cls.exists(path):
-            path.mkdir(parents=True, exist_ok=True)
+            if not is_remote(path):
+                Path(path).mkdir(parents=True, exist_ok=True)
             try:
                 DeltaTable.create(
                     str(path),
@@ -184,12 +192,13 @@ class EventTable:
                     name="events",
                     description=json.dumps({"eventlens_buckets": buckets}),
                     configuration=_TABLE_CONFIGURATION,
+                    storage_options=options,
                 )
             except Exception:
                 # Another process (query service, consumer, import) created it first.
                 if not cls.exists(path):
                     raise
-        dt = DeltaTable(str(path))
+        dt = DeltaTable(str(path), storage_options=options)
         meta = json.loads(dt.metadata().description or "{}")
         return cls(dt, path, int(meta.get("eventlens_buckets", DEFAULT_BUCKETS)))
 
@@ -198,7 +207,7 @@ class EventTable:
         return self._buckets
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Location:
         return self._path
 
     def _latest(self) -> DeltaTable:
@@ -274,7 +283,9 @@ class EventTable:
                 actions = pa.table(self._dt.get_add_actions(flatten=True))
         else:
             try:
-                dt = DeltaTable(str(self._path), version=version)
+                dt = DeltaTable(
+                    str(self._path), version=version, storage_options=delta_options(self._path)
+                )
             except Exception as exc:  # deltalake raises its own error types per backend
                 raise InvalidInput(f"event table has no version {version}: {exc}") from exc
             version_read = dt.version()

@@ -15,11 +15,11 @@ module that talks to Delta Lake, so another storage backend replaces that module
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from eventlens.config import Settings
 from eventlens.errors import InvalidInput
 from eventlens.storage.event_table import EventTable, Snapshot
+from eventlens.storage.object_store import Location
 
 __all__ = ["TableCache", "has_table", "open_table", "snapshot"]
 
@@ -29,10 +29,10 @@ class TableCache:
     whose first events land later is found on its next read."""
 
     def __init__(self) -> None:
-        self._tables: dict[Path, EventTable] = {}
+        self._tables: dict[Location, EventTable] = {}
         self._lock = threading.Lock()
 
-    def table(self, path: Path) -> EventTable | None:
+    def table(self, path: Location) -> EventTable | None:
         """The table at `path`, opened on first use; None while no table exists there."""
         with self._lock:
             table = self._tables.get(path)
@@ -45,7 +45,7 @@ class TableCache:
             return self._tables.setdefault(path, table)
 
     def snapshot(
-        self, path: Path, *, buckets: int, version: int | None = None, name: str = "table"
+        self, path: Location, *, buckets: int, version: int | None = None, name: str = "table"
     ) -> Snapshot:
         """The snapshot of `version` (None = latest) of the table at `path`. Without a table:
         the empty version 0 with `buckets`; any other version is InvalidInput, as is a version
@@ -65,7 +65,7 @@ _CACHE = TableCache()
 def open_table(settings: Settings, project_id: int) -> EventTable | None:
     """The project's event table for reading (opened once per process), None if it has none yet.
     Use it for table-level facts (version, app transactions); read data through `snapshot`."""
-    return _CACHE.table(settings.event_table_dir(project_id))
+    return _CACHE.table(settings.event_table_location(project_id))
 
 
 def has_table(settings: Settings, project_id: int) -> bool:
@@ -81,7 +81,7 @@ def snapshot(settings: Settings, project_id: int, version: int | None = None) ->
     has, raises InvalidInput.
     """
     return _CACHE.snapshot(
-        settings.event_table_dir(project_id),
+        settings.event_table_location(project_id),
         buckets=settings.buckets,
         version=version,
         name=f"project {project_id}",

@@ -59,3 +59,23 @@ def test_serve_on_a_busy_port_exits_non_zero_without_starting(tmp_path: Path) ->
     assert f"port {port} is already in use" in out.stderr and "--port" in out.stderr, out.stderr
     assert "consumer.spawned" not in out.stderr and "server.start" not in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--executor", "dask"], "unknown executor 'dask'"),
+        (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --executor ray"),
+    ],
+)
+def test_serve_refuses_a_bad_executor_before_starting(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "eventlens", "serve", "--port", "0",
+         "--data-dir", str(tmp_path / "data"), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, (out.returncode, out.stderr[-3000:])  # InvalidInput
+    assert says in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "data").exists()

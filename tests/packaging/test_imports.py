@@ -4,7 +4,8 @@ Computed from pyproject.toml and the installed distributions' metadata, not from
 - an import that runs when a module is imported (module or class level) is of the standard
   library, of eventlens, or of a distribution in `[project] dependencies`;
 - an import inside a function may also be of the `bench` extra, and only under eventlens/bench/
-  (the bench commands import those lazily, so `eventlens --help` works without them);
+  (the bench commands import those lazily, so `eventlens --help` works without them), or of
+  the `cluster` extra (Ray), and only in the Ray executor (imported when it is chosen);
 - no import anywhere is of a test-only distribution.
 A subprocess then imports every module and asks every command for `--help` with the test and
 bench extras made unimportable.
@@ -97,6 +98,8 @@ def test_modules_import_only_declared_distributions() -> None:
     by_module = providers()
     bench = extras.get("bench", set())
     loadtest = extras.get("loadtest", set())
+    cluster = extras.get("cluster", set())
+    ray_executor = PACKAGE / "query" / "parallel" / "ray_executor.py"
     problems = []
     imports = _third_party()
     for imp in imports:
@@ -106,12 +109,14 @@ def test_modules_import_only_declared_distributions() -> None:
         lazy_loadtest = not imp.at_import_time and (
             PACKAGE / "loadtest" in imp.path.parents or imp.path == PACKAGE / "cli" / "loadtest.py"
         )
+        lazy_ray = not imp.at_import_time and imp.path == ray_executor
         if not dists:
             problems.append(f"{_where(imp)}, which no installed distribution provides")
         elif (
             dists & runtime
             or (lazy_bench and dists & bench)
             or (lazy_loadtest and dists & loadtest)
+            or (lazy_ray and dists & cluster)
         ):
             continue
         elif imp.at_import_time:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from eventlens.query import normalise, parse_query
-from eventlens.query.parallel import ParallelEngine
+from eventlens.query.parallel import Executor, ParallelEngine
 from eventlens.query.parallel.resident_cache import CACHE
 from eventlens.query.reference import ReferenceEngine
 from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
+from eventlens.storage.object_store import Location
 from tests.parallel.strategies import person_uuid
 from tests.query.golden.compare import mismatches
 
@@ -25,24 +26,28 @@ def compare_engines(
     query: dict[str, Any],
     *,
     buckets: int,
-    executor: str,
+    executor: str | Executor,
     timezone: str = "UTC",
     week_start: int = 0,
     now: str,
     min_task_rows: int = 0,
     resident: bool = True,
     appends: int = 1,
+    location: Callable[[str], Location] | None = None,
 ) -> Any:
     """Assert parallel == reference (floats within 1e-9 relative) on a fresh table with
     `buckets` person buckets; returns the reference result. `resident`: the parallel engine
     reads resident buckets (else its Parquet scan path), and the report must say so.
     `appends`: the events arrive in that many appends, the parallel engine running the query
-    after each (so resident buckets are extended with the new files, as under live ingest)."""
+    after each (so resident buckets are extended with the new files, as under live ingest).
+    `location`: the table's location given the temporary directory (default: a directory in
+    it; e.g. an s3:// prefix instead)."""
     nq = normalise(
         parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
     )
     with tempfile.TemporaryDirectory(prefix="eventlens-par-") as tmp:
-        table = EventTable.open_or_create(Path(tmp) / "events", buckets=buckets)
+        where = location(tmp) if location is not None else Path(tmp) / "events"
+        table = EventTable.open_or_create(where, buckets=buckets)
         engine = ParallelEngine(executor, min_task_rows=min_task_rows)
         step = -(-len(events) // appends) if events else 1
         with resident_budget(CACHE.max_bytes if resident else 0):

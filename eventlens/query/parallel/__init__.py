@@ -16,6 +16,7 @@ from eventlens.query.parallel.executors import (
     LocalExecutor,
     get_executor,
     register_executor,
+    use_executor,
 )
 from eventlens.query.parallel.merge import ExplainReport, TaskStats
 from eventlens.query.parallel.planner import Plan, SubTask, plan_query
@@ -40,4 +41,5 @@ __all__ = [
     "plan_query",
     "register_executor",
     "run_subtask",
+    "use_executor",
 ]

@@ -7,6 +7,7 @@ it. Resident buckets (resident.py) are the same rows decoded once and kept in me
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -16,7 +17,12 @@ from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import partials, resident_cache
-from eventlens.query.parallel.executors import Executor, get_executor
+from eventlens.query.parallel.executors import (
+    Executor,
+    current_worker,
+    default_executor,
+    get_executor,
+)
 from eventlens.query.parallel.frame import load
 from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
@@ -38,6 +44,7 @@ def run_subtask(
     started = time.perf_counter()
     source = task.source
     resident = resident and bool(source.buckets)
+    origin = "resident" if resident else ("memory" if source.table is not None else "parquet")
     if resident:
         deadline.check()
         frame = concat_frames(
@@ -58,6 +65,8 @@ def run_subtask(
         read_s=read - started,
         compute_s=done - read,
         resident=resident,
+        worker=current_worker(),
+        source=origin,
     )
     return partial, stats
 
@@ -91,20 +100,58 @@ def traced_subtask(
         return partial, stats
 
 
+def _run_tasks(
+    executor: Executor,
+    plan: Plan,
+    params: KernelParams,
+    resident: bool,
+    store: partials.PartialStore | None,
+) -> list[tuple[Partial, TaskStats]]:
+    """Every sub-task's (partial, stats), in plan order. Sub-tasks whose partial `store` holds
+    (same kernel, parameters and immutable files) are reused; the others run on `executor` as
+    a partial of a module-level function (what a distributed executor ships) and are stored."""
+    keys = [
+        None if store is None else partials.task_key(plan.kernel, params, t) for t in plan.tasks
+    ]
+    found = [None if store is None or k is None else store.get(k) for k in keys]
+    todo = [t for t, hit in zip(plan.tasks, found, strict=True) if hit is None]
+    fn = functools.partial(traced_subtask, plan.kind, params, resident=resident)
+    computed = iter(executor.map(fn, todo, None) if todo else [])
+    out: list[tuple[Partial, TaskStats]] = []
+    for task, key, hit in zip(plan.tasks, keys, found, strict=True):
+        if hit is not None:
+            reused = TaskStats(
+                task.index, task.buckets, len(task.source.paths), task.rows, 0, 0, 0, reused=True
+            )
+            out.append((hit, reused))
+            continue
+        partial, stats = next(computed)
+        if store is not None and key is not None:
+            store.put(key, partial)
+        out.append((partial, stats))
+    return out
+
+
 class ParallelEngine:
-    """Engine "parallel". `executor`: a name ("local", "inline", ...) or an Executor;
+    """Engine "parallel". `executor`: a name ("local", "inline", "ray"), an Executor, or None
+    for the process's default (executors.use_executor; "local" unless configured);
     `min_task_rows`: coalesce buckets into sub-tasks of at least this many rows (0: one sub-task
     per bucket)."""
 
     name = "parallel"
 
     def __init__(
-        self, executor: str | Executor = "local", *, min_task_rows: int = DEFAULT_MIN_TASK_ROWS
+        self,
+        executor: str | Executor | None = None,
+        *,
+        min_task_rows: int = DEFAULT_MIN_TASK_ROWS,
     ) -> None:
         self.executor = executor
         self.min_task_rows = min_task_rows
 
     def _executor(self) -> Executor:
+        if self.executor is None:
+            return get_executor(default_executor())
         return get_executor(self.executor) if isinstance(self.executor, str) else self.executor
 
     def run(self, query: NormalisedQuery, snapshot: EventSource) -> InsightResult:
@@ -112,7 +159,10 @@ class ParallelEngine:
         return self.explain(query, snapshot)[0]
 
     def plan(self, query: NormalisedQuery, snapshot: EventSource) -> Plan:
-        return plan_query(query, snapshot, min_task_rows=self.min_task_rows)
+        # An executor whose workers own buckets (Ray) gets one sub-task per bucket, so each
+        # runs where its bucket is resident; coalescing would mix owners.
+        owns = getattr(self._executor(), "owns_buckets", False)
+        return plan_query(query, snapshot, min_task_rows=0 if owns else self.min_task_rows)
 
     def explain(
         self, query: NormalisedQuery, snapshot: EventSource
@@ -145,7 +195,8 @@ class ParallelEngine:
             # All of the plan's buckets resident at once, or none: a plan larger than the budget
             # would evict its own buckets while it runs.
             rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
-            use_resident = resident_cache.CACHE.fits(rows)
+            # (An executor with its own workers' caches says whether they fit.)
+            use_resident = getattr(executor, "fits_resident", resident_cache.CACHE.fits)(rows)
             if plan_span is not None:
                 plan_span.set_attributes(
                     {
@@ -162,29 +213,9 @@ class ParallelEngine:
 
             store = partials.current()
 
-            def one(params: KernelParams, task: SubTask) -> tuple[Partial, TaskStats]:
-                key = None if store is None else partials.task_key(plan.kernel, params, task)
-                if store is not None and key is not None:
-                    found = store.get(key)
-                    if found is not None:
-                        return found, TaskStats(
-                            task.index,
-                            task.buckets,
-                            len(task.source.paths),
-                            task.rows,
-                            0,
-                            0,
-                            0,
-                            reused=True,
-                        )
-                partial, stats = traced_subtask(plan.kind, params, task, use_resident)
-                if store is not None and key is not None:
-                    store.put(key, partial)
-                return partial, stats
-
             def execute(params: KernelParams) -> Partial:
                 started = time.perf_counter()
-                outputs = executor.map(lambda task: one(params, task), plan.tasks, None)
+                outputs = _run_tasks(executor, plan, params, use_resident, store)
                 report.execute_s += time.perf_counter() - started
                 report.tasks.extend(stats for _, stats in outputs)
                 with tracing.span("query.merge", {"eventlens.partials": len(outputs)}):

@@ -5,8 +5,9 @@
 - `inline`: in the calling thread, one after the other (debugging, profiling).
 - `local` (default): a thread pool sized to os.cpu_count(). DuckDB and numpy release the GIL
   for the scan and the vectorised work, so threads give real parallelism without pickling.
-- a distributed executor (Ray, a later issue) implements the same method: sub-tasks are pure
-  functions of (kernel, params, immutable file list), so shipping them and retrying them is safe.
+- `ray` (ray_executor.py, registered when chosen): bucket-owner actors on a Ray cluster; the
+  same method, since sub-tasks are pure functions of (kernel, params, immutable file list), so
+  shipping them and retrying them elsewhere is safe.
 
 Every executor gives each sub-task one retry; a second failure raises ExecutionError naming the
 partition. Past the deadline, sub-tasks not started are cancelled, running ones are interrupted
@@ -30,6 +31,21 @@ from eventlens.query.deadline import Deadline, timeout_error, using
 T = TypeVar("T")
 R = TypeVar("R")
 log = get_logger(__name__)
+
+
+_WORKER: str | None = None
+
+
+def set_worker(name: str) -> None:
+    """Name this process's sub-task runner (a Ray bucket owner calls it when it starts)."""
+    global _WORKER
+    _WORKER = name
+
+
+def current_worker() -> str:
+    """Who runs the calling sub-task (explain's `worker`): the process's worker name, else
+    `local:<thread name>`."""
+    return _WORKER or f"local:{threading.current_thread().name}"
 
 
 class Executor(Protocol):
@@ -133,6 +149,29 @@ class LocalExecutor:
 
 
 _EXECUTORS: dict[str, Executor] = {}
+_DEFAULT = "local"
+EXECUTOR_NAMES = ("inline", "local", "ray")
+
+
+def default_executor() -> str:
+    """The executor `ParallelEngine()` uses when given none (set by `use_executor`)."""
+    return _DEFAULT
+
+
+def use_executor(name: str, **ray_options: Any) -> Executor:
+    """Make `name` the default executor, building the Ray one (`ray_options`: RayExecutor's
+    keyword arguments) on first use and connecting it now, so a bad address fails at start-up.
+    InvalidInput for an unknown name; Unavailable when Ray is missing or unreachable."""
+    global _DEFAULT
+    if name == "ray" and "ray" not in _EXECUTORS:
+        from eventlens.query.parallel.ray_executor import RayExecutor
+
+        executor = RayExecutor(**ray_options)
+        executor.start()
+        register_executor(executor)
+    found = get_executor(name)
+    _DEFAULT = name
+    return found
 
 
 def register_executor(executor: Executor) -> None:
@@ -142,7 +181,7 @@ def register_executor(executor: Executor) -> None:
 
 def get_executor(name: str = "local") -> Executor:
     """The executor registered as `name`; InvalidInput (field "executor") if unknown."""
-    if not _EXECUTORS:
+    if "local" not in _EXECUTORS:
         register_executor(InlineExecutor())
         register_executor(LocalExecutor())
     try:

@@ -11,8 +11,10 @@ rows with one numpy take. See docs/adr/0004-parallel-engine.md.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,16 +23,19 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from eventlens.query import deadline
 from eventlens.query.model import PropertyFilter, PropertyGroup
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import filter_matches
+from eventlens.storage.object_store import filesystem, is_remote
 
 Properties = list[PropertyFilter | PropertyGroup] | PropertyGroup
 PropKey = tuple[str, str]  # ("event" | "person", key)
 
 _local = threading.local()
+_relations = itertools.count()
 
 
 def connection() -> duckdb.DuckDBPyConnection:
@@ -42,6 +47,23 @@ def connection() -> duckdb.DuckDBPyConnection:
         con.execute("SET threads = 1")
         _local.con = con
     return con
+
+
+@contextmanager
+def parquet(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> Iterator[str]:
+    """A DuckDB relation over the Parquet files `paths` for the duration of the block: local
+    files through `read_parquet`, object-storage URIs through an Arrow dataset on pyarrow's
+    S3 file system (DuckDB still pushes projections and filters down into the scan)."""
+    if not any(is_remote(p) for p in paths):
+        yield "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+        return
+    fs, names = filesystem(paths)
+    name = f"parquet_{next(_relations)}"
+    con.register(name, pads.dataset(names, filesystem=fs, format="parquet"))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
 
 
 @dataclass(frozen=True)
@@ -280,9 +302,9 @@ def _scan(
     elif not paths:
         result = None
     else:
-        files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-        sql, params = _sql(spec, f"read_parquet([{files}])", distinct)
-        result = con.sql(sql, params=params).to_arrow_table()
+        with parquet(con, paths) as relation:
+            sql, params = _sql(spec, relation, distinct)
+            result = con.sql(sql, params=params).to_arrow_table()
     return result
 
 

@@ -25,6 +25,10 @@ class TaskStats:
     compute_s: float
     resident: bool = False  # read from resident bucket columns (else a Parquet scan)
     reused: bool = False  # its partial came from the partial cache (nothing read or computed)
+    worker: str = ""  # who ran it (executors.current_worker())
+    # Where the rows came from: "resident" (kept in memory), "parquet" (read from the table's
+    # storage: local files or object storage) or "memory" (an in-memory table).
+    source: str = "parquet"
 
     @property
     def seconds(self) -> float:
@@ -73,6 +77,7 @@ class ExplainReport:
                         "rows_in_files": t.rows_in_files,
                         "rows_scanned": t.rows_scanned,
                         "source": _source(t),
+                        "worker": t.worker,
                         "read_ms": round(t.read_s * 1000, 3),
                         "compute_ms": round(t.compute_s * 1000, 3),
                     }
@@ -84,9 +89,7 @@ class ExplainReport:
 
 
 def _source(t: TaskStats) -> str:
-    if t.reused:
-        return "partial-cache"
-    return "resident" if t.resident else "parquet"
+    return "partial-cache" if t.reused else t.source
 
 
 def merge_partials(kernel: AnyKernel, partials: list[Any]) -> tuple[Any, float]:

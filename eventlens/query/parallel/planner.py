@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from eventlens.errors import ExecutionError, InvalidInput
 from eventlens.query.kinds import kind_of
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel.frame import LoadSpec, Source, connection
+from eventlens.query.parallel.frame import LoadSpec, Source, connection, parquet
 from eventlens.query.parallel.kernels import AnyKernel, KernelParams, kernel_for
 from eventlens.query.source import EventSource, event_rows
 from eventlens.storage.event_table import DataFile, Snapshot
@@ -125,14 +125,11 @@ def _earliest_files(files: list[DataFile]) -> int | None:
     near = [
         f.path for f, low in zip(files, lows, strict=True) if f.min_ts is None or low < first + 1000
     ]
-    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in near)
+    con = connection()
     # fetchall: a half-read result would block this thread's connection for the sub-tasks.
     try:
-        rows = (
-            connection()
-            .execute(f"SELECT min(epoch_us(timestamp)) FROM read_parquet([{quoted}])")
-            .fetchall()
-        )
+        with parquet(con, near) as relation:
+            rows = con.execute(f"SELECT min(epoch_us(timestamp)) FROM {relation}").fetchall()
     except duckdb.Error as exc:
         raise ExecutionError(
             f"cannot read the earliest event (date_from = all) from {', '.join(near)}: {exc}"

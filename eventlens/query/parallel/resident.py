@@ -35,6 +35,7 @@ from eventlens.query.parallel.frame import (
     PropKey,
     connection,
     json_pointer,
+    parquet,
     person_order,
 )
 from eventlens.query.parallel.kernels.compiled import select_rows
@@ -79,20 +80,16 @@ class EventNames:
 EVENT_NAMES = EventNames()
 
 
-def _files_sql(paths: Sequence[str]) -> str:
-    return "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
-
-
 def read_prop_texts(paths: Sequence[str], key: PropKey) -> tuple[np.ndarray, list[str]]:
     """A property of every row of `paths` (file order): (codes, JSON texts by code), -1 = missing
     or null."""
     kind, name = key
     source = "person_properties" if kind == "person" else "properties"
-    result = _arrow(
-        connection(),
-        f"SELECT json_extract({source}, ?) AS v FROM {_files_sql(paths)}",
-        [json_pointer(name)],
-    )
+    con = connection()
+    with parquet(con, paths) as relation:
+        result = _arrow(
+            con, f"SELECT json_extract({source}, ?) AS v FROM {relation}", [json_pointer(name)]
+        )
     encoded = pc.dictionary_encode(result.column("v").combine_chunks())
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
@@ -235,8 +232,8 @@ class Rows:
 def read_rows(paths: Sequence[str]) -> Rows:
     """Read the columns every query needs from `paths`, in file order."""
     con = connection()
-    files = _files_sql(paths)
-    table = _arrow(con, f"SELECT epoch_us(timestamp) AS ts, event, person_id FROM {files}")
+    with parquet(con, paths) as relation:
+        table = _arrow(con, f"SELECT epoch_us(timestamp) AS ts, event, person_id FROM {relation}")
     names = pc.dictionary_encode(table.column("event").combine_chunks())
     persons = pc.dictionary_encode(table.column("person_id").combine_chunks())
     return Rows(
@@ -246,7 +243,7 @@ def read_rows(paths: Sequence[str]) -> Rows:
         ],
         person=persons.indices.to_numpy(zero_copy_only=False).astype(np.int64),
         person_ids=persons.dictionary,
-        uuids=lambda: _uuids(con, files),
+        uuids=lambda: _uuids(paths),
     )
 
 
@@ -277,8 +274,11 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return result
 
 
-def _uuids(con: duckdb.DuckDBPyConnection, files: str) -> pa.Array:
-    column: pa.Array = _arrow(con, f"SELECT uuid FROM {files}").column("uuid").combine_chunks()
+def _uuids(paths: Sequence[str]) -> pa.Array:
+    con = connection()  # the calling thread's (the lazy call may come later)
+    with parquet(con, paths) as relation:
+        table = _arrow(con, f"SELECT uuid FROM {relation}")
+    column: pa.Array = table.column("uuid").combine_chunks()
     return column
 
 
