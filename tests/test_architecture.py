@@ -32,7 +32,7 @@ LAYERS: list[list[str]] = [
     ["eventlens.shadow"],  # observes the query service; replays through its engines
     # Services. The query package's façade (`eventlens.query`), the engine registry, the pool,
     # the query log and the observer protocol belong to the query service.
-    ["eventlens.query", "eventlens.dashboards", "eventlens.ingest"],
+    ["eventlens.query", "eventlens.dashboards", "eventlens.ingest", "eventlens.accounts"],
     ["eventlens.capture"],  # ingest decodes the log records capture writes (capture.model)
     # Engines: neither imports the other.
     ["eventlens.query.parallel", "eventlens.query.reference"],

@@ -16,6 +16,7 @@ from eventlens.cli import (
     serve,
     shadow,
     status,
+    users,
 )
 from eventlens.cli.errors import ErrorMappingGroup
 
@@ -39,6 +40,7 @@ for module in (
     bench,
     explain,
     shadow,
+    users,
 ):
     module.register(app)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from eventlens.accounts.store import AccountStore
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
 from eventlens.projects.store import SqliteMetadataStore
 
@@ -18,15 +19,22 @@ def create(
     timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone of the project."),
     week_start: str = typer.Option("sunday", "--week-start", help="sunday or monday."),
     as_json: bool = typer.Option(False, "--json", help="Print {id, token, api_key} as JSON."),
+    org: int | None = typer.Option(None, "--org", help="Owning organisation (default: 1)."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Create a project; prints its id, public token (for SDKs) and secret API key (once)."""
     if week_start.lower() not in ("sunday", "monday"):
         fail(f"--week-start must be sunday or monday, not {week_start!r}")
     store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    accounts = AccountStore(settings_for(data_dir).meta_db)
     try:
+        if org is not None:
+            accounts.org_name(org)  # NotFound before a project is made
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
+        if org is not None:
+            accounts.assign_project(created.project.id, org)
     finally:
+        accounts.close()
         store.close()
     p = created.project
     if as_json:
@@ -64,6 +72,17 @@ def list_(
         return
     for p in projects:
         console.print(f"{p.id}\t{p.name}\t{p.timezone}\t{p.token}")
+
+
+@project_app.command("rotate-key")
+def rotate_key(project_id: int, data_dir: Path | None = DataDirOption) -> None:
+    """Replace the project's secret key (legacy); the old one stops working. Prints the new."""
+    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    try:
+        key = store.rotate_api_key(project_id)
+    finally:
+        store.close()
+    console.print(key, soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
