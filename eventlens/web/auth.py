@@ -152,14 +152,14 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-Target = Literal["project", "org", "user", "any"]
+Target = Literal["project", "org", "user", "session", "any"]
 
 
 @dataclass(frozen=True)
 class Requirement:
     """What a route declared: the permission (None: any authenticated caller) and what it is
-    checked against (a project in the path, an organisation in the path, the caller's own
-    account, or nothing)."""
+    checked against: a project in the path, an organisation in the path, the caller's own
+    account (`user`: a session or a personal key; `session`: the login only), or nothing."""
 
     target: Target
     permission: Permission | None = None
@@ -250,7 +250,9 @@ def _session_user(principal: AnyPrincipal) -> Principal:
 def user_principal(session_only: bool = False) -> Callable[..., Principal]:
     """Dependency for the caller's own account (/api/me...): a user, not a legacy key; with
     `session_only`, logged in (an API key cannot mint keys or change the password)."""
-    return _declare(_session_user if session_only else _user, Requirement("user"))
+    if session_only:
+        return _declare(_session_user, Requirement("session"))
+    return _declare(_user, Requirement("user"))
 
 
 def any_principal() -> Callable[..., Principal]:
