@@ -115,6 +115,8 @@ class AccountService:
             )
             raise AuthenticationError(LOGIN_FAILED)
         assert user is not None
+        if passwords.needs_rehash(user.password_hash):
+            self.store.rehash(user.id, password)  # hashes follow the parameters as they change
         self.throttle.succeeded(account)
         metrics.logins.labels("success").inc()
         self.store.audit("login.success", user_id=user.id, target=account, address=address)

@@ -217,6 +217,11 @@ class AccountStore:
             self._x("UPDATE users SET password_hash = ? WHERE id = ?", (pw_hash, user_id))
             self._x("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
+    def rehash(self, user_id: int, password: str) -> None:
+        """Store a hash with the current parameters (after a login that proved `password`)."""
+        pw_hash = passwords.hash_password(password)
+        self._x("UPDATE users SET password_hash = ? WHERE id = ?", (pw_hash, user_id))
+
     def set_membership(
         self, user_id: int, org_id: int, role: Role, projects: Iterable[int] | None = None
     ) -> None:
