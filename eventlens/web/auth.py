@@ -31,7 +31,7 @@ from eventlens.accounts.policy import Permission, Principal, authorize, authoriz
 from eventlens.auth.keys import TOKEN_PREFIX
 from eventlens.errors import AuthenticationError, NotFound, PermissionDenied
 from eventlens.projects.store import Project
-from eventlens.web.deps import account_service, metadata_store
+from eventlens.web.deps import account_service, metadata_store, settings_of
 
 __all__ = [
     "CSRF_COOKIE",
@@ -102,8 +102,6 @@ def api_key_from_header(header: str | None) -> str:
 def client_address(request: Request) -> str:
     """The caller's address (for throttling and the audit log): the connection's peer; the
     proxy's X-Forwarded-For first hop only when the operator said the proxy is trusted."""
-    from eventlens.web.deps import settings_of
-
     if settings_of(request).trust_proxy:
         forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
         if forwarded:
