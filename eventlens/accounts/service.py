@@ -7,6 +7,7 @@ HTTP does not appear here: eventlens/web/auth.py turns cookies and headers into 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,22 +207,57 @@ class AccountService:
             self.store.ensure_default_org()
         user = self.store.user_by_email(email) or self.store.create_user(email, password)
         self.store.set_membership(user.id, org_id, Role.OWNER)
-        self.store.audit("member.role", org_id=org_id, user_id=user.id, target=email, role="owner")
+        self.store.audit(
+            "member.update", org_id=org_id, user_id=user.id, target=email, role="owner"
+        )
         return user.id
 
-    def set_role(self, by: Principal, org_id: int, user_id: int, role: Role, address: str) -> None:
+    def update_member(
+        self,
+        by: Principal,
+        org_id: int,
+        user_id: int,
+        role: Role | None,
+        projects: Sequence[int] | None = None,
+        set_projects: bool = False,
+        address: str = "",
+    ) -> None:
+        """Change a member's role and/or per-project access (`set_projects`: `projects` None
+        means every project of the organisation). Only an owner touches the owner role; the
+        last owner stays one; listed projects must be the organisation's."""
         authorize_org(by, org_id, Permission.PROJECT_ADMIN)
         target = self.store.memberships(user_id).get(org_id)
         if target is None:
             raise NotFound(f"user {user_id} is not a member of organisation {org_id}")
-        if Role.OWNER in (role, target.role) and by.role_in(org_id) is not Role.OWNER:
-            raise PermissionDenied("only an owner can grant or take away the owner role")
-        if target.role is Role.OWNER and role is not Role.OWNER and self._owners(org_id) == 1:
-            raise InvalidInput("the last owner cannot be demoted", field="role")
-        self.store.set_membership(user_id, org_id, role, target.projects)
+        new_role = target.role if role is None else role
+        if Role.OWNER in (new_role, target.role) and new_role is not target.role:
+            if by.role_in(org_id) is not Role.OWNER:
+                raise PermissionDenied("only an owner can grant or take away the owner role")
+            if target.role is Role.OWNER and self._owners(org_id) == 1:
+                raise InvalidInput("the last owner cannot be demoted", field="role")
+        access = target.projects
+        if set_projects:
+            for pid in projects or ():
+                if self.store.org_of_project(pid) != org_id or not self._exists(pid):
+                    raise NotFound(f"project {pid} not found", field="projects")
+            access = None if projects is None else frozenset(projects)
+        self.store.set_membership(user_id, org_id, new_role, access)
         self.store.audit(
-            "member.role", org_id=org_id, user_id=by.user_id, target=str(user_id), role=role.value
+            "member.update",
+            org_id=org_id,
+            user_id=by.user_id,
+            target=str(user_id),
+            address=address,
+            role=new_role.value,
+            projects=None if access is None else sorted(access),
         )
+
+    def _exists(self, project_id: int) -> bool:
+        try:
+            self.projects.get_project(project_id)
+        except NotFound:
+            return False
+        return True
 
     def remove_member(self, by: Principal, org_id: int, user_id: int, address: str) -> None:
         authorize_org(by, org_id, Permission.PROJECT_ADMIN)

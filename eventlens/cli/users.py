@@ -92,7 +92,7 @@ def create(
             accounts.store.org_name(org)
             uid = accounts.store.create_user(email, password).id
             accounts.store.set_membership(uid, org, chosen)
-            accounts.store.audit("member.role", org_id=org, user_id=uid, role=chosen.value)
+            accounts.store.audit("member.update", org_id=org, user_id=uid, role=chosen.value)
     console.print(f"user {uid} {email}: {chosen.value} of organisation {org}")
 
 

@@ -222,7 +222,7 @@ def test_roles_are_changed_by_admins_and_owners_only_by_owners(world: World) -> 
     assert r.status_code == 200
     audit = admin.get("/api/orgs/1/audit").json()
     actions = {e["action"] for e in audit}
-    assert {"login.success", "member.role", "key.create"} <= actions, actions
+    assert {"login.success", "member.update", "key.create"} <= actions, actions
     assert all(e["org_id"] in (1, None) for e in audit)
     owner.close()
     admin.close()
@@ -239,3 +239,27 @@ def test_legacy_key_rotation(world: World) -> None:
     with world.client(headers=_bearer(new)) as c:
         assert [p["id"] for p in c.get("/api/projects").json()] == [world.a]
     admin.close()
+
+
+def test_per_project_access(world: World) -> None:
+    """A member limited to project A sees A only: C (same organisation) is 404 like B."""
+    owner = world.login(email_of(Role.OWNER))
+    members = {m["email"]: m["user_id"] for m in owner.get("/api/orgs/1/members").json()}
+    uid = members[email_of(Role.MEMBER)]
+    path = f"/api/orgs/1/members/{uid}"
+    foreign = owner.patch(path, json={"projects": [world.b]}, headers=csrf(owner))
+    assert foreign.status_code == 404  # B is another organisation's
+    r = owner.patch(path, json={"projects": [world.a]}, headers=csrf(owner))
+    assert r.status_code == 200 and r.json()["projects"] == [world.a]
+    assert r.json()["role"] == "member"  # unchanged
+    member = world.login(email_of(Role.MEMBER))
+    try:
+        assert [p["id"] for p in member.get("/api/projects").json()] == [world.a]
+        assert member.get(f"/api/projects/{world.c}/insights").status_code == 404
+        assert member.get(f"/api/projects/{world.a}/insights").status_code == 200
+    finally:
+        r = owner.patch(path, json={"projects": None}, headers=csrf(owner))
+        assert r.json()["projects"] is None
+        assert member.get(f"/api/projects/{world.c}/insights").status_code == 200
+        member.close()
+        owner.close()

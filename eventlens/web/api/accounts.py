@@ -108,9 +108,12 @@ class CreatedKey(KeyInfo):
     key: str = Field(description="The key: shown this once, only its hash is stored.")
 
 
-class RoleBody(BaseModel):
+class MemberPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Role
+    role: Role | None = None
+    projects: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(
+        None, max_length=1000, description="Per-project access; null = every project."
+    )
 
 
 class Member(BaseModel):
@@ -288,11 +291,21 @@ def list_members(access: OrgAdmin, accounts: Accounts) -> Any:
 
 
 @router.patch("/orgs/{org_id}/members/{user_id}", response_model=Member, responses=_ERRORS)
-def set_role(
-    request: Request, user_id: UserId, body: RoleBody, access: OrgAdmin, accounts: Accounts
+def update_member(
+    request: Request, user_id: UserId, body: MemberPatch, access: OrgAdmin, accounts: Accounts
 ) -> Any:
-    """Change a member's role (only an owner grants or removes the owner role)."""
-    accounts.set_role(access.principal, access.org_id, user_id, body.role, client_address(request))
+    """Change a member's `role` (only an owner grants or removes the owner role) and/or
+    `projects` (per-project access: a list of the organisation's project ids, or null for all;
+    absent = unchanged)."""
+    accounts.update_member(
+        access.principal,
+        access.org_id,
+        user_id,
+        body.role,
+        body.projects,
+        set_projects="projects" in body.model_fields_set,
+        address=client_address(request),
+    )
     return next(m for m in accounts.store.members(access.org_id) if m["user_id"] == user_id)
 
 
