@@ -99,7 +99,13 @@ class AccountService:
         wait = self.throttle.retry_after(account, address)
         if wait > 0:
             metrics.logins.labels("throttled").inc()
-            self.store.audit("login.throttled", target=account, address=address)
+            known = self.store.user_by_email(account)
+            self.store.audit(
+                "login.throttled",
+                user_id=None if known is None else known.id,
+                target=account,
+                address=address,
+            )
             raise RateLimited(
                 f"too many failed logins; retry in {int(wait) + 1} s", retry_after=wait
             )
@@ -179,7 +185,9 @@ class AccountService:
             raise AuthenticationError(
                 f"{email} has an account already: give its password to accept", field="password"
             )
-        self.store.set_membership(user.id, org_id, role)
+        if org_id not in self.store.memberships(user.id):
+            # A member already keeps their role: an invite never demotes (nor the last owner).
+            self.store.set_membership(user.id, org_id, role)
         self.store.audit(
             "invite.accept", org_id=org_id, user_id=user.id, target=email, address=address
         )

@@ -165,6 +165,13 @@ def test_csrf_token_required_for_cookie_writes(strict: World) -> None:
     assert c.get(path).status_code == 200  # reads need no token
     cross = _login(c, email_of(Role.MEMBER), headers={"Origin": "https://evil.example"})
     assert cross.status_code == 403
+    # Behind the trusted proxy, the browser's host is the forwarded one.
+    proxied = _login(
+        c,
+        email_of(Role.MEMBER),
+        headers={"Origin": "https://a.example", "X-Forwarded-Host": "a.example"},
+    )
+    assert proxied.status_code == 200
     with strict.client(headers={"Authorization": f"Bearer {strict.keys[Role.MEMBER]}"}) as k:
         assert k.post(path, json=body).status_code == 201
     c.close()

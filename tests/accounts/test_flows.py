@@ -175,6 +175,15 @@ def test_invite_is_one_time_and_gives_the_role(world: World) -> None:
     assert again.status_code == 404
     members = admin.get("/api/orgs/1/members").json()
     assert {"invitee@example.com"} <= {m["email"] for m in members}
+    # An invite to someone who is a member already never changes their role.
+    r = admin.post(
+        "/api/orgs/1/invites",
+        json={"email": email_of(Role.ADMIN), "role": "viewer"},
+        headers=csrf(admin),
+    )
+    with world.client() as c:
+        ok = c.post("/api/invites/accept", json={"token": r.json()["token"], "password": PASSWORD})
+        assert ok.status_code == 200 and ok.json()["orgs"][0]["role"] == "admin"
     admin.close()
 
 

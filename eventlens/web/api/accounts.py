@@ -168,7 +168,12 @@ def _same_origin(request: Request) -> None:
     """A browser names the page that sent a request in Origin: refuse other sites (login
     CSRF); no Origin (curl, scripts) is fine, the JSON content type already needs CORS."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    if not origin:
+        return
+    hosts = {request.headers.get("host")}
+    if settings_of(request).trust_proxy:  # a proxy that rewrites Host says the original here
+        hosts.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
+    if urlsplit(origin).netloc not in hosts:
         raise PermissionDenied(f"cross-site request from {origin!r} refused")
 
 
