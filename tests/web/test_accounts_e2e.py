@@ -18,7 +18,7 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 
 from eventlens.accounts.policy import Role
 from tests.accounts.conftest import PASSWORD, World, build_world, email_of
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, run_cli
 
 IDLE = 8
 
@@ -139,3 +139,35 @@ def test_session_expiry(page: Page, world: World, page_errors: list[str]) -> Non
     page.reload()
     expect(page.get_by_role("alert")).to_contain_text("session has expired")
     expect(page.get_by_label("Email")).to_be_visible()
+
+
+def test_keys_page_shows_a_key_once(page: Page, world: World, page_errors: list[str]) -> None:
+    sign_in(page, world, email_of(Role.OWNER))
+    page.get_by_role("link", name="Keys").click()
+    page.get_by_label("Label").fill("browser-made")
+    page.get_by_label("Only for project").select_option(str(world.a))
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text()
+    assert key.startswith("phx_")
+    row = page.get_by_role("row", name=re.compile("browser-made"))
+    expect(row).to_contain_text(key[:8])
+    assert key not in row.inner_text()  # the list has the mask only
+    r = httpx.get(world.server.url + "/api/projects", headers={"Authorization": f"Bearer {key}"})
+    assert [p["id"] for p in r.json()] == [world.a]
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("row", name=re.compile("browser-made"))).to_have_count(0)
+    r = httpx.get(world.server.url + "/api/projects", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 401
+
+
+def test_password_reset_link(page: Page, world: World, page_errors: list[str]) -> None:
+    email = email_of(Role.OWNER, 2)
+    link = run_cli(
+        "user", "reset-link", email, "--url", world.server.url, data_dir=world.data_dir
+    ).stdout.strip()
+    page.goto(link)
+    page.get_by_label("New password").fill("reset from the browser")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("alert")).to_contain_text("Password changed")
+    sign_in(page, world, email, "reset from the browser")
+    expect(page.locator("#project-select option")).to_have_count(1)  # org 2 owns B only

@@ -103,7 +103,7 @@ export function resetPage(main, { token, onDone }) {
   const form = h(
     "form",
     { class: "login card", "aria-labelledby": "reset-title" },
-    h("h1", { id: "reset-title" }, "New password"),
+    h("h1", { id: "reset-title" }, "Reset your password"),
     field("New password", password),
     h("button", { type: "submit", class: "primary" }, "Set password"),
     status,
@@ -134,7 +134,7 @@ export async function keysPage(main, { projects, onAuthError }) {
     h("h2", null, "New key"),
     field("Label", label),
     h("fieldset", null, h("legend", null, "Scopes"), ...boxes.map((b) => h("label", { class: "check" }, b, ` ${b.value}`))),
-    field("Project", project),
+    field("Only for project", project),
     h("button", { type: "submit", class: "primary" }, "Create key"),
     shown,
   );
