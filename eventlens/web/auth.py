@@ -31,6 +31,7 @@ from eventlens.accounts.policy import Permission, Principal, authorize, authoriz
 from eventlens.auth.keys import TOKEN_PREFIX
 from eventlens.errors import AuthenticationError, NotFound, PermissionDenied
 from eventlens.projects.store import Project
+from eventlens.web.api.schemas import MAX_ID, ProjectId
 from eventlens.web.deps import account_service, metadata_store, settings_of
 
 __all__ = [
@@ -197,10 +198,8 @@ class OrgAccess:
     org_id: int
 
 
-OrgId = Annotated[int, Path(ge=1, le=2**53, description="Organisation id (GET /api/me).")]
-ProjectIdPath = Annotated[
-    int, Path(ge=1, le=2**53, description="Project id (from `eventlens project list`).")
-]
+OrgId = Annotated[int, Path(ge=1, le=MAX_ID, description="Organisation id (GET /api/me).")]
+ProjectIdPath = ProjectId  # the same declaration as the routes' own (one limit, one message)
 
 
 def project_permission(permission: Permission) -> Callable[..., ProjectAccess]:

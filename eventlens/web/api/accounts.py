@@ -19,7 +19,7 @@ from eventlens.accounts.policy import Permission, Principal, Role
 from eventlens.accounts.service import AccountService, LoggedIn
 from eventlens.accounts.store import INVITE_TTL, parse_scopes
 from eventlens.errors import PermissionDenied
-from eventlens.web.api.schemas import ErrorBody
+from eventlens.web.api.schemas import MAX_ID, ErrorBody
 from eventlens.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -39,8 +39,8 @@ User = Annotated[Principal, Depends(user_principal())]
 SessionUser = Annotated[Principal, Depends(user_principal(session_only=True))]
 OrgAdmin = Annotated[OrgAccess, Depends(org_permission(Permission.PROJECT_ADMIN))]
 ProjectAdmin = Annotated[ProjectAccess, Depends(project_permission(Permission.PROJECT_ADMIN))]
-UserId = Annotated[int, Path(ge=1, le=2**53, description="User id (GET .../members).")]
-KeyId = Annotated[int, Path(ge=1, le=2**53, description="Personal API key id.")]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id (GET .../members).")]
+KeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="Personal API key id.")]
 Email = Annotated[str, Field(min_length=3, max_length=254)]
 Password = Annotated[str, Field(max_length=1024)]
 Token = Annotated[str, Field(min_length=1, max_length=200)]
@@ -90,7 +90,7 @@ class KeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1, max_length=4, description="e.g. ['query:read']")
-    project_id: int | None = Field(None, ge=1, le=2**53, description="Only this project.")
+    project_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this project.")
     expires_in_days: float | None = Field(None, gt=0, le=3650)
 
 
@@ -111,7 +111,7 @@ class CreatedKey(KeyInfo):
 class MemberPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role | None = None
-    projects: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(
+    projects: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         None, max_length=1000, description="Per-project access; null = every project."
     )
 
