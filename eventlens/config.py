@@ -111,6 +111,23 @@ class Settings:
     max_event: int = 1024 * 1024
     max_segment_message: int = 32 * 1024
     max_segment_batch: int = 500 * 1024
+    # Accounts (docs/operations.md "Accounts"): a session ends after this long without a
+    # request (idle) and this long after login whatever happens (absolute), in seconds.
+    session_idle_timeout: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SESSION_IDLE_TIMEOUT", 8 * 3600.0)
+    )
+    session_max_age: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SESSION_MAX_AGE", 7 * 86400.0)
+    )
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto: trust it, so the session
+    # cookie is marked Secure when the browser talks HTTPS to the proxy.
+    trust_proxy: bool = field(default_factory=lambda: _env_bool("EVENTLENS_TRUST_PROXY", False))
+    # Failed logins per account within `login_window` seconds before 429 (an address gets ten
+    # times as many, since several people may share it).
+    login_max_failures: int = field(
+        default_factory=lambda: _env_int("EVENTLENS_LOGIN_MAX_FAILURES", 5)
+    )
+    login_window: float = field(default_factory=lambda: _env_float("EVENTLENS_LOGIN_WINDOW", 900.0))
     log_level: str = field(default_factory=lambda: os.environ.get("EVENTLENS_LOG_LEVEL", "INFO"))
     # Query deadline when a request names none, and the most a request may ask for (seconds).
     query_timeout: float = field(

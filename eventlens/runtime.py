@@ -14,6 +14,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eventlens.accounts.service import AccountService
+from eventlens.accounts.store import AccountStore
+from eventlens.accounts.throttle import LoginThrottle
 from eventlens.capture.service import CaptureService
 from eventlens.config import Settings
 from eventlens.dashboards.store import DashboardStore
@@ -52,6 +55,7 @@ class Runtime:
     queries: QueryService
     dashboards: DashboardStore
     shadow_records: ShadowStore  # what GET /api/shadow/report reads
+    accounts: AccountService  # users, organisations, sessions, personal keys
     # Wall-clock seconds: readiness gives a consumer that has not reported yet a grace period.
     started_at: float = field(default_factory=time.time)
 
@@ -72,6 +76,7 @@ class Runtime:
         self.queries.close()
         self.dashboards.close()
         self.shadow_records.close()
+        self.accounts.store.close()
         self.metadata.close()
 
 
@@ -96,6 +101,15 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
             settings.data_dir / "shadow.db", max_result_bytes=settings.shadow_max_result_bytes
         )
         undo.callback(shadow_records.close)
+        account_store = AccountStore(settings.meta_db)
+        undo.callback(account_store.close)
+        accounts = AccountService(
+            account_store,
+            metadata,
+            LoginThrottle(settings.login_max_failures, settings.login_window),
+            idle_timeout=settings.session_idle_timeout,
+            max_age=settings.session_max_age,
+        )
         runtime = Runtime(
             settings=settings,
             metadata=metadata,
@@ -110,6 +124,7 @@ def build_runtime(settings: Settings, *, log: IngestSink | None = None) -> Runti
             queries=build_query_service(settings, metadata),
             dashboards=dashboards,
             shadow_records=shadow_records,
+            accounts=accounts,
         )
         undo.pop_all()  # built: from here on `Runtime.close` owns them
     return runtime

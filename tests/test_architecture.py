@@ -33,7 +33,7 @@ LAYERS: list[list[str]] = [
     ["eventlens.shadow"],  # observes the query service; replays through its engines
     # Services. The query package's façade (`eventlens.query`), the engine registry, the pool,
     # the query log and the observer protocol belong to the query service.
-    ["eventlens.query", "eventlens.dashboards", "eventlens.ingest"],
+    ["eventlens.query", "eventlens.dashboards", "eventlens.ingest", "eventlens.accounts"],
     # The result cache: below the query service that asks it to serve each query; it reaches
     # the engine only through the partial seam (eventlens.query.parallel.partials).
     ["eventlens.cache"],

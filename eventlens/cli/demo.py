@@ -39,6 +39,10 @@ class DemoState:
     api_key: str
     imported: bool = False
     events_file: str | None = None  # the generated file while its import is not finished
+    # The demo's dashboard login (an owner of the default organisation); None in files written
+    # before accounts existed, made on the next run.
+    login_email: str | None = None
+    login_password: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
@@ -87,6 +91,29 @@ def ensure_project(settings: Settings) -> tuple[DemoState, bool]:
     state = DemoState(created.project.id, created.project.token, created.api_key)
     save_state(settings, state)
     return state, True
+
+
+DEMO_EMAIL = "demo@eventlens.local"
+
+
+def ensure_login(settings: Settings, state: DemoState) -> None:
+    """The demo's owner login, made once with a random password saved with the credentials."""
+    import secrets
+
+    from eventlens.cli.users import open_accounts
+
+    if state.login_email is not None:
+        return
+    password = secrets.token_urlsafe(12)
+    with open_accounts(settings.data_dir) as accounts:
+        if accounts.store.user_by_email(DEMO_EMAIL) is None:
+            accounts.create_owner(DEMO_EMAIL, password)
+        else:
+            user = accounts.store.user_by_email(DEMO_EMAIL)
+            assert user is not None
+            accounts.store.set_password(user.id, password)
+    state.login_email, state.login_password = DEMO_EMAIL, password
+    save_state(settings, state)
 
 
 def load_events(settings: Settings, state: DemoState, n_events: int, seed: int, days: int) -> None:
@@ -151,6 +178,7 @@ def demo(
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         state, created = ensure_project(settings)
+        ensure_login(settings, state)
         load_events(settings, state, n_events, seed, days)
     except BaseException:
         for sock in sockets:
@@ -166,6 +194,7 @@ def demo(
         f"  api key:    {state.api_key}   (secret, saved in {credentials_path(settings)}"
         f"{'' if created else ', reused'})"
     )
+    out(f"  login:      {state.login_email} / {state.login_password}   (the dashboard at {url})")
     out("\nSend events from Python:\n")
     out(snippet(url, state.token), markup=False, highlight=False)
     out()

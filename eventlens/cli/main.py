@@ -19,6 +19,7 @@ from eventlens.cli import (
     shadow,
     slo,
     status,
+    users,
 )
 from eventlens.cli.errors import ErrorMappingGroup
 
@@ -45,6 +46,7 @@ for module in (
     loadtest,
     slo,
     backup,
+    users,
 ):
     module.register(app)
 

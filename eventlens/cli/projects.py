@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import typer
 
+from eventlens.accounts.store import AccountStore
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import SqliteMetadataStore
@@ -39,6 +40,7 @@ def create(
         help="JSON list of property filters applied by filterTestAccounts: true (PostHog's).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print {id, token, api_key} as JSON."),
+    org: int | None = typer.Option(None, "--org", help="Owning organisation (default: 1)."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Create a project; prints its id, public token (for SDKs) and secret API key (once)."""
@@ -48,10 +50,16 @@ def create(
     settings = settings_for(data_dir)
     data_format.ensure_current(settings.data_dir)  # records a new directory's format
     store = SqliteMetadataStore(settings.meta_db)
+    accounts = AccountStore(settings.meta_db)
     try:
+        if org is not None:
+            accounts.org_name(org)  # NotFound before a project is made
         created = store.create_project(name, timezone, 1 if week_start.lower() == "monday" else 0)
+        if org is not None:
+            accounts.assign_project(created.project.id, org)
         p = store.set_test_account_filters(created.project.id, filters) if filters else None
     finally:
+        accounts.close()
         store.close()
     p = p or created.project
     if as_json:
@@ -112,6 +120,17 @@ def set_test_account_filters(
     finally:
         store.close()
     print_json({"id": p.id, "test_account_filters": p.test_account_filters})
+
+
+@project_app.command("rotate-key")
+def rotate_key(project_id: int, data_dir: Path | None = DataDirOption) -> None:
+    """Replace the project's secret key (legacy); the old one stops working. Prints the new."""
+    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    try:
+        key = store.rotate_api_key(project_id)
+    finally:
+        store.close()
+    console.print(key, soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

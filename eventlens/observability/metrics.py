@@ -273,3 +273,10 @@ shadow_pending = Gauge(
     "Candidate runs queued or running in the shadow pool (bounded by workers + queue).",
     registry=REGISTRY,
 )
+
+logins = Counter(
+    "eventlens_logins_total",
+    "Dashboard login attempts by outcome (success, failure, throttled).",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -48,6 +48,7 @@ class MetadataStore(Protocol):
     def project_by_token(self, token: str) -> Project | None: ...
     def projects_for_api_key(self, api_key: str) -> list[Project]: ...
     def set_test_account_filters(self, project_id: int, filters: list[Any]) -> Project: ...
+    def rotate_api_key(self, project_id: int) -> str: ...
 
 
 def validate_timezone(tz: str) -> str:
@@ -142,6 +143,20 @@ class SqliteMetadataStore:
                 "INSERT OR IGNORE INTO api_keys (key_hash, project_id, created_at) VALUES (?,?,?)",
                 (hash_api_key(api_key), project_id, time.time()),
             )
+
+    def rotate_api_key(self, project_id: int) -> str:
+        """A new secret key for the project; every old key loses this project at once."""
+        self.get_project(project_id)
+        api_key = new_api_key()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM api_keys WHERE project_id = ?", (project_id,))
+            self._db.execute(
+                "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?, ?, ?)",
+                (hash_api_key(api_key), project_id, time.time()),
+            )
+            self._db.execute("COMMIT")
+        return api_key
 
     def get_project(self, project_id: int) -> Project:
         with self._lock:

@@ -1,6 +1,6 @@
 """The FastAPI dependencies of the web layer: the one module that reads the app's runtime.
 
-Handlers declare what they need (`Depends(query_service)`, `Depends(require_principal)`, ...)
+Handlers declare what they need (`Depends(query_service)`, `Depends(project_permission(...))`, ...)
 and get the services `eventlens.runtime.build_runtime` created at startup; none of them reaches
 into `request.app.state`. Each function takes the request, so the Starlette capture routes and
 the validation handler can call them directly too.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from eventlens.accounts.service import AccountService
 from eventlens.capture.service import CaptureService
 from eventlens.config import Settings
 from eventlens.dashboards.store import DashboardStore
@@ -20,6 +21,7 @@ from eventlens.runtime import Runtime
 from eventlens.shadow.store import ShadowStore
 
 __all__ = [
+    "account_service",
     "capture_service",
     "dashboard_store",
     "ingest_health",
@@ -70,3 +72,8 @@ def shadow_store(request: Request) -> ShadowStore:
 def ingest_health(request: Request) -> Health:
     """The ingest pipeline's health now (consumer, lag, disk), for `/_health` and `/_ready`."""
     return runtime_of(request).health()
+
+
+def account_service(request: Request) -> AccountService:
+    """Users, organisations, sessions, personal keys (eventlens.accounts)."""
+    return runtime_of(request).accounts

@@ -51,7 +51,7 @@ _SEGMENT_OK = {"$ref": "#/components/schemas/SegmentAccepted"}
 _STATUS_TEXT: dict[int, str] = {
     400: "Invalid request (names the field and the limit).",
     401: "Missing, malformed or unknown credentials.",
-    403: "Valid credentials, not for this resource.",
+    403: "Valid credentials without the permission (role, key scope) or the CSRF token.",
     404: "No such resource.",
     413: "Body (or its decompression) over the size limit (`limit_bytes`).",
     429: "Over the project's capture rate; `Retry-After` says when to retry.",
@@ -506,7 +506,10 @@ def _fix_operation(op: JSONObject) -> None:
     if op.get("parameters") or "requestBody" in op:
         answers.setdefault("400", {"description": ERROR_RESPONSES[400]["description"]})
     if op.get("security"):
-        answers.setdefault("401", {"description": ERROR_RESPONSES[401]["description"]})
+        # Every authenticated route: no or bad credentials (401); a role or key scope without
+        # the route's permission, or a cookie request without its CSRF token (403).
+        answers.setdefault("401", {"description": _STATUS_TEXT[401]})
+        answers.setdefault("403", {"description": _STATUS_TEXT[403]})
     answers.setdefault("500", {"description": _STATUS_TEXT[500]})
     for code, answer in answers.items():
         if code.isdigit() and int(code) >= 400:

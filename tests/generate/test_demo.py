@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import orjson
 
+from eventlens.accounts.passwords import verify
+from eventlens.accounts.policy import Role
+from eventlens.accounts.store import AccountStore
 from eventlens.config import Settings
 from eventlens.projects.store import SqliteMetadataStore
 from eventlens.storage.event_table import EventTable
@@ -68,9 +71,19 @@ def test_demo_imports_serves_and_reruns_idempotently(tmp_path: Path) -> None:
         assert secret in first
     uuids = _table_uuids(data_dir, creds["project_id"])
     assert len(uuids) == len(set(uuids)) == 3_000
+    # The demo prints a dashboard login: an owner of the demo project's organisation.
+    assert f"login:      {creds['login_email']} / {creds['login_password']}" in first
+    accounts = AccountStore(data_dir / "meta.db")
+    try:
+        user = accounts.user_by_email(creds["login_email"])
+        assert user is not None and verify(user.password_hash, creds["login_password"])
+        assert accounts.memberships(user.id)[1].role is Role.OWNER
+    finally:
+        accounts.close()
 
     second = _run_demo(data_dir, "3k")
     assert "reused" in second and creds["api_key"] in second
+    assert creds["login_password"] in second  # the same login on a rerun
     assert "imported" not in second.split("EventLens demo")[0]
     store = SqliteMetadataStore(data_dir / "meta.db")
     try:

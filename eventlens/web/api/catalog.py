@@ -17,10 +17,11 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 
+from eventlens.accounts.policy import Permission
 from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
-from eventlens.web.auth import Principal, require_principal
+from eventlens.web.auth import ProjectAccess, project_permission
 from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
@@ -80,11 +81,11 @@ def build_catalog(snap: Snapshot) -> dict[str, Any]:
 def catalog(
     project_id: ProjectId,
     request: Request,
-    principal: Annotated[Principal, Depends(require_principal)],
+    access: Annotated[ProjectAccess, Depends(project_permission(Permission.QUERY_READ))],
 ) -> Any:
     """Event names (with counts in the sample) and property keys in use, plus the project's
     public token (for the SDK snippet shown while the project has no events)."""
-    project = principal.project(project_id)
+    project = access.project
     settings = settings_of(request)
     snap = tables.snapshot(settings, project.id)
     key = (str(settings.data_dir), project.id, snap.version)

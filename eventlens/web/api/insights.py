@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from eventlens.accounts.policy import Permission
 from eventlens.dashboards.store import DashboardStore
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
@@ -25,14 +26,15 @@ from eventlens.web.api.schemas import (
     InsightId,
     ProjectId,
 )
-from eventlens.web.auth import Principal, require_principal
+from eventlens.web.auth import ProjectAccess, project_permission
 from eventlens.web.deps import dashboard_store
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 MAX_TILES = 100
 
 InsightIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=MAX_TILES)]
-Auth = Annotated[Principal, Depends(require_principal)]
+Reader = Annotated[ProjectAccess, Depends(project_permission(Permission.INSIGHT_READ))]
+Writer = Annotated[ProjectAccess, Depends(project_permission(Permission.INSIGHT_WRITE))]
 _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 404)}
 
 
@@ -81,65 +83,65 @@ def _validated(query: dict[str, Any], project: Project) -> dict[str, Any]:
 
 
 @router.get("/insights", responses=_ERRORS)
-def list_insights(project_id: ProjectId, principal: Auth, store: Store) -> Any:
+def list_insights(project_id: ProjectId, access: Reader, store: Store) -> Any:
     """The project's saved insights, oldest first."""
-    pid = principal.project(project_id).id
+    pid = access.project.id
     return [i.to_dict() for i in store.list_insights(pid)]
 
 
 @router.post("/insights", status_code=201, responses=_ERRORS)
-def create_insight(project_id: ProjectId, body: InsightBody, principal: Auth, store: Store) -> Any:
+def create_insight(project_id: ProjectId, body: InsightBody, access: Writer, store: Store) -> Any:
     """Save a query under a name (400 if the query is invalid)."""
-    project = principal.project(project_id)
+    project = access.project
     return store.create_insight(project.id, body.name, _validated(body.query, project)).to_dict()
 
 
 @router.get("/insights/{insight_id}", responses=_ERRORS)
-def get_insight(project_id: ProjectId, insight_id: InsightId, principal: Auth, store: Store) -> Any:
+def get_insight(project_id: ProjectId, insight_id: InsightId, access: Reader, store: Store) -> Any:
     """One saved insight (404 if it is not this project's)."""
-    return store.get_insight(principal.project(project_id).id, insight_id).to_dict()
+    return store.get_insight(access.project.id, insight_id).to_dict()
 
 
 @router.patch("/insights/{insight_id}", responses=_ERRORS)
 def update_insight(
-    project_id: ProjectId, insight_id: InsightId, body: InsightPatch, principal: Auth, store: Store
+    project_id: ProjectId, insight_id: InsightId, body: InsightPatch, access: Writer, store: Store
 ) -> Any:
     """Rename it and/or replace its query."""
-    project = principal.project(project_id)
+    project = access.project
     query = None if body.query is None else _validated(body.query, project)
     return store.update_insight(project.id, insight_id, name=body.name, query=query).to_dict()
 
 
 @router.delete("/insights/{insight_id}", status_code=204, responses=_ERRORS)
 def delete_insight(
-    project_id: ProjectId, insight_id: InsightId, principal: Auth, store: Store
+    project_id: ProjectId, insight_id: InsightId, access: Writer, store: Store
 ) -> Response:
     """Delete it (and take it off every dashboard)."""
-    store.delete_insight(principal.project(project_id).id, insight_id)
+    store.delete_insight(access.project.id, insight_id)
     return Response(status_code=204)
 
 
 @router.get("/dashboards", responses=_ERRORS)
-def list_dashboards(project_id: ProjectId, principal: Auth, store: Store) -> Any:
+def list_dashboards(project_id: ProjectId, access: Reader, store: Store) -> Any:
     """The project's dashboards, oldest first."""
-    return [d.to_dict() for d in store.list_dashboards(principal.project(project_id).id)]
+    return [d.to_dict() for d in store.list_dashboards(access.project.id)]
 
 
 @router.post("/dashboards", status_code=201, responses=_ERRORS)
 def create_dashboard(
-    project_id: ProjectId, body: DashboardBody, principal: Auth, store: Store
+    project_id: ProjectId, body: DashboardBody, access: Writer, store: Store
 ) -> Any:
     """A new dashboard of saved insights (400 if an id is not one of the project's)."""
-    pid = principal.project(project_id).id
+    pid = access.project.id
     return store.create_dashboard(pid, body.name, body.insight_ids).to_dict()
 
 
 @router.get("/dashboards/{dashboard_id}", responses=_ERRORS)
 def get_dashboard(
-    project_id: ProjectId, dashboard_id: DashboardId, principal: Auth, store: Store
+    project_id: ProjectId, dashboard_id: DashboardId, access: Reader, store: Store
 ) -> Any:
     """The dashboard with its insights expanded in tile order (`insights`)."""
-    pid = principal.project(project_id).id
+    pid = access.project.id
     dash = store.get_dashboard(pid, dashboard_id)
     return {
         **dash.to_dict(),
@@ -152,19 +154,19 @@ def update_dashboard(
     project_id: ProjectId,
     dashboard_id: DashboardId,
     body: DashboardPatch,
-    principal: Auth,
+    access: Writer,
     store: Store,
 ) -> Any:
     """Rename it and/or replace its tiles (in order)."""
-    pid = principal.project(project_id).id
+    pid = access.project.id
     dash = store.update_dashboard(pid, dashboard_id, name=body.name, insight_ids=body.insight_ids)
     return dash.to_dict()
 
 
 @router.delete("/dashboards/{dashboard_id}", status_code=204, responses=_ERRORS)
 def delete_dashboard(
-    project_id: ProjectId, dashboard_id: DashboardId, principal: Auth, store: Store
+    project_id: ProjectId, dashboard_id: DashboardId, access: Writer, store: Store
 ) -> Response:
     """Delete the dashboard (its insights stay saved)."""
-    store.delete_dashboard(principal.project(project_id).id, dashboard_id)
+    store.delete_dashboard(access.project.id, dashboard_id)
     return Response(status_code=204)

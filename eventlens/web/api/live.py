@@ -16,10 +16,11 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 
+from eventlens.accounts.policy import Permission
 from eventlens.storage import tables
 from eventlens.storage.event_table import DataFile, Snapshot
 from eventlens.web.api.schemas import ERROR_RESPONSES, ProjectId
-from eventlens.web.auth import Principal, require_principal
+from eventlens.web.auth import ProjectAccess, project_permission
 from eventlens.web.deps import settings_of
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
@@ -61,12 +62,12 @@ def _top(table: pa.Table, limit: int) -> pa.Table:
 def live_events(
     project_id: ProjectId,
     request: Request,
-    principal: Annotated[Principal, Depends(require_principal)],
+    access: Annotated[ProjectAccess, Depends(project_permission(Permission.QUERY_READ))],
     limit: Annotated[int, Query(ge=1, le=500, description="How many events.")] = 50,
 ) -> Any:
     """The `limit` newest events: `{"data_version", "events": [{"uuid", "event", "distinct_id",
     "person_id", "timestamp" (ISO 8601 UTC), "properties"}]}`, newest first."""
-    project = principal.project(project_id)
+    project = access.project
     settings = settings_of(request)
     snap = tables.snapshot(settings, project.id)
     # The page polls every 1.5 s; between commits the answer cannot change.

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import Response
 
+from eventlens.accounts.policy import Permission, Principal
 from eventlens.errors import InvalidQuery, NotFound
 from eventlens.projects.store import Project
 from eventlens.query.model import apply_filters_override
@@ -22,10 +23,16 @@ from eventlens.web.api.schemas import (
     QueryResponse,
     QueryStatusResponse,
 )
-from eventlens.web.auth import Principal, require_principal
+from eventlens.web.auth import (
+    ProjectAccess,
+    any_principal,
+    project_permission,
+    visible_projects,
+)
 from eventlens.web.deps import query_service
 
 router = APIRouter(prefix="/api", tags=["query"])
+Readable = project_permission(Permission.QUERY_READ)
 
 
 class JSONBytes(Response):
@@ -48,9 +55,11 @@ def _info(p: Project) -> dict[str, Any]:
 
 
 @router.get("/projects", response_model=list[ProjectInfo], responses={401: ERROR_RESPONSES[401]})
-def list_projects(principal: Annotated[Principal, Depends(require_principal)]) -> Any:
-    """The projects this API key can read."""
-    return [_info(p) for p in principal.projects]
+def list_projects(
+    request: Request, principal: Annotated[Principal, Depends(any_principal())]
+) -> Any:
+    """The projects these credentials can read (query:read)."""
+    return [_info(p) for p in visible_projects(request, principal, Permission.QUERY_READ)]
 
 
 @router.get(
@@ -58,11 +67,9 @@ def list_projects(principal: Annotated[Principal, Depends(require_principal)]) -
     response_model=ProjectInfo,
     responses={k: ERROR_RESPONSES[k] for k in (401, 404)},
 )
-def get_project(
-    project_id: ProjectId, principal: Annotated[Principal, Depends(require_principal)]
-) -> Any:
-    """One project (404 if this key cannot read it, whether or not it exists)."""
-    return _info(principal.project(project_id))
+def get_project(project_id: ProjectId, access: Annotated[ProjectAccess, Depends(Readable)]) -> Any:
+    """One project (404 if these credentials cannot read it, whether or not it exists)."""
+    return _info(access.project)
 
 
 @router.post(
@@ -73,7 +80,7 @@ def get_project(
 async def run_query(
     project_id: ProjectId,
     body: Annotated[QueryRequest, Body(openapi_examples=QUERY_EXAMPLES)],
-    principal: Annotated[Principal, Depends(require_principal)],
+    access: Annotated[ProjectAccess, Depends(Readable)],
     service: Annotated[QueryService, Depends(query_service)],
     explain: Annotated[
         bool, Query(description="Add the plan and its measured costs (EXPLAIN ANALYZE).")
@@ -89,7 +96,7 @@ async def run_query(
     inside the query), 401 without a valid key, 404 for a project this key cannot read, 504 when
     the deadline (`timeout`, default 30 s) passes.
     """
-    project = principal.project(project_id)
+    project = access.project
     query = apply_filters_override(body.query, body.filters_override)
     try:
         outcome = await service.run(
@@ -130,14 +137,14 @@ async def run_query(
 def query_status(
     project_id: ProjectId,
     query_id: Annotated[str, Path(max_length=64, pattern="^[0-9a-f]{1,64}$")],
-    principal: Annotated[Principal, Depends(require_principal)],
+    access: Annotated[ProjectAccess, Depends(Readable)],
     service: Annotated[QueryService, Depends(query_service)],
 ) -> Response:
     """The status of a background refresh (PostHog's `GET .../query/{query_id}`): the
     `query_status.id` an async refresh mode answered. `complete` turns true when it ends;
     `results` then hold the answer and `data_version` its version, or `error` says why not.
     404 for an unknown or expired id, or one of another project."""
-    project = principal.project(project_id)
+    project = access.project
     status = None if service.cache is None else service.cache.status(query_id)
     if status is None or status.team_id != project.id:
         raise NotFound(f"no query status {query_id!r} in project {project.id}")

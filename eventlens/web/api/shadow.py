@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from eventlens.accounts.policy import Permission, Principal
 from eventlens.config import Settings
 from eventlens.shadow.report import Policy, build_report, parse_since
 from eventlens.shadow.store import ShadowStore
-from eventlens.web.auth import Principal, require_principal
+from eventlens.web.auth import any_principal, visible_projects
 from eventlens.web.deps import settings_of, shadow_store
 
 router = APIRouter(prefix="/api/shadow", tags=["shadow"])
@@ -23,7 +24,8 @@ router = APIRouter(prefix="/api/shadow", tags=["shadow"])
 
 @router.get("/report")
 def shadow_report(
-    principal: Annotated[Principal, Depends(require_principal)],
+    request: Request,
+    principal: Annotated[Principal, Depends(any_principal())],
     store: Annotated[ShadowStore, Depends(shadow_store)],
     settings: Annotated[Settings, Depends(settings_of)],
     since: Annotated[str, Query(description="Window: 90s, 30m, 12h, 7d, 2w, or all.")] = "7d",
@@ -36,7 +38,7 @@ def shadow_report(
         store,
         since_s=None if since == "all" else parse_since(since),
         policy=Policy(min_days=settings.shadow_min_days, min_queries=settings.shadow_min_queries),
-        projects={p.id for p in principal.projects},
+        projects={p.id for p in visible_projects(request, principal, Permission.QUERY_READ)},
         primary=primary,
         candidate=candidate,
     )

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventlens.errors import EventLensError, InvalidInput
-from eventlens.web.auth import require_principal
+from eventlens.web.auth import PUBLIC_PATHS, authenticate
 from eventlens.web.errors import error_response
 
 _SOURCES = {"body", "query", "path", "header", "cookie"}
@@ -62,9 +62,9 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     """400 for a malformed request, but authentication is judged first on the API: a caller
     without a valid key learns nothing from a validation message (always 401)."""
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith("/api/") and request.url.path not in PUBLIC_PATHS:
         try:
-            require_principal(request)
+            authenticate(request)
         except EventLensError as auth_error:
             return error_response(auth_error)
     return error_response(to_invalid_input(exc))

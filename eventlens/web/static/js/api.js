@@ -1,17 +1,33 @@
-// The JSON API client. The API key lives in sessionStorage (gone when the tab closes) and is
-// sent only as an Authorization header, never in a URL.
+// The JSON API client. Two ways in: the login session (an HttpOnly cookie the page never
+// sees, plus the readable eventlens_csrf cookie whose value goes into X-CSRF-Token on every
+// write), or an API key, which lives in sessionStorage (gone when the tab closes) and is sent
+// only as an Authorization header, never in a URL.
 
 const KEY = "eventlens.apiKey";
+const CSRF_COOKIE = "eventlens_csrf";
+
+function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join("="));
+  }
+  return null;
+}
 
 export const session = {
   get key() {
     return sessionStorage.getItem(KEY);
+  },
+  /** A login session may exist (its CSRF cookie is there); GET /api/me says for sure. */
+  get maybeCookie() {
+    return csrfToken() !== null;
   },
   set(key) {
     sessionStorage.setItem(KEY, key);
   },
   clear() {
     sessionStorage.removeItem(KEY);
+    document.cookie = `${CSRF_COOKIE}=; Max-Age=0; path=/; SameSite=Lax`;
   },
 };
 
@@ -29,6 +45,7 @@ export class ApiError extends Error {
 export async function api(method, path, body, key = session.key) {
   const headers = { Accept: "application/json" };
   if (key) headers.Authorization = `Bearer ${key}`;
+  else if (!["GET", "HEAD"].includes(method) && csrfToken()) headers["X-CSRF-Token"] = csrfToken();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
@@ -37,6 +54,7 @@ export async function api(method, path, body, key = session.key) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      credentials: "same-origin",
     });
   } catch (err) {
     throw new ApiError(0, { type: "NetworkError", detail: `cannot reach the server (${err.message})` });

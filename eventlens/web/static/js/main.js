@@ -1,13 +1,15 @@
 // Entry point: the hash router (#/p/<project>/<page>?q=...), the header and the session.
 
+import { auditPage, invitePage, keysPage, loginPage, membersPage, resetPage } from "./account.js";
 import { api, describeError, session } from "./api.js";
 import { clear, h } from "./dom.js";
-import { dashboardPage, dashboardsPage, insightPage, livePage, loginPage } from "./views.js";
+import { dashboardPage, dashboardsPage, insightPage, livePage } from "./views.js";
 
 const main = document.getElementById("main");
 const header = document.getElementById("top");
 const projectSelect = document.getElementById("project-select");
-let projects = null; // what GET /api/projects said for the current key
+let projects = null; // what GET /api/projects said for the current credentials
+let me = null; // GET /api/me with the login session; null with an API key
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, "") || "/";
@@ -16,14 +18,35 @@ function parseHash() {
   return { parts: path.split("/").filter(Boolean), params: new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1)) };
 }
 
-function onAuthError(err) {
+function forget() {
   session.clear();
   projects = null;
+  me = null;
+}
+
+function onAuthError(err) {
+  forget();
   route(`Logged out: ${describeError(err)}`);
 }
 
 function catalogFor(projectId) {
   return api("GET", `/api/projects/${projectId}/catalog`).catch(() => null);
+}
+
+/** The organisation an admin manages (the first where the role is admin or owner). */
+function adminOrg() {
+  return me?.orgs.find((o) => o.role === "admin" || o.role === "owner") ?? null;
+}
+
+function renderAccount() {
+  document.getElementById("account-name").textContent = me ? me.email : "API key";
+  document.getElementById("nav-keys").hidden = !me;
+  const org = adminOrg();
+  for (const [id, page] of [["nav-members", "members"], ["nav-audit", "audit"]]) {
+    const a = document.getElementById(id);
+    a.hidden = !org;
+    if (org) a.href = `#/org/${org.id}/${page}`;
+  }
 }
 
 function renderHeader(project, view) {
@@ -43,6 +66,7 @@ function renderHeader(project, view) {
     else a.removeAttribute("aria-current");
   }
   document.getElementById("project-tz").textContent = project ? `Timezone: ${project.timezone}` : "";
+  renderAccount();
 }
 
 async function route(message) {
@@ -51,9 +75,35 @@ async function route(message) {
   // `page.isConnected` and stop once the user has moved on.
   const page = h("div", { class: "page" });
   clear(main).append(page);
-  if (!session.key) {
+  const loggedIn = () => {
+    projects = null;
+    me = null;
+    route();
+  };
+  // One-time links work logged in or not.
+  if (parts[0] === "invite" && parts[1]) {
     header.hidden = true;
-    loginPage(page, { message, onLogin: (list) => { projects = list; route(); } });
+    return invitePage(page, { token: parts[1], onLogin: loggedIn });
+  }
+  if (parts[0] === "reset" && parts[1]) {
+    header.hidden = true;
+    return resetPage(page, { token: parts[1], onDone: (text) => { forget(); route(text); } });
+  }
+  if (!session.key && !me && session.maybeCookie) {
+    try {
+      me = await api("GET", "/api/me");
+    } catch (err) {
+      if (err.status !== 401) {
+        clear(page).append(h("div", { class: "error", role: "alert" }, describeError(err)));
+        return;
+      }
+      forget();
+      message = message || `Logged out: ${describeError(err)}`;
+    }
+  }
+  if (!session.key && !me) {
+    header.hidden = true;
+    loginPage(page, { message, onLogin: loggedIn });
     return;
   }
   if (!projects) {
@@ -65,9 +115,20 @@ async function route(message) {
       return;
     }
   }
+  const ctx0 = { onAuthError, me, projects };
+  if (parts[0] === "account" && parts[1] === "keys" && me) {
+    renderHeader(null, null);
+    return keysPage(page, ctx0);
+  }
+  if (parts[0] === "org" && parts[1] && me) {
+    renderHeader(null, null);
+    const orgId = Number(parts[1]);
+    if (parts[2] === "audit") return auditPage(page, { ...ctx0, orgId });
+    return membersPage(page, { ...ctx0, orgId });
+  }
   if (parts[0] !== "p") {
     if (projects.length) location.replace(`#/p/${projects[0].id}/insight`);
-    else clear(page).append(h("p", null, "This key cannot read any project."));
+    else clear(page).append(h("p", null, "These credentials cannot read any project."));
     return;
   }
   const projectId = Number(parts[1]);
@@ -84,7 +145,9 @@ async function route(message) {
     return;
   }
   document.title = `${project.name} · EventLens`;
-  const ctx = { project, params, onAuthError };
+  // A viewer (every organisation) runs insights but cannot save them; the server says 403 too.
+  const canSave = !me || me.orgs.some((o) => o.role !== "viewer");
+  const ctx = { project, params, onAuthError, canSave };
   if (view === "insight") insightPage(page, { ...ctx, catalog: catalogFor(project.id) });
   else if (view === "dashboards" && parts[3]) dashboardPage(page, { ...ctx, dashboardId: Number(parts[3]) });
   else if (view === "dashboards") dashboardsPage(page, ctx);
@@ -95,9 +158,9 @@ async function route(message) {
 projectSelect.addEventListener("change", () => {
   location.hash = `#/p/${projectSelect.value}/insight`;
 });
-document.getElementById("logout").addEventListener("click", () => {
-  session.clear();
-  projects = null;
+document.getElementById("logout").addEventListener("click", async () => {
+  if (me) await api("POST", "/api/logout").catch(() => null);
+  forget();
   history.replaceState(null, "", "#/");
   route("Logged out.");
 });

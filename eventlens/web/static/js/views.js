@@ -1,6 +1,7 @@
-// The pages: login, insight (builder + result), dashboards, one dashboard, live events.
+// The pages: insight (builder + result), dashboards, one dashboard, live events (the account
+// pages, login included, are in account.js).
 
-import { api, ApiError, describeError, session } from "./api.js";
+import { api, ApiError, describeError } from "./api.js";
 import { defaultModel, fromQuery, markError, renderBuilder, toQuery } from "./builder.js";
 import { renderResult } from "./charts.js";
 import { clear, field, fmtNumber, h, select } from "./dom.js";
@@ -43,39 +44,7 @@ function loading(el, text) {
   };
 }
 
-export function loginPage(main, { message, onLogin }) {
-  const input = h("input", { type: "password", id: "api-key", name: "api-key", autocomplete: "off", required: true, spellcheck: "false", placeholder: "phx_…" });
-  const status = h("p", { class: "error-text", role: "alert" }, message || "");
-  const form = h(
-    "form",
-    { class: "login card", "aria-labelledby": "login-title" },
-    h("h1", { id: "login-title" }, "EventLens"),
-    h("p", null, "Log in with the project's personal API key (shown once by ", h("code", null, "eventlens project create"), " or ", h("code", null, "eventlens demo"), "). It stays in this browser tab only."),
-    field("Personal API key", input),
-    h("button", { type: "submit", class: "primary" }, "Log in"),
-    status,
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const key = input.value.trim();
-    if (!key) {
-      status.textContent = "Enter your personal API key.";
-      return;
-    }
-    status.textContent = "Checking…";
-    try {
-      const projects = await api("GET", "/api/projects", undefined, key);
-      session.set(key);
-      onLogin(projects);
-    } catch (err) {
-      status.textContent = err instanceof ApiError && err.status === 401 ? "This key was not accepted: check it and try again." : describeError(err);
-    }
-  });
-  clear(main).append(form);
-  input.focus();
-}
-
-export async function insightPage(main, { project, params, catalog, onAuthError }) {
+export async function insightPage(main, { project, params, catalog, onAuthError, canSave = true }) {
   let model;
   let fromUrl = false;
   try {
@@ -115,7 +84,11 @@ export async function insightPage(main, { project, params, catalog, onAuthError 
       markError(form(), null);
       renderResult(chartEl, query, res);
       metaEl.textContent = `Computed at ${timeText(new Date(), project.timezone)} (${project.timezone}) · data version ${res.data_version} · ${fmtNumber(res.timings?.total_ms)} ms`;
-      saveEl.append(saveForm(project, query, onAuthError));
+      saveEl.append(
+        canSave
+          ? saveForm(project, query, onAuthError)
+          : h("p", { class: "muted", id: "cannot-save" }, "Your role (viewer) can run insights but not save them; ask an admin for the member role."),
+      );
     } catch (err) {
       if (mine !== runId) return;
       stop();
