@@ -100,5 +100,13 @@ def test_list_projects_shows_only_the_keys_projects(deployment: Deployment) -> N
         r = c.get("/api/projects")
         one = c.get(f"/api/projects/{a['id']}")
     assert r.status_code == 200
-    assert r.json() == [{"id": a["id"], "name": "alpha", "timezone": "UTC", "week_start": 0}]
+    assert r.json() == [
+        {
+            "id": a["id"],
+            "name": "alpha",
+            "timezone": "UTC",
+            "week_start": 0,
+            "test_account_filters": [],
+        }
+    ]
     assert one.json() == r.json()[0]
