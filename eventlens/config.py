@@ -128,6 +128,27 @@ class Settings:
         default_factory=lambda: _env_int("EVENTLENS_LOGIN_MAX_FAILURES", 5)
     )
     login_window: float = field(default_factory=lambda: _env_float("EVENTLENS_LOGIN_WINDOW", 900.0))
+    # The dashboard's address in links sent by mail and printed by the CLI ("" = http://HOST:PORT
+    # for the CLI, the request's own address for the dashboard), e.g. https://analytics.example.com.
+    public_url: str = field(default_factory=lambda: os.environ.get("EVENTLENS_PUBLIC_URL", ""))
+    # Mail for invite and password-reset links (eventlens/accounts/mail.py): off while smtp_host
+    # is empty (links are only printed / shown). Port 587 with STARTTLS is the usual submission.
+    smtp_host: str = field(default_factory=lambda: os.environ.get("EVENTLENS_SMTP_HOST", ""))
+    smtp_port: int = field(default_factory=lambda: _env_int("EVENTLENS_SMTP_PORT", 587))
+    smtp_username: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SMTP_USERNAME", "")
+    )
+    # repr=False: settings are printed and logged in places; the password must never be.
+    smtp_password: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SMTP_PASSWORD", ""), repr=False
+    )
+    smtp_from: str = field(
+        default_factory=lambda: os.environ.get("EVENTLENS_SMTP_FROM", "eventlens@localhost")
+    )
+    smtp_starttls: bool = field(default_factory=lambda: _env_bool("EVENTLENS_SMTP_STARTTLS", True))
+    smtp_timeout_seconds: float = field(
+        default_factory=lambda: _env_float("EVENTLENS_SMTP_TIMEOUT_SECONDS", 10.0)
+    )
     log_level: str = field(default_factory=lambda: os.environ.get("EVENTLENS_LOG_LEVEL", "INFO"))
     # Query deadline when a request names none, and the most a request may ask for (seconds).
     query_timeout: float = field(

@@ -2,7 +2,8 @@
 
 Passwords are never arguments (they would land in shell history and `ps`): `user create` asks
 at a prompt, or reads one line from stdin when stdin is not a terminal (`--password-stdin`
-forces that). Invite and reset links are printed, to be passed on by hand; the dashboard
+forces that). Invite and reset links are printed, to be passed on by hand, and also mailed
+when an SMTP server is configured (`smtp_host`; eventlens/accounts/mail.py); the dashboard
 accepts them at `#/invite/<token>` and `#/reset/<token>`.
 """
 
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import typer
 
+from eventlens.accounts.mail import invite_mail, mail_enabled, reset_mail, send_link
 from eventlens.accounts.policy import Role
 from eventlens.accounts.service import AccountService
 from eventlens.accounts.store import AccountStore, parse_role, parse_scopes
 from eventlens.accounts.throttle import LoginThrottle
 from eventlens.cli.common import DataDirOption, console, print_json, settings_for
-from eventlens.errors import InvalidInput
+from eventlens.cli.errors import describe, exit_code, fail
+from eventlens.errors import EventLensError, InvalidInput
 from eventlens.projects.store import SqliteMetadataStore
 
 user_app = typer.Typer(help="People: create users, invite, reset passwords.", no_args_is_help=True)
@@ -29,7 +32,9 @@ org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 key_app = typer.Typer(help="Personal API keys (phx_...).", no_args_is_help=True)
 
 UrlOption = typer.Option(
-    None, "--url", help="The dashboard's address for the printed link (default http://HOST:PORT)."
+    None,
+    "--url",
+    help="The dashboard's address for the link (default: public_url, else http://HOST:PORT).",
 )
 
 
@@ -68,7 +73,22 @@ def _base(url: str | None, data_dir: Path | None) -> str:
     if url:
         return url.rstrip("/")
     s = settings_for(data_dir)
-    return f"http://{s.host}:{s.port}"
+    return s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
+
+
+def _mail(data_dir: Path | None, to: str, subject: str, text: str) -> None:
+    """Mail the link just printed when SMTP is configured. A failure exits with Unavailable's
+    code after saying so; the printed link is valid all the same."""
+    settings = settings_for(data_dir)
+    if not mail_enabled(settings):
+        return
+    try:
+        send_link(settings, to, subject, text)
+    except EventLensError as exc:
+        fail(
+            f"mail not sent ({describe(exc)}); the link above is valid: pass it on", exit_code(exc)
+        )
+    console.print(f"sent to {to}", highlight=False)
 
 
 @user_app.command("create")
@@ -120,22 +140,28 @@ def invite(
     url: str | None = UrlOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Print a one-time invite link (valid 7 days)."""
+    """Print a one-time invite link (valid 7 days); mail it too when SMTP is configured."""
     with open_accounts(data_dir) as accounts:
         if org == 1:
             accounts.store.ensure_default_org()
-        token = accounts.invite(email, org, parse_role(role, field="--role"), by=None)
-    console.print(f"{_base(url, data_dir)}/#/invite/{token}", soft_wrap=True, highlight=False)
+        chosen = parse_role(role, field="--role")
+        token = accounts.invite(email, org, chosen, by=None)
+        org_name = accounts.store.org_name(org)
+    link = f"{_base(url, data_dir)}/#/invite/{token}"
+    console.print(link, soft_wrap=True, highlight=False)
+    _mail(data_dir, email, *invite_mail(link, org_name, chosen.value))
 
 
 @user_app.command("reset-link")
 def reset_link(
     email: str, url: str | None = UrlOption, data_dir: Path | None = DataDirOption
 ) -> None:
-    """Print a one-time password-reset link (valid 1 hour)."""
+    """Print a one-time password-reset link (valid 1 hour); mail it too when SMTP is set up."""
     with open_accounts(data_dir) as accounts:
         token = accounts.reset_link_token(email)
-    console.print(f"{_base(url, data_dir)}/#/reset/{token}", soft_wrap=True, highlight=False)
+    link = f"{_base(url, data_dir)}/#/reset/{token}"
+    console.print(link, soft_wrap=True, highlight=False)
+    _mail(data_dir, email, *reset_mail(link))
 
 
 @org_app.command("create")

@@ -146,7 +146,7 @@ def _fill(op: Op, world: World, own: bool) -> str:
         dashboard_id=MISSING if destructive else world.dashboard_a,
         key_id=MISSING,
         user_id=MISSING,
-        query_id="00ff",  # no such background query: the route's own 404 once allowed
+        query_id="0" * 32,  # no such refresh: an allowed caller gets the route's own 404
     )
 
 

@@ -15,10 +15,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
+from eventlens.accounts.mail import invite_mail, mail_enabled, send_link
 from eventlens.accounts.policy import Permission, Principal, Role
 from eventlens.accounts.service import AccountService, LoggedIn
 from eventlens.accounts.store import INVITE_TTL, parse_scopes
-from eventlens.errors import PermissionDenied
+from eventlens.errors import EventLensError, PermissionDenied
+from eventlens.observability.logging import get_logger
 from eventlens.web.api.schemas import MAX_ID, ErrorBody
 from eventlens.web.auth import (
     CSRF_COOKIE,
@@ -32,6 +34,7 @@ from eventlens.web.auth import (
 )
 from eventlens.web.deps import account_service, metadata_store, settings_of
 
+log = get_logger(__name__)
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 Accounts = Annotated[AccountService, Depends(account_service)]
@@ -133,6 +136,13 @@ class Invite(BaseModel):
     token: str
     link: str = Field(description="The dashboard path that accepts it (one use).")
     expires_in: float
+    mailed: bool = Field(
+        description="The link was mailed to the invitee (false: no SMTP server is configured, "
+        "or sending failed; pass the link on by hand, it is valid either way)."
+    )
+    mail_error: str | None = Field(
+        description="Why the mail was not sent when the SMTP server failed; null otherwise."
+    )
 
 
 class Acceptance(BaseModel):
@@ -162,6 +172,18 @@ def _secure(request: Request) -> bool:
         return True
     forwarded = request.headers.get("x-forwarded-proto", "")
     return settings_of(request).trust_proxy and forwarded.split(",")[0].strip() == "https"
+
+
+def _public_base(request: Request) -> str:
+    """The dashboard's address for a mailed link: `public_url`, else the one the admin's
+    browser used (the Host it sent, or X-Forwarded-Host behind a trusted proxy)."""
+    settings = settings_of(request)
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = request.headers.get("host", f"{settings.host}:{settings.port}")
+    if settings.trust_proxy:
+        host = request.headers.get("x-forwarded-host", "").split(",")[0].strip() or host
+    return f"{'https' if _secure(request) else 'http'}://{host}"
 
 
 def _same_origin(request: Request) -> None:
@@ -329,7 +351,26 @@ def invite(request: Request, body: InviteBody, access: OrgAdmin, accounts: Accou
     token = accounts.invite(
         body.email, access.org_id, body.role, access.principal, client_address(request)
     )
-    return {"token": token, "link": f"/#/invite/{token}", "expires_in": INVITE_TTL}
+    path = f"/#/invite/{token}"
+    mailed, mail_error = False, None
+    settings = settings_of(request)
+    if mail_enabled(settings):
+        org_name = accounts.store.org_name(access.org_id)
+        subject, text = invite_mail(_public_base(request) + path, org_name, body.role.value)
+        try:
+            send_link(settings, body.email, subject, text)
+            mailed = True
+        except EventLensError as exc:
+            # The invite exists and its link works: the admin passes it on by hand.
+            mail_error = exc.message
+            log.warning("invite.mail_failed", org_id=access.org_id, error=exc.message)
+    return {
+        "token": token,
+        "link": path,
+        "expires_in": INVITE_TTL,
+        "mailed": mailed,
+        "mail_error": mail_error,
+    }
 
 
 @router.get("/orgs/{org_id}/audit", response_model=list[AuditEntry], responses=_ERRORS)

@@ -216,7 +216,8 @@ export async function membersPage(main, { orgId, me, onAuthError }) {
     try {
       const made = await api("POST", `/api/orgs/${orgId}/invites`, { email: email.value.trim(), role: role.value });
       const link = `${location.origin}${made.link}`;
-      clear(status).append("Send this one-time link (valid 7 days): ", h("code", { id: "invite-link" }, link));
+      const mailNote = made.mailed ? ` (mailed to ${email.value.trim()})` : made.mail_error ? ` (the mail was not sent: ${made.mail_error})` : "";
+      clear(status).append(made.mailed ? "Mailed this one-time link (valid 7 days): " : "Send this one-time link (valid 7 days): ", h("code", { id: "invite-link" }, link), mailNote);
     } catch (err) {
       status.textContent = describeError(err);
     }
