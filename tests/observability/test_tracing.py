@@ -40,6 +40,8 @@ def traced(
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": "eventlens-under-test",
         "OTEL_BSP_SCHEDULE_DELAY": "50",  # export within 50 ms, not the default 5 s
+        # Room for every span of the test's polling queries: a full queue drops new spans.
+        "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
         "EVENTLENS_QUERY_MIN_TASK_ROWS": "0",  # one sub-task per non-empty bucket
         "EVENTLENS_QUERY_WARM": "0",
         "EVENTLENS_SHADOW_CANDIDATE": "reference",  # every query also runs in shadow mode
@@ -168,7 +170,8 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     header, trace_id, caller_span = _traceparent()
     r = httpx.post(
         f"{server.url}/api/projects/{project['id']}/query",
-        json=body,
+        # Computed, not the answer the wait above cached: the tree under test is a computation.
+        json={**body, "refresh": "force_blocking"},
         headers={"Authorization": f"Bearer {project['api_key']}", "traceparent": header},
         timeout=30,
     )
@@ -177,7 +180,8 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
         lambda spans: (
             any(s.trace_id == trace_id and s.parent_id == caller_span for s in spans)
             and any(s.trace_id == trace_id and s.name == "query" for s in spans)
-        )
+        ),
+        timeout=120,  # a loaded CI machine exports late, never wrongly
     )
     ours = [s for s in spans if s.trace_id == trace_id]
     request = _one(ours, "POST /api/projects/{project_id}/query")
@@ -187,9 +191,9 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     assert query.attributes["eventlens.query.kind"] == "TrendsQuery"
     assert query.attributes["eventlens.query.outcome"] == "ok"
     assert len(_children(ours, query, "query.snapshot")) == 1
-    # The result cache's lookup; this cold request computed under it.
+    # The result cache's lookup; this forced request computed under it.
     [lookup] = _children(ours, query, "query.cache_lookup")
-    assert lookup.attributes["eventlens.cache.result"] == "miss"
+    assert lookup.attributes["eventlens.cache.result"] != "hit"
     [execute] = _children(ours, lookup, "query.execute")
     [plan] = _children(ours, execute, "query.plan")
     subtasks = _children(ours, plan, "query.subtask")
