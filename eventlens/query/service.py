@@ -165,9 +165,6 @@ class QueryService:
         `explain` with an engine that cannot explain; NotFound for an unknown project,
         QueryTimeout (504) at the deadline.
         """
-        if self.settings.fault_query_delay:  # test-only fault injection (config.py)
-            # Every request slowed, cached or not: what users would see of slow queries.
-            await asyncio.sleep(self.settings.fault_query_delay)
         with tracing.span("query", {"eventlens.project_id": project_id}):
             job = self._prepare(project_id, query, engine, timeout, explain)
             # The pool runs the job in a copy of this context: its spans are children of "query".
@@ -190,8 +187,6 @@ class QueryService:
         explain: bool = False,
     ) -> QueryOutcome:
         """Blocking twin of `run` (for the CLI and tests)."""
-        if self.settings.fault_query_delay:  # test-only fault injection (config.py)
-            time.sleep(self.settings.fault_query_delay)
         with tracing.span("query", {"eventlens.project_id": project_id}):
             job = self._prepare(project_id, query, engine, timeout, explain)
             if self.cache is None:
@@ -402,6 +397,8 @@ class _Job:
                     tracing.set_attributes({"eventlens.data_version": snapshot.version})
             else:
                 snapshot = pinned
+            if service.settings.fault_query_delay:  # test-only fault injection (config.py)
+                time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
             t1 = time.perf_counter()
             cpu = time.process_time()
