@@ -68,11 +68,18 @@ def is_aggregated(q: TrendsQuery) -> bool:
     return display_of(q) in AGGREGATED_DISPLAYS
 
 
+def _shown(value: object, limit: int) -> str:
+    """`value` as JSON for an error message, at most `limit` characters."""
+    try:
+        return orjson.dumps(value).decode()[:limit]
+    except TypeError:  # e.g. an integer beyond 64 bits: still a 400 that names the field
+        return repr(value)[:limit]
+
+
 def not_supported(path: str, value: object, why: str = "") -> InvalidQuery:
     """The 400 for a PostHog field whose value would change the answer in a way EventLens does
     not implement yet: it names the field and says so (never silently ignored)."""
-    shown = orjson.dumps(value).decode()[:200]
-    detail = f"{path}: {shown} is not supported yet"
+    detail = f"{path}: {_shown(value, 200)} is not supported yet"
     return InvalidQuery(f"{detail} ({why})" if why else detail, field=path)
 
 
@@ -237,8 +244,7 @@ def _check_smoothing(value: object) -> None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SMOOTHING:
         raise InvalidQuery(
-            f"{path}: must be an integer from 1 to {MAX_SMOOTHING}, got "
-            f"{orjson.dumps(value).decode()[:100]}",
+            f"{path}: must be an integer from 1 to {MAX_SMOOTHING}, got {_shown(value, 100)}",
             field=path,
         )
 

@@ -257,7 +257,10 @@ def test_a_500_carries_the_trace_id_in_its_body_and_log_line(
     lines = _log_lines(server.data_dir / "server.log")
     [line] = [x for x in lines if x.get("error_id") == body["error_id"]]
     assert line["trace_id"] == trace_id and len(line["span_id"]) == 16
-    spans = receiver.wait_for(lambda spans: any(s.trace_id == trace_id for s in spans))
+    # The server span ends last (after the response), often in a later export than its children.
+    spans = receiver.wait_for(
+        lambda spans: any(s.trace_id == trace_id and s.kind == SERVER_KIND for s in spans)
+    )
     [request] = [s for s in spans if s.trace_id == trace_id and s.kind == SERVER_KIND]
     assert request.status_code == 2  # STATUS_CODE_ERROR
     assert request.attributes["http.response.status_code"] == 500

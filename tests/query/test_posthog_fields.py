@@ -153,3 +153,15 @@ def test_test_account_filters_are_anded_only_when_asked() -> None:
         normalise(asked, now=NOW, test_account_filters=filters).fingerprint
         != normalise(asked, now=NOW).fingerprint
     )
+
+
+def test_an_integer_beyond_64_bits_in_an_unsupported_field_is_a_400_naming_it() -> None:
+    # Found by the generated-query test: the message's JSON rendering must not raise.
+    query = {
+        "kind": "RetentionQuery",
+        "breakdownFilter": {"breakdowns": [2**70, 1]},
+    }
+    with pytest.raises(InvalidQuery) as info:
+        parse_query(query)
+    assert info.value.field == "breakdownFilter.breakdowns"
+    assert str(2**70) in str(info.value)
