@@ -201,9 +201,7 @@ class QueryService:
             mode = mode_of(refresh)
         except ValueError as exc:
             raise InvalidQuery(str(exc), field="refresh") from None
-        with tracing.span("query.snapshot", {"eventlens.project_id": job.project.id}):
-            snapshot = self.pin(job.project.id)
-            tracing.set_attributes({"eventlens.data_version": snapshot.version})
+        snapshot = self.pin_traced(job.project.id)
         pinned = time.perf_counter()
         filters = (
             job.project.test_account_filters if job.normalised.query.filterTestAccounts else []
@@ -337,6 +335,13 @@ class QueryService:
         anything: queries never write."""
         return tables.snapshot(self.settings, project_id)
 
+    def pin_traced(self, project_id: int) -> Snapshot:
+        """`pin` under a "query.snapshot" span that names the data version."""
+        with tracing.span("query.snapshot", {"eventlens.project_id": project_id}):
+            snapshot = self.pin(project_id)
+            tracing.set_attributes({"eventlens.data_version": snapshot.version})
+        return snapshot
+
     def notify_started(self, query: QueryStarted) -> None:
         """Tell every observer a query starts (an observer that raises is logged, skipped)."""
         for observer in self.observers:
@@ -391,12 +396,7 @@ class _Job:
         service.notify_started(started)
         error: BaseException | None = None
         try:
-            if pinned is None:
-                with tracing.span("query.snapshot", {"eventlens.project_id": self.project.id}):
-                    snapshot = service.pin(self.project.id)
-                    tracing.set_attributes({"eventlens.data_version": snapshot.version})
-            else:
-                snapshot = pinned
+            snapshot = service.pin_traced(self.project.id) if pinned is None else pinned
             if service.settings.fault_query_delay:  # test-only fault injection (config.py)
                 time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
