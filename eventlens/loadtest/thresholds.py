@@ -23,12 +23,12 @@ class Thresholds:
     `*_latency_s`. Availability SLIs: at least `*_availability` of requests not a 5xx (nor a
     refused connection or a timeout)."""
 
-    capture_latency_s: float = 0.25
-    capture_latency_objective: float = 0.99
-    capture_availability: float = 0.999
-    query_latency_s: float = 2.5
-    query_latency_objective: float = 0.99
-    query_availability: float = 0.995
+    capture_latency_s: float
+    capture_latency_objective: float
+    capture_availability: float
+    query_latency_s: float
+    query_latency_objective: float
+    query_availability: float
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventlens.loadtest.judge import judge
-from eventlens.loadtest.thresholds import Thresholds
+from eventlens.loadtest.thresholds import default
 from tests.support.server import ServerProcess
 
 SECONDS = "5"
@@ -103,7 +104,7 @@ def _report(statuses: dict[str, int], latencies: list[float], group: str) -> dic
 
 def test_judge_counts_5xx_and_connection_errors_against_availability() -> None:
     report = _report({"200": 997, "503": 2, "0": 1}, [0.01] * 1000, "capture")
-    checks = {c.name: c for c in judge(report, Thresholds()).checks}
+    checks = {c.name: c for c in judge(report, default()).checks}
     assert checks["capture availability"].measured == 0.997
     assert not checks["capture availability"].passed  # objective 99.9%
     assert checks["capture latency"].passed
@@ -112,16 +113,16 @@ def test_judge_counts_5xx_and_connection_errors_against_availability() -> None:
 def test_judge_latency_share_is_against_the_objective() -> None:
     # 98 of 100 within 250 ms: under a 99% objective, over a 95% one.
     report = _report({"200": 100}, [0.1] * 98 + [0.3, 0.4], "capture")
-    assert not judge(report, Thresholds()).passed
-    assert judge(report, Thresholds(capture_latency_objective=0.95)).passed
+    assert not judge(report, default()).passed
+    assert judge(report, replace(default(), capture_latency_objective=0.95)).passed
 
 
 def test_judge_fails_a_4xx_and_an_unmeasured_group() -> None:
     report = _report({"200": 10, "401": 1}, [0.01] * 11, "capture")
-    checks = {c.name: c for c in judge(report, Thresholds()).checks}
+    checks = {c.name: c for c in judge(report, default()).checks}
     assert not checks["capture rejected (4xx)"].passed
     only_capture = {"seconds": 1, "endpoints": {"x": report["endpoints"]["x"]}}
-    failed = [c.name for c in judge(only_capture, Thresholds()).failures()]
+    failed = [c.name for c in judge(only_capture, default()).failures()]
     assert "query requests" in failed
 
 
@@ -142,7 +143,8 @@ def test_judge_shares_are_the_definitions(
     for status, _ in samples:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     report = _report(statuses, [t for _, t in samples], "capture")
-    thresholds = Thresholds(
+    thresholds = replace(
+        default(),
         capture_latency_s=latency_s,
         capture_latency_objective=objective,
         capture_availability=objective,
