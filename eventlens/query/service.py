@@ -312,6 +312,7 @@ class QueryService:
             week_start=project.week_start,
             now=now,
             test_account_filters=project.test_account_filters,
+            path_cleaning_filters=project.path_cleaning_filters,
         )
         return _Job(
             service=self,
