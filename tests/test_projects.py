@@ -84,6 +84,7 @@ def test_a_store_from_before_test_account_filters_gets_the_column(tmp_path: Path
     db.close()
     store = SqliteMetadataStore(tmp_path / "meta.db")
     assert store.get_project(1).test_account_filters == []
+    assert store.get_project(1).path_cleaning_filters == []
 
 
 def test_cli_sets_and_validates_test_account_filters(tmp_path: Path) -> None:
@@ -115,3 +116,40 @@ def test_cli_sets_and_validates_test_account_filters(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "test_account_filters[0].operator" in bad.stderr
+
+
+# -- PostHog's path cleaning rules (paths queries with pathReplacements: true) -----------------
+
+USER_IDS = [{"alias": "/user/:id", "regex": "/user/\\d+"}]
+
+
+def test_path_cleaning_filters_are_stored_and_default_to_none(tmp_path: Path) -> None:
+    store = SqliteMetadataStore(tmp_path / "meta.db")
+    created = store.create_project("shop")
+    assert created.project.path_cleaning_filters == []
+    updated = store.set_path_cleaning_filters(created.project.id, USER_IDS)
+    assert updated.path_cleaning_filters == USER_IDS
+    assert store.projects_for_api_key(created.api_key)[0].path_cleaning_filters == USER_IDS
+    with pytest.raises(NotFound):
+        store.set_path_cleaning_filters(99, [])
+
+
+def test_cli_sets_and_validates_path_cleaning(tmp_path: Path) -> None:
+    import json
+
+    out = json.loads(run_cli("project", "create", "web", "--json", data_dir=tmp_path).stdout)
+    done = run_cli(
+        "project", "set-path-cleaning", str(out["id"]), json.dumps(USER_IDS), data_dir=tmp_path
+    )
+    assert json.loads(done.stdout)["path_cleaning_filters"] == USER_IDS
+    listed = json.loads(run_cli("project", "list", "--json", data_dir=tmp_path).stdout)
+    assert listed[0]["path_cleaning_filters"] == USER_IDS
+    bad = run_cli(
+        "project",
+        "set-path-cleaning",
+        str(out["id"]),
+        '[{"alias": "x", "regex": "("}]',
+        data_dir=tmp_path,
+        check=False,
+    )
+    assert bad.returncode == 2 and "path_cleaning_filters[0].regex" in bad.stderr
