@@ -768,7 +768,9 @@ def check_path_cleaning(filters: list[PathCleaningFilter], path: str) -> None:
     """Every rule has a regex that compiles under RE2's bounds; InvalidQuery naming it."""
     for i, f in enumerate(filters):
         if f.regex is None or f.regex == "":
-            raise InvalidQuery(f"{path}[{i}].regex: a cleaning rule needs a regex", field=f"{path}[{i}].regex")
+            raise InvalidQuery(
+                f"{path}[{i}].regex: a cleaning rule needs a regex", field=f"{path}[{i}].regex"
+            )
         compile_pattern(f.regex, f"{path}[{i}].regex")
 
 

@@ -431,13 +431,18 @@ def paths_queries(draw: st.DrawFn, funnels: bool = True) -> dict[str, Any]:
                 )
             )
         )
-        step = draw(st.sampled_from((2, -2) if path_type == "funnel_path_between_steps" else (1, 2, -2)))
+        step = draw(
+            st.sampled_from((2, -2) if path_type == "funnel_path_between_steps" else (1, 2, -2))
+        )
         q["funnelPathsFilter"] = {
             "funnelPathType": path_type,
             "funnelStep": step,
             "funnelSource": {
                 "kind": "FunnelsQuery",
-                "series": [{"event": "$pageview"}, {"event": draw(st.sampled_from(("signup", "purchase")))}],
+                "series": [
+                    {"event": "$pageview"},
+                    {"event": draw(st.sampled_from(("signup", "purchase")))},
+                ],
                 "funnelsFilter": {
                     "funnelOrderType": draw(st.sampled_from(("ordered", "strict", "unordered"))),
                     "funnelWindowInterval": draw(st.sampled_from((1, 14))),
@@ -461,5 +466,7 @@ def path_actor_queries(draw: st.DrawFn) -> dict[str, Any]:
     if which in ("end", "edge"):
         pf["pathEndKey"] = f"{step + 1}_{draw(st.sampled_from(nodes))}"
     if which in ("dropoff", "dropoff_start"):
-        pf["pathDropoffKey"] = f"{draw(st.sampled_from((1, 2, 2, 3)))}_{draw(st.sampled_from(nodes))}"
+        pf["pathDropoffKey"] = (
+            f"{draw(st.sampled_from((1, 2, 2, 3)))}_{draw(st.sampled_from(nodes))}"
+        )
     return q

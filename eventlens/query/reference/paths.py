@@ -53,9 +53,7 @@ def _funnel_windows(nq: NormalisedQuery[PathsQuery], events: Sequence[Event]) ->
     ff = fq.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
     lo = nq.floor_us if nq.date_from is None else to_us(nq.date_from)
-    in_range = [
-        e for e in events if lo <= e.ts < nq.end_us and properties_match(fq.properties, e)
-    ]
+    in_range = [e for e in events if lo <= e.ts < nq.end_us and properties_match(fq.properties, e)]
     out: dict[str, Any] = {}
     for person, evs in by_person(in_range).items():
         result = _person_result(fq, evs, window)

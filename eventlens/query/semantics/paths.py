@@ -229,7 +229,7 @@ def edge_rows(
     (descending), then source and target; the first edgeLimit. Each row: `source`, `target`
     (node keys), `value` (unique persons), `average_conversion_time` (ms, mean over the
     transitions), `target_dropoffs` (unique persons whose path ends at the target node)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (step, source, target), stats in edges.items():
         if pf.minEdgeWeight is not None and stats.persons < pf.minEdgeWeight:
             continue
