@@ -149,7 +149,15 @@ _json = st.recursive(
     max_leaves=12,
 )
 _kinds = st.sampled_from(
-    ["TrendsQuery", "FunnelsQuery", "RetentionQuery", "StickinessQuery", "LifecycleQuery", "X"]
+    [
+        "TrendsQuery",
+        "FunnelsQuery",
+        "RetentionQuery",
+        "StickinessQuery",
+        "LifecycleQuery",
+        "PathsQuery",
+        "X",
+    ]
 )
 
 
@@ -172,6 +180,8 @@ _kinds = st.sampled_from(
                         "funnelsFilter",
                         "retentionFilter",
                         "filterTestAccounts",
+                        "pathsFilter",
+                        "funnelPathsFilter",
                     ]
                 ),
                 _json,

@@ -95,7 +95,7 @@ def test_posthog_property_group_nests_and_or() -> None:
     ("query", "field"),
     [
         ({"series": []}, "kind"),
-        ({**trends(), "kind": "PathsQuery"}, "kind"),
+        ({**trends(), "kind": "HogQLQuery"}, "kind"),
         (trends(samplingFactor=0.1), "samplingFactor"),
         (trends(series=[{"event": "a", "math": "p42"}]), "series[0].math"),
         (trends(series=[{"event": "a", "math": "sum"}]), "series[0].math_property"),

@@ -86,7 +86,8 @@ class QueryRequest(BaseModel):
 
     query: dict[str, Any] = Field(
         description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
-        "RetentionQuery, StickinessQuery, LifecycleQuery). Unsupported fields are a 400.",
+        "RetentionQuery, StickinessQuery, LifecycleQuery, PathsQuery). Unsupported fields are "
+        "a 400.",
     )
     engine: str = Field(
         "parallel",
