@@ -31,6 +31,8 @@ FUNNEL_STEPS = ("$pageview", "signup", "purchase")
 FUNNEL_WINDOW_US = 7 * DAY_US
 RETENTION_INTERVALS = 8
 LIFECYCLE_STATUSES = ("new", "returning", "resurrecting", "dormant")
+PATHS_STEPS = 5  # the mix's paths query (stepLimit at its default)
+SESSION_GAP_US = 30 * 60 * 1_000_000
 
 _SCHEMA = """(
     uuid UUID,
@@ -288,3 +290,32 @@ class ChdbPeer:
         for b, status, n in rows:
             out[status][b - 1] += -n if status == "dormant" else n
         return out
+
+    def q_paths(self) -> Any:
+        """{(step, source url, target url): distinct persons}. One array per person of
+        (µs, url, uuid) sorted as the engines order events, split into sessions where more than
+        30 minutes pass (`arraySplit`), repeats dropped (`arrayFilter` against the element
+        before), the first PATHS_STEPS nodes kept; edges by `ARRAY JOIN` over the steps."""
+        url = _prop("$current_url")
+        rows = self._rows(
+            f"""SELECT k, nodes[k].2 AS src, nodes[k + 1].2 AS tgt, uniqExact(person_id)
+            FROM (
+              SELECT person_id,
+                     arraySlice(arrayFilter((x, i) -> i = 1 OR x.2 != s[i - 1].2, s,
+                                            arrayEnumerate(s)), 1, {PATHS_STEPS}) AS nodes
+              FROM (
+                SELECT person_id,
+                       arraySort(x -> (x.1, x.3), groupArray((toUnixTimestamp64Micro(timestamp),
+                                 if(u0 = '', '/', u0), toString(uuid)))) AS evs
+                FROM (SELECT person_id, timestamp, uuid,
+                             replaceRegexpOne({url}, '/+$', '') AS u0, {url} AS raw
+                      FROM events WHERE event = '$pageview' AND {self._in_range()})
+                WHERE raw != ''
+                GROUP BY person_id)
+              ARRAY JOIN arraySplit((x, g) -> g, evs,
+                   arrayMap(i -> i = 1 OR evs[i].1 - evs[i - 1].1 > {SESSION_GAP_US},
+                            arrayEnumerate(evs))) AS s)
+            ARRAY JOIN arrayEnumerate(arrayPopBack(nodes)) AS k
+            GROUP BY k, src, tgt"""
+        )
+        return {(int(k), str(a), str(b)): int(n) for k, a, b, n in rows}

@@ -30,7 +30,13 @@ import duckdb
 import numpy as np
 
 from eventlens.bench.bounds import DAY_US, query_bounds, retention_bounds, week_start
-from eventlens.bench.chdb_peer import LIFECYCLE_STATUSES, NULL_BREAKDOWN, ChdbPeer
+from eventlens.bench.chdb_peer import (
+    LIFECYCLE_STATUSES,
+    NULL_BREAKDOWN,
+    PATHS_STEPS,
+    SESSION_GAP_US,
+    ChdbPeer,
+)
 from eventlens.bench.method import BreakdownCounts, Cell, breakdown_mismatches, schedule
 from eventlens.bench.query_data import load_bench_table, load_import_table, query_mix
 from eventlens.generate.shape import DEFAULT_END
@@ -205,6 +211,50 @@ class DuckDBPeer:
             out[status][b - 1] += -n if status == "dormant" else n
         return out
 
+    def q_paths(self) -> Any:
+        """{(step, source url, target url): distinct persons}: window functions per person
+        in (ts, uuid) order: a session starts after a gap of more than 30 minutes, repeats
+        collapse, the first PATHS_STEPS nodes of each session make its edges."""
+        url = """json_extract_string(properties, '$."$current_url"')"""
+        rows = self._rows(
+            f"""WITH ev AS (
+              SELECT person_id, epoch_us(timestamp) AS t, uuid,
+                     coalesce(nullif(regexp_replace({url}, '/+$', ''), ''), '/') AS u
+              FROM {self.src}
+              WHERE event = '$pageview' AND epoch_us(timestamp) >= {self.lo}
+                AND epoch_us(timestamp) < {self.hi} AND {url} <> ''),
+            s AS (
+              SELECT *, CASE WHEN t - lag(t) OVER w <= {SESSION_GAP_US} THEN 0 ELSE 1 END AS new,
+                     lag(u) OVER w AS prev_u
+              FROM ev WINDOW w AS (PARTITION BY person_id ORDER BY t, uuid)),
+            n AS (
+              SELECT person_id, t, uuid, u, new,
+                     sum(new) OVER (PARTITION BY person_id ORDER BY t, uuid) AS sid
+              FROM s WHERE new = 1 OR prev_u <> u),
+            k AS (
+              SELECT person_id, sid, u,
+                     row_number() OVER (PARTITION BY person_id, sid ORDER BY t, uuid) AS k
+              FROM n),
+            e AS (
+              SELECT person_id, k, u AS src,
+                     lead(u) OVER (PARTITION BY person_id, sid ORDER BY k) AS tgt
+              FROM k WHERE k <= {PATHS_STEPS})
+            SELECT k, src, tgt, count(DISTINCT person_id) FROM e WHERE tgt IS NOT NULL
+            GROUP BY ALL"""
+        )
+        return {(int(k), str(a), str(b)): int(c) for k, a, b, c in rows}
+
+
+PATHS_EDGES = 50  # the mix's paths query: edgeLimit at its default
+
+
+def paths_top(edges: dict[tuple[int, str, str], int]) -> list[tuple[str, str, int]]:
+    """A peer's {(step, source, target): persons} as the answer's first edges: (source key,
+    target key, persons) by persons descending, then source, then target."""
+    rows = [(f"{k}_{s}", f"{k + 1}_{t}", n) for (k, s, t), n in edges.items()]
+    rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+    return rows[:PATHS_EDGES]
+
 
 def agrees(name: str, peer: Any, ours: Any) -> bool | None:
     """Does a peer's answer (the `DuckDBPeer` / `ChdbPeer` shapes) equal the parallel engine's
@@ -244,6 +294,8 @@ def agrees(name: str, peer: Any, ours: Any) -> bool | None:
         return all(peer.get(row["status"]) == row["data"] for row in ours) and len(ours) == len(
             LIFECYCLE_STATUSES
         )
+    if name == "paths":
+        return paths_top(peer) == [(e["source"], e["target"], e["value"]) for e in ours]
     return None
 
 

@@ -144,4 +144,10 @@ def query_mix(end: datetime = DEFAULT_END) -> dict[str, dict[str, object]]:
             "interval": "day",
             "dateRange": dr,
         },
+        # Page paths: 30-minute sessions, repeats collapsed, 5 steps, the 50 heaviest edges.
+        "paths": {
+            "kind": "PathsQuery",
+            "dateRange": dr,
+            "pathsFilter": {"includeEventTypes": ["$pageview"]},
+        },
     }
