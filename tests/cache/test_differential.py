@@ -35,6 +35,7 @@ QUERIES = st.one_of(
     s.retention_queries(),
     s.stickiness_queries(),
     s.lifecycle_queries(),
+    s.paths_queries(),
 )
 
 
