@@ -4,6 +4,7 @@ partitions of a real event table (merged with `merge_actors`) equals the referen
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from eventlens.query.testing import event_rows, parse_instant
 from eventlens.storage.event_table import EventTable
 from tests.parallel import strategies as s
 
+# Modest in CI; EVENTLENS_PARALLEL_EXAMPLES=500 for a thorough local run.
 SETTINGS = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("EVENTLENS_PARALLEL_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
