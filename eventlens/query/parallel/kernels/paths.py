@@ -129,15 +129,20 @@ def _node_ids(params: Params, frame: Frame) -> tuple[np.ndarray, list[str]]:
             names.append(name)
         return found
 
-    node = np.full(len(frame), -1, np.int64)
+    # Custom events through one per-event-name table; pageviews and screens per property value.
+    per_code = np.full(len(frame.event_names) + 1, -1, np.int64)
+    named: list[tuple[int, str]] = []
     for code, event in enumerate(frame.event_names):
         kind = node_type(event, types)
         if kind is None or event in excluded:
             continue
-        rows = np.flatnonzero(frame.event == code)
         if kind == CUSTOM:
-            node[rows] = node_id(event)
-            continue
+            per_code[code] = node_id(event)
+        else:
+            named.append((code, kind))
+    node: np.ndarray = per_code[frame.event]
+    for code, kind in named:
+        rows = np.flatnonzero(frame.event == code)
         key, raw_name = (URL_KEY, url_name) if kind == PAGEVIEW else (SCREEN_KEY, screen_name)
         column = frame.props[("event", key)]
         # One naming per distinct value (the last entry: the property is missing).
