@@ -35,6 +35,78 @@ export const DATE_PRESETS = [
   ["-1mStart", "Since last month"], ["yStart", "This year"], ["all", "All time"], ["custom", "Custom dates"],
 ];
 const INTERVALS = [["hour", "Hour"], ["day", "Day"], ["week", "Week"], ["month", "Month"]];
+const PERIOD_CHAR = { Hour: "h", Day: "d", Week: "w", Month: "m" };
+
+/** Retention's date presets, as PostHog's retention date picker offers them: "Last N <periods>"
+ * is `-N<h|d|w|m>` in the period's unit. */
+export function retentionPresets(period) {
+  const c = PERIOD_CHAR[period] || "d";
+  const word = `${(period || "Day").toLowerCase()}s`;
+  return [...[7, 14, 30, 90].map((n) => [`-${n}${c}`, `Last ${n} ${word}`]), ["yStart", "Year to date"], ["custom", "Custom dates"]];
+}
+
+function startOf(d, period) {
+  const x = new Date(d);
+  if (period !== "Hour") x.setHours(0, 0, 0, 0);
+  else x.setMinutes(0, 0, 0);
+  if (period === "Month") x.setDate(1);
+  return x;
+}
+
+function periodIndex(d, period) {
+  const x = startOf(d, period);
+  if (period === "Month") return x.getFullYear() * 12 + x.getMonth();
+  if (period === "Hour") return Math.round(x.getTime() / 36e5);
+  // Local calendar days (DST-safe: counted on UTC midnights of the same calendar date).
+  const day = Math.round(Date.UTC(x.getFullYear(), x.getMonth(), x.getDate()) / 864e5);
+  // Weeks start on Sunday here; only the difference between two indexes is used.
+  return period === "Week" ? Math.floor((day + 4) / 7) : day;
+}
+
+function resolveDate(value, now) {
+  const text = String(value || "");
+  let m = /^-(\d+)([hdwmqy])$/.exec(text);
+  if (m) {
+    const n = Number(m[1]);
+    const d = new Date(now);
+    if (m[2] === "h") d.setHours(d.getHours() - n);
+    else if (m[2] === "d") d.setDate(d.getDate() - n);
+    else if (m[2] === "w") d.setDate(d.getDate() - 7 * n);
+    else if (m[2] === "m") d.setMonth(d.getMonth() - n);
+    else if (m[2] === "q") d.setMonth(d.getMonth() - 3 * n);
+    else d.setFullYear(d.getFullYear() - n);
+    return d;
+  }
+  m = /^(-\d+)?([dwmy])Start$/.exec(text);
+  if (m) {
+    const d = new Date(now);
+    const n = m[1] ? -Number(m[1]) : 0;
+    d.setHours(0, 0, 0, 0);
+    if (m[2] === "d") d.setDate(d.getDate() - n);
+    else if (m[2] === "w") d.setDate(d.getDate() - d.getDay() - 7 * n);
+    else if (m[2] === "m") d.setMonth(d.getMonth() - n, 1);
+    else d.setFullYear(d.getFullYear() - n, 0, 1);
+    return d;
+  }
+  m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(text);
+  if (m) return new Date(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0));
+  return null;
+}
+
+/**
+ * How many retention cohorts the date range holds: EventLens's API takes the last
+ * `totalIntervals` periods ending with the one holding `date_to` (docs/semantics.md), so the
+ * builder sends the range's period count to get one cohort per period of the range, as
+ * PostHog's retention UI shows for the same date range. null when the range is open-ended
+ * ("all") or not understood.
+ */
+export function retentionIntervals(dateFrom, dateTo, period, now = new Date()) {
+  const from = resolveDate(dateFrom, now);
+  const to = dateTo ? resolveDate(dateTo, now) : now;
+  if (!from || !to) return null;
+  const n = periodIndex(to, period) - periodIndex(from, period) + 1;
+  return Math.min(Math.max(n, 1), 1000);
+}
 const UNITS = ["second", "minute", "hour", "day", "week", "month"];
 
 export function defaultModel() {
@@ -96,7 +168,7 @@ export function toQuery(m) {
       targetEntity: { id: m.retention.target, type: "events" },
       returningEntity: { id: m.retention.returning, type: "events" },
       period: m.retention.period,
-      totalIntervals: Number(m.retention.total),
+      totalIntervals: retentionIntervals(m.date_from, m.date_to, m.retention.period) ?? (Number(m.retention.total) || 8),
       retentionType: m.retention.type,
     };
   } else {
@@ -167,21 +239,26 @@ export function switchKind(m, kind) {
     m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "" });
   }
   if (kind === "RetentionQuery" && m.series[0]?.event) m.retention.target = m.series[0].event;
+  if (kind === "RetentionQuery" && !/^\d{4}-/.test(m.date_from) && !isPreset(m.date_from, retentionPresets(m.retention.period))) {
+    // Retention's presets are "Last N <periods>"; an open range ("all") has no cohort count.
+    const rel = /^-(\d+)[hdwm]$/.exec(m.date_from);
+    m.date_from = `-${rel ? rel[1] : 7}${PERIOD_CHAR[m.retention.period] || "d"}`;
+  }
   return m;
 }
 
 // -- the form --------------------------------------------------------------------------------
 
-function isPreset(value) {
-  return DATE_PRESETS.some(([v]) => v === value && v !== "custom");
+function isPreset(value, presets = DATE_PRESETS) {
+  return presets.some(([v]) => v === value && v !== "custom");
 }
 
 /**
  * Render the builder for model `m` into `el`. `onChange()` after every edit; the form redraws
  * itself on structural edits (kind, rows added or removed). `catalog` feeds the autocomplete.
  */
-export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
-  const redraw = () => renderBuilder(el, m, { catalog, timezone, onSubmit });
+export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
+  const redraw = () => renderBuilder(el, m, { catalog, timezone, onSubmit, onKind });
   clear(el);
   const lists = h(
     "div",
@@ -211,8 +288,10 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
         class: "kind",
         "aria-pressed": String(m.kind === kind),
         onclick: () => {
+          if (m.kind === kind) return;
           switchKind(m, kind);
           redraw();
+          if (onKind) onKind(kind);
         },
       }, label),
     );
@@ -226,8 +305,14 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
       h("fieldset", null, h("legend", null, "Cohorts"),
         eventInput("Start event", r.target, (v) => (r.target = v)),
         eventInput("Returning event", r.returning, (v) => (r.returning = v)),
-        field("Period", bind(select({}, [["Hour", "Hour"], ["Day", "Day"], ["Week", "Week"], ["Month", "Month"]], r.period), (v) => (r.period = v))),
-        field("Periods", bind(h("input", { type: "number", min: 1, max: 1000, value: r.total }), (v) => (r.total = v))),
+        field("Period", bind(select({}, [["Hour", "Hour"], ["Day", "Day"], ["Week", "Week"], ["Month", "Month"]], r.period), (v) => {
+          if (v === r.period) return;
+          // "Last 30 days" becomes "Last 30 weeks": the presets are in the period's unit.
+          const rel = /^-(\d+)[hdwm]$/.exec(m.date_from);
+          if (rel) m.date_from = `-${rel[1]}${PERIOD_CHAR[v]}`;
+          r.period = v;
+          redraw();
+        })),
         field("Type", bind(select({}, [["retention_recurring", "Recurring"], ["retention_first_time", "First time"]], r.type), (v) => (r.type = v))),
       ),
     );
@@ -318,12 +403,20 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
   }
 
   // Dates and interval.
-  const custom = !isPreset(m.date_from);
+  const retention = m.kind === "RetentionQuery";
+  const presets = retention ? retentionPresets(m.retention.period) : DATE_PRESETS;
+  const custom = !isPreset(m.date_from, presets);
   const fromInput = bind(h("input", { type: "date", value: custom ? m.date_from.slice(0, 10) : "" }), (v) => (m.date_from = v));
   const toInput = bind(h("input", { type: "date", value: m.date_to.slice(0, 10) }), (v) => (m.date_to = v));
   const customBox = h("div", { class: "row" }, field("From", fromInput), field("To", toInput));
   customBox.hidden = !custom;
-  const preset = bind(select({}, DATE_PRESETS, custom ? "custom" : m.date_from), (v) => {
+  const cohortsNote = h("p", { class: "muted cohorts-note", "aria-live": "polite" });
+  const showCohorts = () => {
+    const n = retentionIntervals(m.date_from, m.date_to, m.retention.period);
+    const word = m.retention.period;
+    cohortsNote.textContent = n ? `${n} cohort${n === 1 ? "" : "s"}, one per ${word.toLowerCase()} of the range (${word} 0 to ${word} ${n - 1})` : "";
+  };
+  const preset = bind(select({}, presets, custom ? "custom" : m.date_from), (v) => {
     customBox.hidden = v !== "custom";
     if (v === "custom") {
       m.date_from = fromInput.value || new Date(Date.now() - 7 * 864e5).toISOString().slice(0, 10);
@@ -333,12 +426,19 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
       m.date_to = "";
       toInput.value = "";
     }
+    showCohorts();
   });
+  for (const input of [fromInput, toInput]) input.addEventListener("change", showCohorts);
   const when = h("fieldset", null, h("legend", null, "When"), h("div", { class: "row" }, field("Date range", preset)));
   if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") {
     when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
   }
-  when.append(customBox, h("p", { class: "muted tz-note" }, `Dates and buckets in the project's timezone: ${timezone}`));
+  when.append(customBox);
+  if (retention) {
+    showCohorts();
+    when.append(cohortsNote);
+  }
+  when.append(h("p", { class: "muted tz-note" }, `Dates and buckets in the project's timezone: ${timezone}`));
   form.append(when);
   form.append(h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "run" }, "Run query")));
   el.append(lists, form);

@@ -99,21 +99,32 @@ export async function insightPage(main, { project, params, catalog, onAuthError,
       if (mine === runId) runButton.disabled = false;
     }
   };
-  renderBuilder(builderEl, model, { catalog: null, timezone: project.timezone, onSubmit: run });
+  const placeholder = () => {
+    // A chart of another kind than the form's would be read as this kind's answer.
+    runId += 1;
+    clear(chartEl);
+    clear(saveEl);
+    metaEl.textContent = "";
+    const button = form()?.querySelector("#run");
+    if (button) button.disabled = false;
+    chartEl.append(h("p", { class: "muted" }, "Pick events and press “Run query”."));
+  };
+  const opts = (cat) => ({ catalog: cat, timezone: project.timezone, onSubmit: run, onKind: placeholder });
+  renderBuilder(builderEl, model, opts(null));
   catalog.then((cat) => {
     if (!main.isConnected || !cat) return;
     if (cat.total_events === 0) top.append(snippetBox(cat.token, "No events yet"));
     const focused = document.activeElement;
-    if (!builderEl.contains(focused)) renderBuilder(builderEl, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+    if (!builderEl.contains(focused)) renderBuilder(builderEl, model, opts(cat));
     else {
       // Keep the user's focus: only fill the autocomplete lists.
       const fresh = h("div");
-      renderBuilder(fresh, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+      renderBuilder(fresh, model, opts(cat));
       for (const id of ["dl-events", "dl-event-props", "dl-person-props"]) builderEl.querySelector(`#${id}`).replaceWith(fresh.querySelector(`#${id}`));
     }
   });
   if (fromUrl) run();
-  else chartEl.append(h("p", { class: "muted" }, "Pick events and press “Run query”."));
+  else placeholder();
 }
 
 function saveForm(project, query, onAuthError) {
@@ -146,6 +157,12 @@ function saveForm(project, query, onAuthError) {
       let dash;
       if (dashSelect.value === "") {
         dash = await api("POST", `/api/projects/${project.id}/dashboards`, { name: newName.value.trim() || "My dashboard", insight_ids: [insight.id] });
+        // The new dashboard is now an existing one: pick it, so saving again adds to it
+        // rather than making a second dashboard of the same name.
+        dashSelect.append(h("option", { value: dash.id }, dash.name));
+        dashSelect.value = String(dash.id);
+        newName.value = "";
+        newField.hidden = true;
       } else {
         const cur = await api("GET", `/api/projects/${project.id}/dashboards/${dashSelect.value}`);
         dash = await api("PATCH", `/api/projects/${project.id}/dashboards/${cur.id}`, { insight_ids: [...cur.insight_ids, insight.id] });
@@ -276,7 +293,7 @@ export function livePage(main, { project, catalog, onAuthError }) {
     empty,
     h("div", { class: "card table-scroll" },
       h("table", { class: "live" },
-        h("thead", null, h("tr", null, ["Time", "Event", "Person", "Properties"].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", null, h("tr", null, ["", "Time", "Event", "Person", "Properties"].map((c) => h("th", { scope: "col" }, c)))),
         tbody,
       ),
     ),
@@ -284,6 +301,7 @@ export function livePage(main, { project, catalog, onAuthError }) {
   let paused = false;
   let timer = null;
   let shownEmpty = false;
+  const open = new Set(); // uuids of the rows opened to their full properties (kept across polls)
   const fmt = new Intl.DateTimeFormat(undefined, { timeZone: project.timezone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
   pause.addEventListener("click", () => {
     paused = !paused;
@@ -300,13 +318,28 @@ export function livePage(main, { project, catalog, onAuthError }) {
       clear(tbody);
       for (const e of res.events) {
         const props = JSON.stringify(e.properties);
+        const isOpen = open.has(e.uuid);
+        const detail = h("tr", { class: "event-detail", hidden: !isOpen },
+          h("td", { colspan: 5 }, h("pre", null, JSON.stringify({ ...e.properties }, null, 2))));
+        const toggle = h("button", { type: "button", class: "expand", "aria-expanded": String(isOpen), "aria-label": `Properties of ${e.event} at ${fmt.format(new Date(e.timestamp))}` }, isOpen ? "▾" : "▸");
+        toggle.addEventListener("click", () => {
+          const now = !open.has(e.uuid);
+          if (now) open.add(e.uuid);
+          else open.delete(e.uuid);
+          detail.hidden = !now;
+          toggle.setAttribute("aria-expanded", String(now));
+          toggle.textContent = now ? "▾" : "▸";
+        });
         tbody.append(
-          h("tr", null,
+          h("tr", { class: "event-row" },
+            h("td", null, toggle),
             h("td", { class: "nowrap" }, fmt.format(new Date(e.timestamp))),
             h("td", null, e.event),
             h("td", null, e.distinct_id),
-            h("td", null, h("code", { class: "props", title: props }, props.length > 160 ? `${props.slice(0, 160)}…` : props)),
+            // The whole JSON (clamped to two lines by the stylesheet): the button opens it.
+            h("td", null, h("code", { class: "props" }, props)),
           ),
+          detail,
         );
       }
       if (!res.events.length && !shownEmpty) {
