@@ -36,6 +36,12 @@ export const DATE_PRESETS = [
 ];
 const INTERVALS = [["hour", "Hour"], ["day", "Day"], ["week", "Week"], ["month", "Month"]];
 const PERIOD_CHAR = { Hour: "h", Day: "d", Week: "w", Month: "m" };
+// Trends chart types: PostHog's trendsFilter.display values (docs/semantics.md "Displays").
+export const DISPLAYS = [
+  ["ActionsLineGraph", "Line"], ["ActionsBar", "Bar"], ["ActionsStackedBar", "Stacked bar"],
+  ["ActionsAreaGraph", "Area"], ["ActionsLineGraphCumulative", "Cumulative line"],
+  ["BoldNumber", "Number"], ["ActionsTable", "Table"], ["ActionsPie", "Pie"], ["ActionsBarValue", "Bar (total)"],
+];
 
 /** Retention's date presets, as PostHog's retention date picker offers them: "Last N <periods>"
  * is `-N<h|d|w|m>` in the period's unit. */
@@ -112,8 +118,12 @@ const UNITS = ["second", "minute", "hour", "day", "week", "month"];
 export function defaultModel() {
   return {
     kind: "TrendsQuery",
-    series: [{ event: "$pageview", math: "total", math_property: "" }],
+    series: [{ event: "$pageview", math: "total", math_property: "", filters: [] }],
     formula: "",
+    display: "ActionsLineGraph",
+    compare: false,
+    filterMatch: "AND",
+    exclusions: [],
     interval: "day",
     date_from: "-7d",
     date_to: "",
@@ -159,6 +169,8 @@ export function toQuery(m) {
   const q = { kind: m.kind };
   const node = (s) => {
     const n = { kind: "EventsNode", event: s.event };
+    const own = toFilters(s.filters || []);
+    if (own.length) n.properties = own;
     if (m.kind === "TrendsQuery" && s.math && s.math !== "total") n.math = s.math;
     if (m.kind === "TrendsQuery" && PROPERTY_MATHS.has(s.math)) n.math_property = s.math_property;
     return n;
@@ -179,7 +191,9 @@ export function toQuery(m) {
   q.dateRange = { date_from: m.date_from };
   if (m.date_to) q.dateRange.date_to = m.date_to;
   const props = toFilters(m.filters);
-  if (props.length) q.properties = props;
+  // "Match any" is PostHog's OR group inside the top-level AND group.
+  if (props.length && m.filterMatch === "OR") q.properties = { type: "AND", values: [{ type: "OR", values: props }] };
+  else if (props.length) q.properties = props;
   if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.key.trim()) {
     q.breakdownFilter = {
       breakdown: m.breakdown.key.trim(),
@@ -190,12 +204,22 @@ export function toQuery(m) {
   if (m.kind === "TrendsQuery" && m.series.length > 1 && m.formula.trim()) {
     q.trendsFilter = { formula: m.formula.trim() };
   }
+  if (m.kind === "TrendsQuery" && m.display && m.display !== "ActionsLineGraph") {
+    q.trendsFilter = { ...(q.trendsFilter || {}), display: m.display };
+  }
+  if ((m.kind === "TrendsQuery" || m.kind === "StickinessQuery") && m.compare && m.date_from !== "all") {
+    q.compareFilter = { compare: true };
+  }
   if (m.kind === "FunnelsQuery") {
     q.funnelsFilter = {
       funnelWindowInterval: Number(m.funnel.window) || 14,
       funnelWindowIntervalUnit: m.funnel.unit,
       funnelOrderType: m.funnel.order,
     };
+    const exclusions = (m.exclusions || []).filter((x) => x.event.trim());
+    if (exclusions.length && m.funnel.order !== "unordered") {
+      q.funnelsFilter.exclusions = exclusions.map((x) => ({ kind: "EventsNode", event: x.event.trim(), funnelFromStep: Number(x.from), funnelToStep: Number(x.to) }));
+    }
   }
   return q;
 }
@@ -206,7 +230,7 @@ export function fromQuery(q) {
   if (!q || typeof q !== "object") return m;
   if (KINDS.some(([k]) => k === q.kind)) m.kind = q.kind;
   if (Array.isArray(q.series) && q.series.length) {
-    m.series = q.series.map((s) => ({ event: s.event || "", math: s.math || "total", math_property: s.math_property || "" }));
+    m.series = q.series.map((s) => ({ event: s.event || "", math: s.math || "total", math_property: s.math_property || "", filters: fromFilters(Array.isArray(s.properties) ? s.properties : []) }));
   }
   if (q.interval) m.interval = q.interval;
   if (q.trendsFilter?.formula) m.formula = String(q.trendsFilter.formula);
@@ -214,7 +238,16 @@ export function fromQuery(q) {
     m.date_from = q.dateRange.date_from || "-7d";
     m.date_to = q.dateRange.date_to || "";
   }
-  m.filters = fromFilters(q.properties);
+  const p = q.properties;
+  if (p && !Array.isArray(p) && p.type) {
+    // PostHog's groups: the one shape the form makes is AND[OR[...]] or AND[AND[...]].
+    const inner = p.values?.length === 1 && p.values[0]?.values ? p.values[0] : p;
+    m.filterMatch = inner.type === "OR" ? "OR" : "AND";
+    m.filters = fromFilters(inner.values);
+  } else m.filters = fromFilters(p);
+  if (q.trendsFilter?.display) m.display = String(q.trendsFilter.display);
+  if (q.compareFilter?.compare === true) m.compare = true;
+  m.exclusions = (q.funnelsFilter?.exclusions || []).map((x) => ({ event: x.event || "", from: x.funnelFromStep ?? 0, to: x.funnelToStep ?? 1 }));
   const b = q.breakdownFilter;
   if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
   const f = q.funnelsFilter;
@@ -236,7 +269,7 @@ export function fromQuery(q) {
 export function switchKind(m, kind) {
   m.kind = kind;
   if (kind === "FunnelsQuery" && m.series.length < 2) {
-    m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "" });
+    m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "", filters: [] });
   }
   if (kind === "RetentionQuery" && m.series[0]?.event) m.retention.target = m.series[0].event;
   if (kind === "RetentionQuery" && !/^\d{4}-/.test(m.date_from) && !isPreset(m.date_from, retentionPresets(m.retention.period))) {
@@ -279,6 +312,32 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   };
   const eventInput = (label, value, set) =>
     field(label, bind(h("input", { type: "text", list: "dl-events", value, required: true, autocomplete: "off", spellcheck: "false" }), set));
+
+  // Rows of property filters (the query's, or one series' own), each editable in place.
+  const filterRows = (box, list, attrs, badge) => {
+    list.forEach((f, i) => {
+      const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
+      const valueField = field("Value", valueInput);
+      valueField.hidden = NO_VALUE.has(f.operator);
+      const keyInput = bind(h("input", { type: "text", value: f.key, list: f.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false" }), (v) => (f.key = v));
+      box.append(
+        h("div", { class: "row filter-row", ...attrs(i) },
+          h("span", { class: "badge" }, badge(i)),
+          field("Property", keyInput),
+          field("Of", bind(select({}, [["event", "event"], ["person", "person"]], f.type), (v) => {
+            f.type = v;
+            keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
+          })),
+          field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
+            f.operator = v;
+            valueField.hidden = NO_VALUE.has(v);
+          })),
+          valueField,
+          h("button", { type: "button", class: "icon", "aria-label": `Remove ${badge(i).toLowerCase()}`, onclick: () => { list.splice(i, 1); redraw(); } }, "✕"),
+        ),
+      );
+    });
+  };
 
   const kindBar = h("div", { class: "kinds", role: "group", "aria-label": "Insight type" });
   for (const [kind, label] of KINDS) {
@@ -333,13 +392,21 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
         row.append(field("Measure", mathSel), prop);
       }
       const minRows = funnel ? 2 : 1;
+      const noun = funnel ? "Step" : "Series";
+      s.filters = s.filters || [];
+      row.append(h("button", { type: "button", class: "secondary small", "aria-label": `Add filter on ${noun.toLowerCase()} #${i + 1}`, onclick: () => { s.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ filter"));
       if (m.series.length > minRows) {
         row.append(h("button", { type: "button", class: "icon", "aria-label": `Remove ${funnel ? "step" : "series"} ${i + 1}`, onclick: () => { m.series.splice(i, 1); redraw(); } }, "✕"));
       }
       fs.append(row);
+      if (s.filters.length) {
+        const own = h("div", { class: "series-filters" });
+        filterRows(own, s.filters, (k) => ({ "data-series-filter": `${i}-${k}` }), (k) => `${noun} ${i + 1} filter ${k + 1}`);
+        fs.append(own);
+      }
     });
     if (m.series.length < max) {
-      fs.append(h("button", { type: "button", class: "secondary", onclick: () => { m.series.push({ event: "", math: "total", math_property: "" }); redraw(); } }, funnel ? "+ Add step" : "+ Add series"));
+      fs.append(h("button", { type: "button", class: "secondary", onclick: () => { m.series.push({ event: "", math: "total", math_property: "", filters: [] }); redraw(); } }, funnel ? "+ Add step" : "+ Add series"));
     }
     if (m.kind === "TrendsQuery" && m.series.length > 1) {
       fs.append(field("Formula (optional, e.g. A/B*100)", bind(h("input", { type: "text", value: m.formula, autocomplete: "off", spellcheck: "false" }), (v) => (m.formula = v))));
@@ -350,37 +417,34 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
         h("div", { class: "row" },
           field("Window", bind(h("input", { type: "number", min: 1, value: f.window }), (v) => (f.window = v))),
           field("Unit", bind(select({}, UNITS, f.unit), (v) => (f.unit = v))),
-          field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => (f.order = v))),
+          field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => { f.order = v; redraw(); })),
         ),
       );
+      // Exclusions: PostHog refuses them in an unordered funnel, so does the form.
+      if (f.order !== "unordered") {
+        const steps = m.series.map((_, k) => [k, `step ${k + 1}`]);
+        const ex = h("fieldset", { class: "exclusions" }, h("legend", null, "Exclusions"));
+        m.exclusions.forEach((x, k) => {
+          ex.append(h("div", { class: "row exclusion-row", "data-exclusion": k },
+            eventInput(`Exclusion ${k + 1} event`, x.event, (v) => (x.event = v)),
+            field("After", bind(select({}, steps.slice(0, -1), x.from), (v) => (x.from = Number(v)))),
+            field("Before", bind(select({}, steps.slice(1), x.to), (v) => (x.to = Number(v)))),
+            h("button", { type: "button", class: "icon", "aria-label": `Remove exclusion ${k + 1}`, onclick: () => { m.exclusions.splice(k, 1); redraw(); } }, "✕"),
+          ));
+        });
+        ex.append(h("button", { type: "button", class: "secondary", onclick: () => { m.exclusions.push({ event: "", from: 0, to: m.series.length - 1 }); redraw(); } }, "+ Add exclusion"));
+        fs.append(ex);
+      }
     }
     form.append(fs);
   }
 
   // Filters.
   const filters = h("fieldset", null, h("legend", null, "Filters"));
-  m.filters.forEach((f, i) => {
-    const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
-    const valueField = field("Value", valueInput);
-    valueField.hidden = NO_VALUE.has(f.operator);
-    const keyInput = bind(h("input", { type: "text", value: f.key, list: f.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false" }), (v) => (f.key = v));
-    filters.append(
-      h("div", { class: "row filter-row", "data-filter": i },
-        h("span", { class: "badge" }, `Filter ${i + 1}`),
-        field("Property", keyInput),
-        field("Of", bind(select({}, [["event", "event"], ["person", "person"]], f.type), (v) => {
-          f.type = v;
-          keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
-        })),
-        field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
-          f.operator = v;
-          valueField.hidden = NO_VALUE.has(v);
-        })),
-        valueField,
-        h("button", { type: "button", class: "icon", "aria-label": `Remove filter ${i + 1}`, onclick: () => { m.filters.splice(i, 1); redraw(); } }, "✕"),
-      ),
-    );
-  });
+  if (m.filters.length > 1) {
+    filters.append(field("Match", bind(select({}, [["AND", "all filters (AND)"], ["OR", "any filter (OR)"]], m.filterMatch), (v) => (m.filterMatch = v))));
+  }
+  filterRows(filters, m.filters, (i) => ({ "data-filter": i }), (i) => `Filter ${i + 1}`);
   filters.append(h("button", { type: "button", class: "secondary", onclick: () => { m.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ Add filter"));
   form.append(filters);
 
@@ -433,6 +497,14 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") {
     when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
   }
+  if (m.kind === "TrendsQuery") {
+    when.querySelector(".row").append(field("Chart", bind(select({ id: "chart-type" }, DISPLAYS, m.display), (v) => (m.display = v))));
+  }
+  if (m.kind === "TrendsQuery" || m.kind === "StickinessQuery") {
+    const box = h("input", { type: "checkbox", id: "compare", checked: m.compare });
+    box.addEventListener("change", () => (m.compare = box.checked));
+    when.append(h("label", { class: "check", for: "compare" }, box, " Compare with the previous period"));
+  }
   when.append(customBox);
   if (retention) {
     showCohorts();
@@ -451,10 +523,12 @@ export function markError(formEl, fieldPath) {
   if (!fieldPath) return null;
   const f = fieldPath.replace(/^query\./, "");
   let target = null;
-  let mm = f.match(/^properties\[(\d+)\]/);
+  let mm = f.match(/^properties(?:\.values\[0\]\.values)?\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-filter="${mm[1]}"]`);
   mm = f.match(/^series\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-series="${mm[1]}"]`);
+  mm = f.match(/^series\[(\d+)\]\.properties\[(\d+)\]/);
+  if (mm) target = formEl.querySelector(`[data-series-filter="${mm[1]}-${mm[2]}"]`) || target;
   if (target) target.classList.add("has-error");
   return target;
 }

@@ -21,7 +21,18 @@ export function breakdownLabel(value) {
 
 function seriesName(s) {
   const base = s.label ?? s.name ?? "series";
-  return s.breakdown_value === undefined ? base : `${base} · ${breakdownLabel(s.breakdown_value)}`;
+  const name = s.breakdown_value === undefined ? base : `${base} · ${breakdownLabel(s.breakdown_value)}`;
+  return s.compare_label === "previous" ? `${name} (previous)` : name;
+}
+
+// A compared row takes its current row's colour, lighter, so the pair reads as one series.
+function trendColors(results) {
+  const seen = { current: 0, previous: 0 };
+  return results.map((r) => {
+    const previous = r.compare_label === "previous";
+    const c = PALETTE[seen[previous ? "previous" : "current"]++ % PALETTE.length];
+    return previous ? `${c}88` : c;
+  });
 }
 
 const LIFECYCLE_COLORS = { new: "#059669", returning: "#1d4ed8", resurrecting: "#d97706", dormant: "#dc2626" };
@@ -65,7 +76,7 @@ const INT_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1
  * segment is dashed (as PostHog draws the incomplete period); `integers`: the values are
  * counts, so the y axis steps by whole numbers. The drawn y ticks are in `data-y-ticks`.
  */
-function lineChart(wrap, labels, series, height, { partial = false, integers = false } = {}) {
+function lineChart(wrap, labels, series, height, { partial = false, integers = false, area = false } = {}) {
   const xs = labels.map((_, i) => i);
   const last = labels.length - 1;
   const dashLast = partial && last >= 1;
@@ -110,6 +121,7 @@ function lineChart(wrap, labels, series, height, { partial = false, integers = f
         width: 2,
         points: { show: labels.length <= 40 },
         paths: dashLast ? solidPaths : undefined,
+        fill: area ? `${s.color}33` : undefined,
         value: (u, v) => (v === null || v === undefined ? "–" : fmtNumber(v)),
       })),
     ],
@@ -380,6 +392,9 @@ export function numbers(kind, results) {
     const headers = ["cohort", ...Array.from({ length: periods }, (_, k) => `period ${k}`)];
     return { headers, rows: results.map((r) => [r.date, ...r.values.map((v) => v.count)]) };
   }
+  if (results.length && results.every((r) => r.aggregated_value !== undefined)) {
+    return { headers: ["series", "value"], rows: results.map((s) => [seriesName(s), s.aggregated_value]) };
+  }
   const labels = results[0]?.labels || [];
   return {
     headers: ["series", ...labels, "total"],
@@ -423,6 +438,47 @@ function numbersTable(kind, results, filename) {
 
 // -- entry point -----------------------------------------------------------------------------
 
+// -- trends' "total value" displays (one aggregated_value per row) ------------------------------
+
+function boldNumber(wrap, rows, colors) {
+  wrap.append(h("div", { class: "bold-numbers" }, rows.map((r, i) => {
+    const box = h("div", { class: "bold-number" }, h("div", { class: "big" }, fmtNumber(r.aggregated_value)), h("div", { class: "muted" }, seriesName(r)));
+    box.firstChild.style.color = colors[i];
+    return box;
+  })));
+}
+
+function valueBars(wrap, rows, colors) {
+  const max = Math.max(1e-9, ...rows.map((r) => Math.abs(r.aggregated_value || 0)));
+  wrap.append(h("div", { class: "value-bars" }, rows.map((r, i) => {
+    const bar = h("div", { class: "fbar" });
+    bar.style.width = `${Math.max((Math.abs(r.aggregated_value || 0) / max) * 100, 0.5)}%`;
+    bar.style.background = colors[i];
+    return h("div", { class: "fstep" }, h("div", { class: "fname" }, seriesName(r)), h("div", { class: "ftrack" }, bar), h("div", { class: "fstats" }, fmtNumber(r.aggregated_value)));
+  })));
+}
+
+function pieChart(wrap, rows, colors) {
+  const total = rows.reduce((a, r) => a + Math.max(r.aggregated_value || 0, 0), 0);
+  const R = 100;
+  const root = svg("svg", { viewBox: "-110 -110 220 220", class: "pie", role: "img" });
+  root.append(svg("title", null, "Pie chart (numbers in the table below)"));
+  let angle = -Math.PI / 2;
+  rows.forEach((r, i) => {
+    const share = total ? Math.max(r.aggregated_value || 0, 0) / total : 0;
+    if (share <= 0) return;
+    const next = angle + share * 2 * Math.PI;
+    const large = share > 0.5 ? 1 : 0;
+    const [x0, y0, x1, y1] = [R * Math.cos(angle), R * Math.sin(angle), R * Math.cos(next), R * Math.sin(next)];
+    const d = share >= 0.9999 ? `M ${-R} 0 A ${R} ${R} 0 1 1 ${R} 0 A ${R} ${R} 0 1 1 ${-R} 0 Z` : `M 0 0 L ${x0} ${y0} A ${R} ${R} 0 ${large} 1 ${x1} ${y1} Z`;
+    const slice = svg("path", { d, fill: colors[i] });
+    slice.append(svg("title", null, `${seriesName(r)}: ${fmtNumber(r.aggregated_value)} (${fmtPercent(share)})`));
+    root.append(slice);
+    angle = next;
+  });
+  wrap.append(h("div", { class: "pie-box" }, root), legend(rows.map((r, i) => ({ name: `${seriesName(r)}: ${fmtNumber(r.aggregated_value)}`, color: colors[i] }))));
+}
+
 // Maths whose values are whole counts (the y axis then steps by integers).
 const COUNT_MATHS = new Set([undefined, null, "total", "dau", "weekly_active", "monthly_active", "unique_session", "first_time_for_user", "min_count_per_actor", "max_count_per_actor"]);
 
@@ -453,10 +509,21 @@ export function renderResult(el, query, response, { compact = false } = {}) {
   const chart = h("div", { class: compact ? "chart compact" : "chart" });
   el.append(chart);
   const height = compact ? 220 : 320;
-  if (kind === "TrendsQuery") {
+  const display = query.trendsFilter?.display || "ActionsLineGraph";
+  if (kind === "TrendsQuery" && results.length && results.every((r) => r.aggregated_value !== undefined)) {
+    const colors = trendColors(results);
+    if (display === "BoldNumber") boldNumber(chart, results, colors);
+    else if (display === "ActionsPie") pieChart(chart, results, colors);
+    else if (display === "ActionsTable") chart.classList.add("table-only");
+    else valueBars(chart, results, colors);
+  } else if (kind === "TrendsQuery") {
     const labels = results[0]?.labels || [];
-    const partial = endsNow(query) && labels.length > 1;
-    lineChart(chart, labels, results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] })), height, { partial, integers: countsOnly(query) });
+    const colors = trendColors(results);
+    const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: colors[i] }));
+    const bars = ["ActionsBar", "ActionsUnstackedBar", "ActionsStackedBar"].includes(display);
+    const partial = endsNow(query) && labels.length > 1 && !bars;
+    if (bars) barChart(chart, labels, series, { stacked: display === "ActionsStackedBar", height, integers: countsOnly(query) });
+    else lineChart(chart, labels, series, height, { partial, integers: countsOnly(query), area: display === "ActionsAreaGraph" });
     if (partial) el.append(h("p", { class: "chart-note muted" }, `The last ${intervalWord(query)} is incomplete (dashed): it is still filling.`));
   } else if (kind === "LifecycleQuery") {
     const series = results.map((s) => ({ name: s.status, data: s.data, color: LIFECYCLE_COLORS[s.status] || "#475569" }));
@@ -470,7 +537,9 @@ export function renderResult(el, query, response, { compact = false } = {}) {
   } else if (kind === "RetentionQuery") {
     chart.append(retentionTable(results, query.retentionFilter?.period || "Day"));
   }
-  if (!compact && kind !== "RetentionQuery") {
+  if (compact && display === "ActionsTable" && kind === "TrendsQuery") {
+    el.append(numbersTable(kind, results, "trends.csv"));
+  } else if (!compact && kind !== "RetentionQuery") {
     el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`));
   } else if (!compact) {
     const box = numbersTable(kind, results, "retention.csv");
