@@ -66,6 +66,8 @@ def test_chart_types(ui: UI, display: str, drawn: str) -> None:
     if display == "BoldNumber":
         shown = page.locator(".bold-number .big").first.inner_text()
         assert as_number(shown) == rows[0]["aggregated_value"]
+    if display in ("BoldNumber", "ActionsPie", "ActionsStackedBar"):
+        ui.shot(f"insight-{display}")
     # The chart type survives the link.
     page.reload()
     expect(page.get_by_label("Chart")).to_have_value(display)
@@ -110,6 +112,7 @@ def test_compare_per_series_filter_and_or_group(ui: UI) -> None:
     assert [r[0] for r in table[1:]] == ["$pageview", "$pageview (previous)"]
     for row_, series in zip(table[1:], expected, strict=True):
         assert [as_number(c) for c in row_[1:]] == [*series["data"], series["count"]]
+    ui.shot("insight-compare")
     # The link gives the same form back.
     page.reload()
     expect(page.get_by_label("Match")).to_have_value("OR")
@@ -136,6 +139,7 @@ def test_funnel_exclusion_and_strict_order(ui: UI) -> None:
     ]
     steps = ui.site.query(ui.site.a, query)["results"]
     assert [as_number(r[3]) for r in numbers_table(page)[1:]] == [s["count"] for s in steps]
+    ui.shot("insight-funnel-exclusion")
     # Unordered funnels take no exclusions (the API refuses them): the form hides them.
     page.get_by_label("Order").select_option("unordered")
     expect(page.get_by_role("button", name="+ Add exclusion")).to_have_count(0)
@@ -153,13 +157,24 @@ def test_retention_mean_row(ui: UI) -> None:
     mean.wait_for()
     cohorts = ui.site.query(ui.site.a, query_in_url(page))["results"]
     cells = mean.locator("td").all_inner_texts()
+    # The range ends now: each cohort's last cell is today's, still filling, and left out of
+    # the mean (as PostHog does).
     for k in (1, 2):
         shares = [
             c["values"][k]["count"] / c["values"][0]["count"]
             for c in cohorts
-            if len(c["values"]) > k and c["values"][0]["count"]
+            if len(c["values"]) > k + 1 and c["values"][0]["count"]
         ]
         assert cells[1 + k] == f"{sum(shares) / len(shares) * 100:.1f}%"
+    # The same as a curve (PostHog's retention display), the table kept under it.
+    page.get_by_label("Show").select_option("curve")
+    page.get_by_role("button", name="Run query").click()
+    page.locator(".retention-curve .uplot").wait_for()
+    assert query_in_url(page)["retentionFilter"]["display"] == "ActionsLineGraph"
+    expect(page.locator("table.retention tr.mean")).to_be_visible()
+    ui.shot("insight-retention-curve")
+    page.reload()
+    expect(page.get_by_label("Show")).to_have_value("curve")
 
 
 def test_saved_insights_search(ui: UI) -> None:
@@ -175,6 +190,7 @@ def test_saved_insights_search(ui: UI) -> None:
     page.get_by_label("Search saved insights").fill(f"signups {tag}")
     expect(items).to_have_count(1)
     expect(items.first).to_contain_text("Trends of signup")
+    ui.shot("saved-insights")
     items.first.get_by_role("link").click()
     page.locator(".uplot").wait_for()
     expect(page.get_by_label("Event A")).to_have_value("signup")
@@ -252,5 +268,15 @@ def test_dashboard_override_reorder_and_freshness(ui: UI) -> None:
     # Reordering is saved with the dashboard.
     page.get_by_role("button", name="Move Views later").click()
     expect(tiles.nth(0)).to_contain_text("Signups")
-    ids = _api(site, "GET", f"/dashboards/{dash}")["insights"]
-    assert [i["name"] for i in ids] == ["Signups", "Views"]
+    saved = _api(site, "GET", f"/dashboards/{dash}")
+    assert [i["name"] for i in saved["insights"]] == ["Signups", "Views"]
+    # Resizing too: a wide tile spans two columns, after a reload as well.
+    narrow = tiles.nth(1).bounding_box()
+    page.get_by_role("button", name="Make Views wide").click()
+    expect(tiles.nth(1)).to_have_class("tile card wide")
+    page.reload()
+    expect(tiles.nth(1)).to_have_class("tile card wide")
+    wide = tiles.nth(1).bounding_box()
+    assert narrow and wide and wide["width"] > 1.8 * narrow["width"]
+    views = next(i["id"] for i in saved["insights"] if i["name"] == "Views")
+    assert _api(site, "GET", f"/dashboards/{dash}")["layouts"] == {str(views): {"w": 2, "h": 1}}

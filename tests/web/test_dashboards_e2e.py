@@ -35,6 +35,8 @@ def test_funnel_and_retention_saved_to_a_dashboard(ui: UI) -> None:
     expect(page.locator(".fstats").nth(1)).to_contain_text("median ")
     ui.shot("insight-funnel")
     page.get_by_label("Insight name").fill("Signup funnel")
+    # Other tests of the session may have made dashboards: pick "New dashboard…" explicitly.
+    page.get_by_label("Dashboard", exact=True).select_option("")
     page.get_by_label("New dashboard name").fill("Growth")
     page.get_by_role("button", name="Save insight").click()
     expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text("Growth")

@@ -142,6 +142,7 @@ def test_lifecycle_labels_do_not_overlap(ui: UI) -> None:
     open_insight(ui, {**LIFECYCLE, "dateRange": {"date_from": "-30d"}})
     page.locator("svg.bars").first.wait_for()
     _assert_readable_ticks(page.locator("svg.bars text.xtick"))
+    ui.shot("insight-lifecycle-30d")
     dash = dashboard_with(ui.site, ("Lifecycle", LIFECYCLE))
     page.goto(f"{ui.site.url}/#/p/{ui.site.a['id']}/dashboards/{dash}")
     page.locator("article.tile svg.bars").first.wait_for()
@@ -164,6 +165,7 @@ def test_the_incomplete_period_is_dashed(ui: UI) -> None:
     )
     page.locator(".uplot").wait_for()
     expect(page.locator(".chart-note")).to_contain_text("incomplete")
+    ui.shot("insight-trends-incomplete")
     dashes = page.evaluate("window.__dashes")
     assert any(len(d) > 0 for d in dashes), dashes
     # A range that ended has no incomplete period.
@@ -243,6 +245,7 @@ def test_live_event_row_opens_its_properties(ui: UI) -> None:
     expect(detail).to_be_visible()
     shown = json.loads(detail.inner_text())
     assert {k: shown[k] for k in props} == props
+    ui.shot("live-expanded", full_page=False)
     # It stays open across the next refreshes.
     page.wait_for_timeout(2000)
     expect(detail).to_be_visible()

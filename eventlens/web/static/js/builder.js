@@ -130,7 +130,7 @@ export function defaultModel() {
     filters: [],
     breakdown: { key: "", type: "event", limit: 25 },
     funnel: { window: 14, unit: "day", order: "ordered" },
-    retention: { target: "$pageview", returning: "$pageview", period: "Day", total: 8, type: "retention_recurring" },
+    retention: { target: "$pageview", returning: "$pageview", period: "Day", total: 8, type: "retention_recurring", curve: false },
   };
 }
 
@@ -183,6 +183,8 @@ export function toQuery(m) {
       totalIntervals: retentionIntervals(m.date_from, m.date_to, m.retention.period) ?? (Number(m.retention.total) || 8),
       retentionType: m.retention.type,
     };
+    // PostHog's retention "display": a presentation field the API accepts and ignores.
+    if (m.retention.curve) q.retentionFilter.display = "ActionsLineGraph";
   } else {
     const series = m.kind === "LifecycleQuery" ? m.series.slice(0, 1) : m.series;
     q.series = series.map(node);
@@ -260,6 +262,7 @@ export function fromQuery(q) {
       period: r.period || "Day",
       total: r.totalIntervals || 8,
       type: r.retentionType || "retention_recurring",
+      curve: r.display === "ActionsLineGraph",
     };
   }
   return m;
@@ -373,6 +376,7 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
           redraw();
         })),
         field("Type", bind(select({}, [["retention_recurring", "Recurring"], ["retention_first_time", "First time"]], r.type), (v) => (r.type = v))),
+        field("Show", bind(select({ id: "retention-show" }, [["table", "Table"], ["curve", "Curve and table"]], r.curve ? "curve" : "table"), (v) => (r.curve = v === "curve"))),
       ),
     );
   } else {

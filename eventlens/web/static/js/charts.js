@@ -91,7 +91,7 @@ function lineChart(wrap, labels, series, height, { partial = false, integers = f
     ctx.clip();
     ctx.setLineDash(INCOMPLETE_DASH);
     u.series.forEach((s, i) => {
-      if (i === 0 || !s.show) return;
+      if (i === 0 || !s.show || series[i - 1].complete) return;
       const ys = u.data[i];
       if (ys[last - 1] == null || ys[last] == null) return;
       ctx.beginPath();
@@ -120,7 +120,7 @@ function lineChart(wrap, labels, series, height, { partial = false, integers = f
         stroke: s.color,
         width: 2,
         points: { show: labels.length <= 40 },
-        paths: dashLast ? solidPaths : undefined,
+        paths: dashLast && !s.complete ? solidPaths : undefined,
         fill: area ? `${s.color}33` : undefined,
         value: (u, v) => (v === null || v === undefined ? "–" : fmtNumber(v)),
       })),
@@ -321,7 +321,7 @@ export function cohortLabel(iso, period) {
   return period === "Hour" ? `${text} ${m[4]}:${m[5]}` : text;
 }
 
-function retentionTable(results, period) {
+function retentionTable(results, period, ongoing = false) {
   const periods = Math.max(0, ...results.map((r) => r.values.length));
   const word = (results[0]?.label || "Period 0").replace(/\s*\d+$/, "");
   const head = h(
@@ -349,21 +349,24 @@ function retentionTable(results, period) {
       }),
     );
   });
-  return h("div", { class: "table-scroll" }, h("table", { class: "retention" }, h("thead", null, head), h("tbody", null, rows, meanRow(results, periods))));
+  return h("div", { class: "table-scroll" }, h("table", { class: "retention" }, h("thead", null, head), h("tbody", null, rows, meanRow(results, periods, ongoing))));
 }
 
 // The mean of each period's share over the cohorts that reached it (cohorts of size 0 left
 // out so they do not pull it down), as PostHog's retention table shows under the cohorts.
-export function retentionMeans(results) {
+// `ongoing`: the range ends now, so each row's last cell is the period still filling; PostHog
+// leaves such cells out of the mean, and so does this.
+export function retentionMeans(results, ongoing = false) {
   const periods = Math.max(0, ...results.map((r) => r.values.length));
   return Array.from({ length: periods }, (_, k) => {
-    const shares = results.filter((r) => r.values[k] && r.values[0]?.count > 0).map((r) => r.values[k].count / r.values[0].count);
+    const reached = (r) => r.values[k] && (!ongoing || k < r.values.length - 1 || k === 0);
+    const shares = results.filter((r) => reached(r) && r.values[0]?.count > 0).map((r) => r.values[k].count / r.values[0].count);
     return shares.length ? shares.reduce((a, b) => a + b, 0) / shares.length : null;
   });
 }
 
-function meanRow(results, periods) {
-  const means = retentionMeans(results);
+function meanRow(results, periods, ongoing) {
+  const means = retentionMeans(results, ongoing);
   const total = results.reduce((a, r) => a + (r.values[0]?.count || 0), 0);
   return h("tr", { class: "mean" },
     h("th", { scope: "row" }, "Mean"),
@@ -502,13 +505,13 @@ function intervalWord(query) {
 }
 
 /** Draw `response` (the query API's answer to `query`) into `el`; `compact` for dashboard tiles. */
-export function renderResult(el, query, response, { compact = false } = {}) {
+export function renderResult(el, query, response, { compact = false, tall = false } = {}) {
   clear(el);
   const kind = query.kind;
   const results = response.results || [];
   const chart = h("div", { class: compact ? "chart compact" : "chart" });
   el.append(chart);
-  const height = compact ? 220 : 320;
+  const height = compact ? (tall ? 420 : 220) : 320;
   const display = query.trendsFilter?.display || "ActionsLineGraph";
   if (kind === "TrendsQuery" && results.length && results.every((r) => r.aggregated_value !== undefined)) {
     const colors = trendColors(results);
@@ -519,7 +522,8 @@ export function renderResult(el, query, response, { compact = false } = {}) {
   } else if (kind === "TrendsQuery") {
     const labels = results[0]?.labels || [];
     const colors = trendColors(results);
-    const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: colors[i] }));
+    // A compared (previous) period has ended: only the current rows have an incomplete bucket.
+    const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: colors[i], complete: s.compare_label === "previous" }));
     const bars = ["ActionsBar", "ActionsUnstackedBar", "ActionsStackedBar"].includes(display);
     const partial = endsNow(query) && labels.length > 1 && !bars;
     if (bars) barChart(chart, labels, series, { stacked: display === "ActionsStackedBar", height, integers: countsOnly(query) });
@@ -535,7 +539,15 @@ export function renderResult(el, query, response, { compact = false } = {}) {
   } else if (kind === "FunnelsQuery") {
     funnelView(chart, results, compact);
   } else if (kind === "RetentionQuery") {
-    chart.append(retentionTable(results, query.retentionFilter?.period || "Day"));
+    const period = query.retentionFilter?.period || "Day";
+    if (query.retentionFilter?.display === "ActionsLineGraph") {
+      // The curve: the mean share of a cohort still coming back k periods later.
+      const means = retentionMeans(results, endsNow(query));
+      const curve = h("div", { class: "retention-curve" });
+      chart.append(curve);
+      lineChart(curve, means.map((_, k) => `${period} ${k}`), [{ name: "Mean retention (%)", data: means.map((v) => (v === null ? null : Math.round(v * 1000) / 10)), color: PALETTE[0] }], height);
+    }
+    chart.append(retentionTable(results, period, endsNow(query)));
   }
   if (compact && display === "ActionsTable" && kind === "TrendsQuery") {
     el.append(numbersTable(kind, results, "trends.csv"));

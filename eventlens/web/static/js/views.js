@@ -317,9 +317,32 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
     });
     const earlier = h("button", { type: "button", class: "icon", "aria-label": `Move ${ins.name} earlier`, disabled: index === 0, onclick: () => move(ins, -1) }, "←");
     const later = h("button", { type: "button", class: "icon", "aria-label": `Move ${ins.name} later`, disabled: index === dash.insights.length - 1, onclick: () => move(ins, 1) }, "→");
-    const tile = h("article", { class: "tile card", "data-insight": ins.id }, h("header", null, h("h2", null, h("a", { href: link }, ins.name)), h("div", { class: "tile-tools" }, earlier, later, remove)), body, meta);
+    const size = { w: 1, h: 1, ...(dash.layouts?.[String(ins.id)] || {}) };
+    const wider = h("button", { type: "button", class: "icon", "aria-label": `Make ${ins.name} ${size.w === 2 ? "narrow" : "wide"}`, "aria-pressed": String(size.w === 2) }, "⇔");
+    const taller = h("button", { type: "button", class: "icon", "aria-label": `Make ${ins.name} ${size.h === 2 ? "short" : "tall"}`, "aria-pressed": String(size.h === 2) }, "⇕");
+    const tile = h("article", { class: "tile card", "data-insight": ins.id }, h("header", null, h("h2", null, h("a", { href: link }, ins.name)), h("div", { class: "tile-tools" }, earlier, later, wider, taller, remove)), body, meta);
+    const t = { ins, body, meta, res: null, size };
+    const applySize = () => {
+      tile.classList.toggle("wide", t.size.w === 2);
+      tile.classList.toggle("tall", t.size.h === 2);
+    };
+    applySize();
+    const resize = async (dim) => {
+      t.size = { ...t.size, [dim]: t.size[dim] === 2 ? 1 : 2 };
+      const layouts = { ...(dash.layouts || {}), [String(ins.id)]: t.size };
+      try {
+        // Sizes are saved with the dashboard (its layouts), so the next visit has them.
+        dash = { ...dash, ...(await api("PATCH", `/api/projects/${project.id}/dashboards/${dash.id}`, { layouts })) };
+        dashboardPage(main, { project, dashboardId, onAuthError });
+      } catch (err) {
+        if (err.status === 401) return onAuthError(err);
+        meta.textContent = describeError(err);
+      }
+    };
+    wider.addEventListener("click", () => resize("w"));
+    taller.addEventListener("click", () => resize("h"));
     grid.append(tile);
-    return { ins, body, meta, res: null };
+    return t;
   });
   const showMeta = (t) => {
     if (t.res) t.meta.textContent = `${freshness(t.res, project.timezone)} · updated ${agoText(t.res.last_refresh)}`;
@@ -349,7 +372,7 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
       // Draw the query as answered: the override's dates are the ones the numbers are for.
       const drawn = o ? { ...ins.query, dateRange: { ...(ins.query.dateRange || {}), ...(o.date_from ? { date_from: o.date_from } : {}) } } : ins.query;
       if (o?.date_from && drawn.dateRange) delete drawn.dateRange.date_to;
-      renderResult(body, drawn, res, { compact: true });
+      renderResult(body, drawn, res, { compact: true, tall: t.size.h === 2 });
       showMeta(t);
     } catch (err) {
       stop();
