@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ CREATE INDEX IF NOT EXISTS dashboards_project ON dashboards (project_id);
 """
 
 MAX_NAME = 200
+# A tile spans 1 or 2 grid columns (w) and 1 or 2 heights (h).
+TILE_SIZES = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,16 @@ class Dashboard:
     insight_ids: list[int]
     created_at: float
     updated_at: float
+    # Tile sizes by insight id (as a string, JSON's object keys): {"7": {"w": 2, "h": 1}}; a
+    # tile without an entry is 1 x 1.
+    layouts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "insight_ids": self.insight_ids,
+            "layouts": self.layouts,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -103,6 +109,10 @@ class DashboardStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        # Tile sizes came later: add the column to a meta.db made before it.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(dashboards)")}
+        if "layouts" not in columns:
+            self._db.execute("ALTER TABLE dashboards ADD COLUMN layouts TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         with self._lock:
@@ -184,12 +194,27 @@ class DashboardStore:
         return out
 
     def list_dashboards(self, project_id: int) -> list[Dashboard]:
-        return self._select(_DASHBOARDS, project_id)
+        return self._with_layouts(project_id, self._select(_DASHBOARDS, project_id))
 
     def get_dashboard(self, project_id: int, dashboard_id: int) -> Dashboard:
         """The dashboard; NotFound if absent or of another project."""
-        out: Dashboard = self._get(_DASHBOARDS, project_id, dashboard_id)
-        return out
+        found: Dashboard = self._get(_DASHBOARDS, project_id, dashboard_id)
+        return self._with_layouts(project_id, [found])[0]
+
+    def _with_layouts(self, project_id: int, dashes: list[Dashboard]) -> list[Dashboard]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, layouts FROM dashboards WHERE project_id = ?", (project_id,)
+            ).fetchall()
+        stored = {int(r[0]): orjson.loads(r[1]) for r in rows}
+        # Only the tiles still on the dashboard (an insight deleted since keeps no size).
+        return [
+            replace(
+                d,
+                layouts={k: v for k, v in stored.get(d.id, {}).items() if int(k) in d.insight_ids},
+            )
+            for d in dashes
+        ]
 
     def update_dashboard(
         self,
@@ -198,13 +223,43 @@ class DashboardStore:
         *,
         name: str | None = None,
         insight_ids: list[int] | None = None,
+        layouts: dict[str, dict[str, int]] | None = None,
     ) -> Dashboard:
-        """Rename and/or replace the tile list (in order); errors as create and get."""
+        """Rename, replace the tile list (in order) and/or the tile sizes (`layouts`, replacing
+        the stored ones: keys are ids of the dashboard's tiles, values {"w", "h"} each 1 or 2);
+        InvalidInput naming the field for a size or a tile that is not right; errors as create
+        and get."""
         old = self.get_dashboard(project_id, dashboard_id)
         new_name = old.name if name is None else clean_name(name)
         ids = old.insight_ids if insight_ids is None else list(insight_ids)
         self._check_insights(project_id, ids)
-        out: Dashboard = self._update(_DASHBOARDS, old, new_name, ids)
+        sizes = {k: v for k, v in old.layouts.items() if int(k) in ids}
+        if layouts is not None:
+            sizes = self._check_layouts(ids, layouts)
+        updated: Dashboard = self._update(_DASHBOARDS, old, new_name, ids)
+        with self._lock:
+            self._db.execute(
+                "UPDATE dashboards SET layouts = ? WHERE project_id = ? AND id = ?",
+                (orjson.dumps(sizes).decode(), project_id, dashboard_id),
+            )
+        return replace(updated, layouts=sizes)
+
+    @staticmethod
+    def _check_layouts(
+        ids: list[int], layouts: dict[str, dict[str, int]]
+    ) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for key, size in layouts.items():
+            if not key.isdigit() or int(key) not in ids:
+                raise InvalidInput(
+                    f"layouts: {key} is not a tile of this dashboard", field=f"layouts.{key}"
+                )
+            for dim in ("w", "h"):
+                if size.get(dim, 1) not in TILE_SIZES:
+                    raise InvalidInput(
+                        f"layouts.{key}.{dim}: must be 1 or 2", field=f"layouts.{key}.{dim}"
+                    )
+            out[str(int(key))] = {"w": size.get("w", 1), "h": size.get("h", 1)}
         return out
 
     def delete_dashboard(self, project_id: int, dashboard_id: int) -> None:

@@ -195,3 +195,19 @@ def test_bad_dashboards_are_400(site: Site) -> None:
         assert r.status_code == 400 and r.json()["field"].startswith("insight_ids")
         r = c.get(f"/api/projects/{pid}/dashboards/0")
         assert r.status_code == 400 and r.json()["field"] == "dashboard_id"
+
+
+def test_tile_layouts_over_http(site: Site) -> None:
+    with client(site, site.a) as c:
+        base = f"/api/projects/{site.a['id']}"
+        ins = c.post(f"{base}/insights", json={"name": "sized", "query": TRENDS}).json()
+        dash = c.post(f"{base}/dashboards", json={"name": "s", "insight_ids": [ins["id"]]}).json()
+        assert dash["layouts"] == {}
+        url = f"{base}/dashboards/{dash['id']}"
+        r = c.patch(url, json={"layouts": {str(ins["id"]): {"w": 2}}})
+        assert r.status_code == 200 and r.json()["layouts"] == {str(ins["id"]): {"w": 2, "h": 1}}
+        assert c.get(url).json()["layouts"] == {str(ins["id"]): {"w": 2, "h": 1}}
+        r = c.patch(url, json={"layouts": {str(ins["id"]): {"w": 3}}})
+        assert r.status_code == 400 and "layouts" in r.json()["field"]
+        r = c.patch(url, json={"layouts": {"999999": {"w": 2}}})
+        assert r.status_code == 400 and r.json()["field"] == "layouts.999999"

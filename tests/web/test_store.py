@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,42 @@ def test_reorder_and_delete(store: DashboardStore) -> None:
     assert [i.id for i in store.list_insights(1)] == [ids[0], ids[2]]  # insights stay
     with pytest.raises(InvalidInput):
         store.create_insight(1, "  ", {})
+
+
+def test_tile_layouts(store: DashboardStore, tmp_path: Path) -> None:
+    ids = [store.create_insight(1, f"i{n}", {"n": n}).id for n in range(2)]
+    dash = store.create_dashboard(1, "d", ids)
+    assert dash.layouts == {}
+    sized = store.update_dashboard(1, dash.id, layouts={str(ids[0]): {"w": 2, "h": 1}})
+    assert sized.layouts == {str(ids[0]): {"w": 2, "h": 1}}
+    # Reordering keeps the sizes; a tile taken off the dashboard loses its size.
+    store.update_dashboard(1, dash.id, insight_ids=list(reversed(ids)))
+    assert store.get_dashboard(1, dash.id).layouts == {str(ids[0]): {"w": 2, "h": 1}}
+    store.update_dashboard(1, dash.id, insight_ids=[ids[1]])
+    assert store.get_dashboard(1, dash.id).layouts == {}
+    with pytest.raises(InvalidInput) as bad:
+        store.update_dashboard(1, dash.id, layouts={str(ids[0]): {"w": 2}})
+    assert bad.value.field == f"layouts.{ids[0]}"
+    with pytest.raises(InvalidInput) as bad:
+        store.update_dashboard(1, dash.id, layouts={str(ids[1]): {"w": 3}})
+    assert bad.value.field == f"layouts.{ids[1]}.w"
+    # Saved in the file: a new store reads them back.
+    store.update_dashboard(1, dash.id, layouts={str(ids[1]): {"w": 1, "h": 2}})
+    again = DashboardStore(tmp_path / "meta.db")
+    assert again.get_dashboard(1, dash.id).layouts == {str(ids[1]): {"w": 1, "h": 2}}
+    again.close()
+
+
+def test_layouts_column_is_added_to_an_older_file(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "meta.db")
+    db.executescript(
+        "CREATE TABLE dashboards (id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT"
+        " NULL, name TEXT NOT NULL, insight_ids TEXT NOT NULL, created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL);"
+        "INSERT INTO dashboards (project_id, name, insight_ids, created_at, updated_at)"
+        " VALUES (1, 'old', '[]', 0, 0);"
+    )
+    db.close()
+    store = DashboardStore(tmp_path / "meta.db")
+    assert store.list_dashboards(1)[0].layouts == {}
+    store.close()

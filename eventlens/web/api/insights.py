@@ -59,10 +59,19 @@ class DashboardBody(BaseModel):
     insight_ids: InsightIds = Field(default_factory=list, description="Tiles, in order.")
 
 
+class TileLayout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    w: int = Field(1, ge=1, le=2, description="Grid columns the tile spans.")
+    h: int = Field(1, ge=1, le=2, description="Tile height: 1 normal, 2 tall.")
+
+
 class DashboardPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     insight_ids: InsightIds | None = None
+    layouts: Annotated[dict[str, TileLayout], Field(max_length=MAX_TILES)] | None = Field(
+        None, description='Tile sizes by insight id: {"7": {"w": 2, "h": 1}} (replaces them).'
+    )
 
 
 def _validated(query: dict[str, Any], project: Project) -> dict[str, Any]:
@@ -158,9 +167,12 @@ def update_dashboard(
     access: Writer,
     store: Store,
 ) -> Any:
-    """Rename it and/or replace its tiles (in order)."""
+    """Rename it, replace its tiles (in order) and/or their sizes."""
     pid = access.project.id
-    dash = store.update_dashboard(pid, dashboard_id, name=body.name, insight_ids=body.insight_ids)
+    layouts = None if body.layouts is None else {k: v.model_dump() for k, v in body.layouts.items()}
+    dash = store.update_dashboard(
+        pid, dashboard_id, name=body.name, insight_ids=body.insight_ids, layouts=layouts
+    )
     return dash.to_dict()
 
 
