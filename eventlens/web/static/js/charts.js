@@ -4,6 +4,8 @@
 
 import uPlot from "/static/vendor/uplot-1.6.32/uPlot.esm.js";
 import { clear, fmtDuration, fmtNumber, fmtPercent, h, svg } from "./dom.js";
+import { funnelSelection, pointSelection, retentionSelection, tableSelection } from "./drill.js";
+import { pathsView } from "./paths.js";
 
 export const PALETTE = [
   "#1d4ed8", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d",
@@ -36,7 +38,7 @@ window.addEventListener("resize", () => {
   }
 });
 
-function lineChart(wrap, labels, series, height) {
+function lineChart(wrap, labels, series, height, onPick) {
   const xs = labels.map((_, i) => i);
   const opts = {
     width: Math.max(wrap.clientWidth, 200),
@@ -69,7 +71,24 @@ function lineChart(wrap, labels, series, height) {
   };
   const chart = new uPlot(opts, [xs, ...series.map((s) => s.data)], wrap);
   liveCharts.add({ chart, wrap, height });
+  if (onPick) pickOnClick(chart, series, onPick);
   return chart;
+}
+
+// A click on the plot picks the point under the cursor: its bucket, and the series whose value
+// there is nearest to the pointer.
+function pickOnClick(chart, series, onPick) {
+  chart.over.classList.add("pick");
+  chart.over.addEventListener("click", () => {
+    const i = chart.cursor.idx;
+    if (i === null || i === undefined || !series.length) return;
+    const y = chart.posToVal(chart.cursor.top, "y");
+    let best = 0;
+    series.forEach((s, j) => {
+      if (Math.abs((s.data[i] ?? Infinity) - y) < Math.abs((series[best].data[i] ?? Infinity) - y)) best = j;
+    });
+    onPick(best, i);
+  });
 }
 
 // -- bars: small SVG chart (grouped or stacked, negatives below zero) ------------------------
@@ -80,7 +99,7 @@ function niceStep(span) {
   return [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw);
 }
 
-function barChart(wrap, categories, series, { stacked, height }) {
+function barChart(wrap, categories, series, { stacked, height, onPick }) {
   const W = 800;
   const H = height;
   const pad = { l: 64, r: 12, t: 12, b: 44 };
@@ -143,6 +162,12 @@ function barChart(wrap, categories, series, { stacked, height }) {
         fill: s.color,
       });
       rect.append(svg("title", null, `${cat} · ${s.name}: ${fmtNumber(v)}`));
+      if (onPick) {
+        rect.classList.add("pick");
+        rect.dataset.series = String(j);
+        rect.dataset.index = String(i);
+        rect.addEventListener("click", () => onPick(j, i));
+      }
       root.append(rect);
     });
     if (i % every === 0) {
@@ -175,13 +200,22 @@ function funnelGroups(results) {
   return [{ title: null, steps: results }];
 }
 
-function funnelView(wrap, results, compact) {
+function funnelView(wrap, results, compact, pick) {
   const groups = funnelGroups(results);
   for (const g of groups.slice(0, compact ? 3 : 10)) {
     const box = h("div", { class: "funnel" }, g.title ? h("h4", null, g.title) : null);
     g.steps.forEach((s, i) => {
       const bar = h("div", { class: "fbar" });
       bar.style.width = `${Math.max(s.conversion_from_first * 100, 0.5)}%`;
+      if (pick) {
+        bar.classList.add("pick");
+        bar.setAttribute("role", "button");
+        bar.tabIndex = 0;
+        bar.setAttribute("aria-label", `Persons at step ${i + 1}`);
+        const open = () => pick(funnelSelection(g.steps, i, false));
+        bar.addEventListener("click", open);
+        bar.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), open()));
+      }
       const stats = [
         `${fmtNumber(s.count)} persons`,
         `${fmtPercent(s.conversion_from_first)} of step 1`,
@@ -196,7 +230,8 @@ function funnelView(wrap, results, compact) {
           { class: "fstep" },
           h("div", { class: "fname" }, `${i + 1}. ${s.custom_name || s.name}`),
           h("div", { class: "ftrack" }, bar),
-          h("div", { class: "fstats" }, stats.join(" · ")),
+          h("div", { class: "fstats" }, stats.join(" · "),
+            pick && i > 0 ? h("button", { type: "button", class: "link dropped", onclick: () => pick(funnelSelection(g.steps, i, true)) }, `${fmtNumber(g.steps[i - 1].count - s.count)} dropped off`) : null),
         ),
       );
     });
@@ -209,7 +244,7 @@ function funnelView(wrap, results, compact) {
 
 // -- retention -------------------------------------------------------------------------------
 
-function retentionTable(results) {
+function retentionTable(results, pick) {
   const periods = Math.max(0, ...results.map((r) => r.values.length));
   const word = (results[0]?.label || "Period 0").replace(/\s*\d+$/, "");
   const head = h(
@@ -233,6 +268,12 @@ function retentionTable(results) {
         const td = h("td", { class: "num shade", title: `${fmtNumber(cell.count)} persons` }, fmtPercent(share));
         td.style.backgroundColor = `rgba(29, 78, 216, ${(0.08 + share * 0.8).toFixed(3)})`;
         if (share > 0.5) td.classList.add("dark");
+        if (pick) {
+          td.classList.add("pick");
+          td.tabIndex = 0;
+          td.addEventListener("click", () => pick(retentionSelection(r, k)));
+          td.addEventListener("keydown", (e) => e.key === "Enter" && pick(retentionSelection(r, k)));
+        }
         return td;
       }),
     );
@@ -266,6 +307,13 @@ export function numbers(kind, results) {
   };
 }
 
+// A numbers-table cell that opens its persons: the number as a button (same text).
+function cellPick(pick, kind, results, r, c, text) {
+  const sel = pick ? tableSelection(kind, results, r, c) : null;
+  if (!sel) return text;
+  return h("button", { type: "button", class: "cell-pick", title: "Show these persons", onclick: () => pick(sel) }, text);
+}
+
 function csvCell(v) {
   const t = String(v ?? "");
   return /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
@@ -275,7 +323,7 @@ export function toCsv({ headers, rows }) {
   return [headers, ...rows].map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
-function numbersTable(kind, results, filename) {
+function numbersTable(kind, results, filename, pick) {
   const data = numbers(kind, results);
   const fmt = (v, col) => (typeof v !== "number" ? v : data.percent?.has(col) ? fmtPercent(v) : fmtNumber(v));
   const table = h(
@@ -285,7 +333,7 @@ function numbersTable(kind, results, filename) {
     h(
       "tbody",
       null,
-      data.rows.map((r) => h("tr", null, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", { class: "num" }, fmt(v, i)))))),
+      data.rows.map((r, ri) => h("tr", null, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", { class: "num" }, cellPick(pick, kind, results, ri, i, fmt(v, i))))))),
     ),
   );
   const download = h("button", { type: "button", class: "secondary csv" }, "Download CSV");
@@ -303,31 +351,37 @@ function numbersTable(kind, results, filename) {
 // -- entry point -----------------------------------------------------------------------------
 
 /** Draw `response` (the query API's answer to `query`) into `el`; `compact` for dashboard tiles. */
-export function renderResult(el, query, response, { compact = false } = {}) {
+export function renderResult(el, query, response, { compact = false, onPersons = null } = {}) {
   clear(el);
   const kind = query.kind;
   const results = response.results || [];
+  // `onPersons(selection)`: the persons behind a clicked number (drill.js); off on tiles.
+  const pick = compact ? null : onPersons;
+  const pointPick = pick && ((rows) => (j, i) => pick(pointSelection(kind, rows[j], j, i)));
   const chart = h("div", { class: "chart" });
   el.append(chart);
   const height = compact ? 220 : 320;
   if (kind === "TrendsQuery") {
     const labels = results[0]?.labels || [];
-    lineChart(chart, labels, results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] })), height);
+    lineChart(chart, labels, results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] })), height, pointPick && pointPick(results));
   } else if (kind === "LifecycleQuery") {
     const series = results.map((s) => ({ name: s.status, data: s.data, color: LIFECYCLE_COLORS[s.status] || "#475569" }));
-    barChart(chart, results[0]?.labels || [], series, { stacked: true, height });
+    barChart(chart, results[0]?.labels || [], series, { stacked: true, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "StickinessQuery") {
     const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] }));
-    barChart(chart, results[0]?.labels || [], series, { stacked: false, height });
+    barChart(chart, results[0]?.labels || [], series, { stacked: false, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "FunnelsQuery") {
-    funnelView(chart, results, compact);
+    funnelView(chart, results, compact, pick);
   } else if (kind === "RetentionQuery") {
-    chart.append(retentionTable(results));
+    chart.append(retentionTable(results, pick));
+  } else if (kind === "PathsQuery") {
+    pathsView(chart, query, response, { compact, onPersons: pick });
+    return;
   }
   if (!compact && kind !== "RetentionQuery") {
-    el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`));
+    el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`, pick));
   } else if (!compact) {
-    const box = numbersTable(kind, results, "retention.csv");
+    const box = numbersTable(kind, results, "retention.csv", pick);
     box.open = false;
     el.append(box);
   }
