@@ -23,6 +23,7 @@ from eventlens.query.model import (
     FunnelsQuery,
     InsightQuery,
     LifecycleQuery,
+    PathsQuery,
     RetentionQuery,
     StickinessQuery,
     TrendsQuery,
@@ -65,6 +66,7 @@ KINDS: tuple[InsightKind[Any], ...] = (
     _kind(RetentionQuery, "retention", "run_retention"),
     _kind(StickinessQuery, "stickiness", "run_stickiness"),
     _kind(LifecycleQuery, "lifecycle", "run_lifecycle"),
+    _kind(PathsQuery, "paths", "run_paths"),
 )
 _BY_NAME: dict[str, InsightKind[Any]] = {k.name: k for k in KINDS}
 if {k.name: k.model for k in KINDS} != QUERY_KINDS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeAlias
 
 import orjson
+import re2
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -472,7 +473,61 @@ class LifecycleQuery(_Query):
     customAggregationTarget: JsonValue = None
 
 
-InsightQuery = TrendsQuery | FunnelsQuery | RetentionQuery | StickinessQuery | LifecycleQuery
+# -- paths (docs/semantics.md "Paths") --------------------------------------------------------
+PathType = Literal["$pageview", "$screen", "custom_event", "hogql"]
+MAX_PATH_STEPS = 20  # PostHog's UI offers up to 20 steps
+MAX_PATH_EDGES = 10_000
+MAX_PATH_RULES = 100  # groupings or cleaning filters in one query (or project)
+
+
+class PathCleaningFilter(_Model):
+    """PostHog's path cleaning rule: every match of `regex` (RE2) in a node name is replaced by
+    `alias` (literally)."""
+
+    alias: Text | None = None
+    regex: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    order: Presentation = None  # the list order is the order rules apply in
+
+
+class PathsFilter(_Model):
+    includeEventTypes: list[PathType] | None = Field(default=None, max_length=4)
+    startPoint: Text | None = None
+    endPoint: Text | None = None
+    stepLimit: int = Field(default=5, ge=2, le=MAX_PATH_STEPS)
+    edgeLimit: int = Field(default=50, ge=1, le=MAX_PATH_EDGES)
+    minEdgeWeight: int | None = Field(default=None, ge=0)
+    maxEdgeWeight: int | None = Field(default=None, ge=0)
+    excludeEvents: list[Text] = Field(default_factory=list, max_length=MAX_VALUES)
+    pathGroupings: list[Text] = Field(default_factory=list, max_length=MAX_PATH_RULES)
+    localPathCleaningFilters: list[PathCleaningFilter] | None = Field(
+        default=None, max_length=MAX_PATH_RULES
+    )
+    pathReplacements: bool | None = None
+    # Selectors of the persons behind an edge or a drop-off (actors); the insight ignores them.
+    pathStartKey: Text | None = None
+    pathEndKey: Text | None = None
+    pathDropoffKey: Text | None = None
+    pathsHogQLExpression: JsonValue = None  # accepted only when empty (no HogQL here)
+    showFullUrls: Presentation = None
+
+
+class FunnelPathsFilter(_Model):
+    funnelPathType: Literal[
+        "funnel_path_before_step", "funnel_path_after_step", "funnel_path_between_steps"
+    ]
+    funnelStep: int = Field(ge=-20, le=20)
+    funnelSource: FunnelsQuery
+
+
+class PathsQuery(_Query):
+    kind: Literal["PathsQuery"] = "PathsQuery"
+    pathsFilter: PathsFilter = Field(default_factory=PathsFilter)
+    funnelPathsFilter: FunnelPathsFilter | None = None
+
+
+InsightQuery = (
+    TrendsQuery | FunnelsQuery | RetentionQuery | StickinessQuery | LifecycleQuery | PathsQuery
+)
 
 QUERY_KINDS: dict[str, type[_Query]] = {
     "TrendsQuery": TrendsQuery,
@@ -480,6 +535,7 @@ QUERY_KINDS: dict[str, type[_Query]] = {
     "RetentionQuery": RetentionQuery,
     "StickinessQuery": StickinessQuery,
     "LifecycleQuery": LifecycleQuery,
+    "PathsQuery": PathsQuery,
 }
 
 _UNION_TAGS = {"PropertyFilter", "PropertyGroup", "PropertyList"}
@@ -571,6 +627,8 @@ def _check_semantics(query: InsightQuery) -> None:
         _check_properties(
             rf.returningEntity.properties, "retentionFilter.returningEntity.properties"
         )
+    elif isinstance(query, PathsQuery):
+        _check_paths(query)
     else:
         for i, node in enumerate(query.series):
             _check_properties(node.properties, f"series[{i}].properties")
@@ -643,6 +701,75 @@ def _check_semantics(query: InsightQuery) -> None:
     from eventlens.query.dates import check_date_range
 
     check_date_range(query.dateRange)
+
+
+def _check_paths(query: PathsQuery) -> None:
+    """Paths options a field type cannot express: regexes compile, weights are ordered, the
+    funnel step exists, the funnel source is itself a valid funnel."""
+    pf = query.pathsFilter
+    if "hogql" in (pf.includeEventTypes or []):
+        raise InvalidQuery(
+            "pathsFilter.includeEventTypes: 'hogql' paths are not supported yet (no HogQL here)",
+            field="pathsFilter.includeEventTypes",
+        )
+    if pf.pathsHogQLExpression not in (None, ""):
+        raise InvalidQuery(
+            "pathsFilter.pathsHogQLExpression: not supported yet (no HogQL here)",
+            field="pathsFilter.pathsHogQLExpression",
+        )
+    check_path_cleaning(pf.localPathCleaningFilters or [], "pathsFilter.localPathCleaningFilters")
+    for i, pattern in enumerate(pf.pathGroupings):
+        compile_pattern(grouping_regex(pattern), f"pathsFilter.pathGroupings[{i}]")
+    lo, hi = pf.minEdgeWeight, pf.maxEdgeWeight
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidQuery(
+            f"pathsFilter.maxEdgeWeight: must be >= minEdgeWeight ({lo}), got {hi}",
+            field="pathsFilter.maxEdgeWeight",
+        )
+    fp = query.funnelPathsFilter
+    if fp is None:
+        return
+    source = fp.funnelSource
+    steps = len(source.series)
+    n = fp.funnelStep
+    path = "funnelPathsFilter.funnelStep"
+    if n == 0 or abs(n) > steps:
+        raise InvalidQuery(f"{path}: must be 1..{steps} or -{steps}..-2, got {n}", field=path)
+    if n == -1:
+        raise InvalidQuery(f"{path}: nobody drops off before step 1 (use -2..-{steps})", field=path)
+    if fp.funnelPathType == "funnel_path_between_steps" and n == 1:
+        raise InvalidQuery(f"{path}: between steps needs a step after the first", field=path)
+    prefix = "funnelPathsFilter.funnelSource"
+    if source.breakdownFilter is not None and source.breakdownFilter.breakdown is not None:
+        raise InvalidQuery(
+            f"{prefix}.breakdownFilter: funnel paths of a broken-down funnel are not supported",
+            field=f"{prefix}.breakdownFilter",
+        )
+    if source.dateRange != DateRange() and source.dateRange != query.dateRange:
+        raise InvalidQuery(
+            f"{prefix}.dateRange: the funnel runs over the paths query's dateRange; leave it out "
+            "or send the same one",
+            field=f"{prefix}.dateRange",
+        )
+    try:
+        _check_semantics(source)
+    except InvalidQuery as exc:
+        field = f"{prefix}.{exc.field}" if exc.field else prefix
+        raise InvalidQuery(f"{prefix}.{exc.message}", field=field) from None
+
+
+def grouping_regex(pattern: str) -> str:
+    """A pathGroupings pattern as an RE2 pattern for a full match: `*` matches any run of
+    characters (slashes too), everything else literally."""
+    return ".*".join(re2.escape(part) for part in pattern.split("*"))
+
+
+def check_path_cleaning(filters: list[PathCleaningFilter], path: str) -> None:
+    """Every rule has a regex that compiles under RE2's bounds; InvalidQuery naming it."""
+    for i, f in enumerate(filters):
+        if f.regex is None or f.regex == "":
+            raise InvalidQuery(f"{path}[{i}].regex: a cleaning rule needs a regex", field=f"{path}[{i}].regex")
+        compile_pattern(f.regex, f"{path}[{i}].regex")
 
 
 def _check_properties(

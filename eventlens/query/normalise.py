@@ -30,8 +30,18 @@ from eventlens.query.dates import (
     to_us,
     zone,
 )
-from eventlens.query.model import InsightQuery, RetentionQuery, TrendsQuery, answer_fields
-from eventlens.query.posthog_fields import is_aggregated, with_test_account_filters
+from eventlens.query.model import (
+    InsightQuery,
+    PathsQuery,
+    RetentionQuery,
+    TrendsQuery,
+    answer_fields,
+)
+from eventlens.query.posthog_fields import (
+    is_aggregated,
+    with_path_cleaning,
+    with_test_account_filters,
+)
 
 DEFAULT_DATE_FROM = "-7d"
 # The query type a NormalisedQuery carries: any kind by default, one kind where an engine's
@@ -128,6 +138,7 @@ def normalise(
     week_start: int = 0,
     now: datetime,
     test_account_filters: Sequence[Any] = (),
+    path_cleaning_filters: Sequence[Any] = (),
 ) -> NormalisedQuery:
     """Resolve `query`'s dates in the project calendar.
 
@@ -137,9 +148,21 @@ def normalise(
     a bad week_start, an unparseable date, or date_to before date_from.
     test_account_filters: the project's (PostHog's team.test_account_filters); with
     `filterTestAccounts: true` they are ANDed into the query's properties here, so engines and
-    the fingerprint see them.
+    the fingerprint see them. A paths query's funnelSource gets them by its own
+    filterTestAccounts.
+    path_cleaning_filters: the project's path cleaning rules (PostHog's
+    team.path_cleaning_filters); a paths query with `pathReplacements: true` applies them before
+    its own `localPathCleaningFilters` (posthog_fields.with_path_cleaning).
     """
     query = with_test_account_filters(query, test_account_filters)
+    query = with_path_cleaning(query, path_cleaning_filters)
+    if isinstance(query, PathsQuery) and query.funnelPathsFilter is not None:
+        fp = query.funnelPathsFilter
+        source = with_test_account_filters(fp.funnelSource, test_account_filters)
+        if source is not fp.funnelSource:
+            query = query.model_copy(
+                update={"funnelPathsFilter": fp.model_copy(update={"funnelSource": source})}
+            )
     tz = zone(timezone)
     if week_start not in (0, 1):
         raise InvalidQuery("week_start must be 0 (Sunday) or 1 (Monday)", field="week_start")
@@ -149,6 +172,8 @@ def normalise(
         interval = _PERIOD_INTERVAL[query.retentionFilter.period]
     elif isinstance(query, TrendsQuery) and is_aggregated(query):
         interval = "day"  # PostHog totals a range by days, whatever interval the query names
+    elif isinstance(query, PathsQuery):
+        interval = "day"  # paths have no buckets; a day keeps date_to at the end of its day
     else:
         interval = query.interval
     dr = query.dateRange

@@ -22,6 +22,8 @@ from eventlens.query.model import (
     FunnelsQuery,
     InsightQuery,
     LifecycleQuery,
+    PathCleaningFilter,
+    PathsQuery,
     Properties,
     PropertyGroup,
     RetentionQuery,
@@ -101,7 +103,7 @@ def check_supported(query: InsightQuery) -> None:
     require_neutral(
         "aggregation_group_type_index", query.aggregation_group_type_index, why="no groups"
     )
-    if not isinstance(query, RetentionQuery):
+    if not isinstance(query, RetentionQuery | PathsQuery):
         for i, node in enumerate(query.series):
             path = f"series[{i}]"
             require_neutral(f"{path}.math_hogql", node.math_hogql)
@@ -194,6 +196,43 @@ def with_test_account_filters(query: InsightQuery, filters: Sequence[Any]) -> In
     extra = PropertyGroup(type="AND", values=_PROPERTIES.validate_python(list(filters)))
     merged = PropertyGroup(type="AND", values=[own_group, extra])
     return query.model_copy(update={"properties": merged})
+
+
+def with_path_cleaning(query: InsightQuery, filters: Sequence[Any]) -> InsightQuery:
+    """The paths query PostHog runs: with `pathsFilter.pathReplacements: true`, the project's
+    path cleaning rules (PostHog's team.path_cleaning_filters) in front of the query's own
+    `localPathCleaningFilters`, so engines read one list and the fingerprint (hence the result
+    cache and the partial cache) covers the rules the answer used. A no-op otherwise."""
+    if not isinstance(query, PathsQuery):
+        return query
+    pf = query.pathsFilter
+    if pf.pathReplacements is not True or not filters:
+        return query
+    project = [PathCleaningFilter.model_validate(f) for f in filters]
+    local = list(pf.localPathCleaningFilters or [])
+    merged = pf.model_copy(update={"localPathCleaningFilters": [*project, *local]})
+    return query.model_copy(update={"pathsFilter": merged})
+
+
+def parse_path_cleaning_filters(obj: object, field: str = "path_cleaning_filters") -> list[Any]:
+    """A project's path cleaning rules: a JSON list of `{"alias": str, "regex": str}` (RE2,
+    PostHog's team.path_cleaning_filters). InvalidQuery naming `field` otherwise. Returns the
+    list as given (stored as JSON)."""
+    from eventlens.query.model import MAX_PATH_RULES, check_path_cleaning, field_path
+
+    if not isinstance(obj, list) or len(obj) > MAX_PATH_RULES:
+        raise InvalidQuery(
+            f"{field}: must be a list of at most {MAX_PATH_RULES} {{alias, regex}} rules",
+            field=field,
+        )
+    try:
+        parsed = [PathCleaningFilter.model_validate(f) for f in obj]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = f"{field}{field_path(('x', *first['loc']))[1:]}"
+        raise InvalidQuery(f"{path}: {first['msg']}", field=path) from None
+    check_path_cleaning(parsed, field)
+    return obj
 
 
 def has_compare(query: InsightQuery) -> bool:

@@ -17,11 +17,12 @@ import pyarrow.compute as pc
 from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.kinds import InsightKind, kind_of, load
-from eventlens.query.model import FunnelsQuery, InsightQuery, RetentionQuery
+from eventlens.query.model import FunnelsQuery, InsightQuery, PathsQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import load_events
 from eventlens.query.semantics.compare import with_compare
 from eventlens.query.semantics.events import Event
+from eventlens.query.semantics.paths import read_event_names
 from eventlens.query.source import EventSource
 from eventlens.storage.event_table import Snapshot
 
@@ -75,6 +76,9 @@ def event_names(query: InsightQuery) -> set[str] | None:
     if isinstance(query, RetentionQuery):
         ids = {query.retentionFilter.targetEntity.id, query.retentionFilter.returningEntity.id}
         return None if None in ids else {i for i in ids if i is not None}
+    if isinstance(query, PathsQuery):
+        names = read_event_names(query.pathsFilter, query.funnelPathsFilter is not None)
+        return None if names is None else set(names)
     nodes: list[str | None] = [node.event for node in query.series]
     if isinstance(query, FunnelsQuery):
         if query.funnelsFilter.funnelOrderType == "strict":
