@@ -146,7 +146,19 @@ export function pathsGraph(edges) {
   return { nodes: [...nodes.values()], edges: list };
 }
 
+/** What a node shows: a URL's path (with its query), so long origins do not crowd the chart. */
+export function shortName(name) {
+  if (!/^https?:\/\//.test(name)) return name;
+  try {
+    const u = new URL(name);
+    return `${u.pathname}${u.search}${u.hash}`;
+  } catch {
+    return name;
+  }
+}
+
 const NODE_W = 12;
+const LABEL_W = 190;
 const GAP = 14;
 
 function layout(graph, width) {
@@ -159,7 +171,7 @@ function layout(graph, width) {
   const biggest = Math.max(1, ...cols.map((c) => c.reduce((s, n) => s + n.value, 0)));
   const k = (height - 30 - GAP * (tallest - 1)) / biggest;
   const pad = 10;
-  const colW = steps > 1 ? (width - 2 * pad - NODE_W - 160) / (steps - 1) : 0;
+  const colW = steps > 1 ? (width - 2 * pad - NODE_W - LABEL_W) / (steps - 1) : 0;
   cols.forEach((c, i) => {
     let y = 20;
     for (const n of c) {
@@ -186,6 +198,8 @@ function layout(graph, width) {
   return { height, k };
 }
 
+const clip = (text) => (text.length > 28 ? `${text.slice(0, 27)}…` : text);
+
 /**
  * Draw the paths `response` of `query` into `el`: the Sankey and its numbers table (edges,
  * each count a button opening its persons when `onPersons` is given).
@@ -197,7 +211,7 @@ export function pathsView(el, query, response, { compact = false, onPersons = nu
     return;
   }
   const graph = pathsGraph(edges);
-  const width = 960;
+  const width = 1100;
   const { height, k } = layout(graph, width);
   const withKey = (keys) => ({ ...query, pathsFilter: { ...query.pathsFilter, pathStartKey: null, pathEndKey: null, pathDropoffKey: null, ...keys } });
   const open = onPersons && ((sel) => onPersons({ ...sel, selector: {} }));
@@ -228,7 +242,7 @@ export function pathsView(el, query, response, { compact = false, onPersons = nu
       if (open) drop.addEventListener("click", () => dropPick(n));
       g.append(drop);
     }
-    const label = svg("text", { x: n.x + NODE_W + 10, y: n.y + Math.min(n.h / 2, 12) + 4, class: "node-label" }, `${n.name.length > 40 ? `${n.name.slice(0, 39)}…` : n.name} · ${fmtNumber(n.value)}`);
+    const label = svg("text", { x: n.x + NODE_W + 10, y: n.y + Math.min(n.h / 2, 12) + 4, class: "node-label" }, `${clip(shortName(n.name))} · ${fmtNumber(n.value)}`);
     if (open) label.addEventListener("click", () => nodePick(n));
     g.append(label);
     root.append(g);
