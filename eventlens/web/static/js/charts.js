@@ -23,7 +23,7 @@ export function breakdownLabel(value) {
 
 function seriesName(s) {
   const base = s.label ?? s.name ?? "series";
-  return s.breakdown_value === undefined ? base : `${base} · ${breakdownLabel(s.breakdown_value)}`;
+  return s.breakdown_value === undefined ? base : `${base} · ${s.breakdown_label ?? breakdownLabel(s.breakdown_value)}`;
 }
 
 const LIFECYCLE_COLORS = { new: "#059669", returning: "#1d4ed8", resurrecting: "#d97706", dormant: "#dc2626" };
@@ -195,7 +195,7 @@ function legend(series) {
 
 function funnelGroups(results) {
   if (results.length && Array.isArray(results[0])) {
-    return results.map((steps) => ({ title: breakdownLabel(steps[0]?.breakdown_value), steps }));
+    return results.map((steps) => ({ title: steps[0]?.breakdown_label ?? breakdownLabel(steps[0]?.breakdown_value), steps }));
   }
   return [{ title: null, steps: results }];
 }
@@ -356,7 +356,8 @@ export function renderResult(el, query, response, { compact = false, onPersons =
   const kind = query.kind;
   const results = response.results || [];
   // `onPersons(selection)`: the persons behind a clicked number (drill.js); off on tiles.
-  const pick = compact ? null : onPersons;
+  // A formula's values are no set of persons: nothing to open.
+  const pick = compact || query.trendsFilter?.formula ? null : onPersons;
   const pointPick = pick && ((rows) => (j, i) => pick(pointSelection(kind, rows[j], j, i)));
   const chart = h("div", { class: "chart" });
   el.append(chart);

@@ -34,12 +34,16 @@ export function cohortJson(m) {
 
 // -- in the builder --------------------------------------------------------------------------
 
+// The list listCohorts read last (the current project's: every page reads it afresh): the
+// builder's pickers use it when the form was drawn before the catalog arrived.
+let lastList = null;
+
 function cohortOptions(cohorts) {
   return (cohorts || []).map((c) => [String(c.id), `${c.name} (#${c.id})`]);
 }
 
 /** A filter row `{type: "cohort", operator: in|not_in, value: <cohort id>}` of the builder. */
-export function cohortFilterRow(f, i, { cohorts, bind, remove, redraw }) {
+export function cohortFilterRow(f, i, { cohorts = lastList, bind, remove, redraw }) {
   if (f.operator !== "in" && f.operator !== "not_in") f.operator = "in";
   const options = cohortOptions(cohorts);
   if (!options.some(([id]) => id === String(f.value))) f.value = options[0]?.[0] ?? (Number(f.value) > 0 ? String(f.value) : "");
@@ -77,7 +81,7 @@ export function toCohortBreakdown(b) {
 }
 
 /** The breakdown fieldset when breaking down by cohorts: a checkbox per cohort ("All users" is 0). */
-export function cohortBreakdownField(b, { cohorts, bind, redraw }) {
+export function cohortBreakdownField(b, { cohorts = lastList, bind, redraw }) {
   if (!Array.isArray(b.cohorts)) b.cohorts = [];
   const boxes = h("div", { class: "row cohort-picks", role: "group", "aria-label": "Cohorts" });
   for (const [id, label] of [[0, "All users"], ...(cohorts || []).map((c) => [c.id, c.name])]) {
@@ -152,10 +156,11 @@ export async function cohortsPage(main, { project, onAuthError, canSave = true }
 export async function listCohorts(projectId) {
   try {
     const res = await api("GET", `/api/projects/${projectId}/cohorts`);
-    return Array.isArray(res) ? res : res.results || [];
+    lastList = Array.isArray(res) ? res : res.results || [];
   } catch {
-    return [];
+    lastList = [];
   }
+  return lastList;
 }
 
 // What the upload on the "new static cohort" page said, shown on the cohort's page it opens.

@@ -16,7 +16,7 @@ function withBreakdown(sel, row) {
 
 function rowName(row) {
   const base = row.label ?? row.name ?? "series";
-  return row.breakdown_value === undefined ? base : `${base} · ${breakdownLabel(row.breakdown_value)}`;
+  return row.breakdown_value === undefined ? base : `${base} · ${row.breakdown_label ?? breakdownLabel(row.breakdown_value)}`;
 }
 
 /** Trends (and stickiness) point `i` of result row `row` (index `r` among the rows). */
@@ -36,7 +36,7 @@ export function funnelSelection(steps, i, dropped) {
   const sel = { funnelStep: dropped ? -(i + 1) : i + 1 };
   if (step.breakdown_value !== undefined) sel.funnelStepBreakdown = step.breakdown_value;
   const name = step.custom_name || step.name;
-  const where = step.breakdown_value === undefined ? "" : ` · ${breakdownLabel(step.breakdown_value)}`;
+  const where = step.breakdown_value === undefined ? "" : ` · ${step.breakdown_label ?? breakdownLabel(step.breakdown_value)}`;
   const count = dropped ? (steps[i - 1]?.count ?? 0) - step.count : step.count;
   return {
     selector: sel,
