@@ -157,6 +157,8 @@ export function openPersons(project, { source, title, count = null, onAuthError 
   );
   close.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => dialog.remove());
+  // A person's link leaves the insight: the dialog goes with it.
+  window.addEventListener("hashchange", () => dialog.open && dialog.close(), { once: true });
   document.body.append(dialog);
   dialog.showModal();
   pagedPersons(list, project.id, (offset) => api("POST", `/api/projects/${project.id}/query`, { query: actorsQuery(source, { offset }) }), { onAuthError });
