@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.web.conftest import UI
 
@@ -40,7 +40,9 @@ def query_in_url(page: Page) -> dict[str, Any]:
 def numbers(page: Page) -> list[list[str]]:
     table = page.locator("table.numbers")
     table.wait_for()
-    rows: list[list[str]] = table.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.textContent))")
+    rows: list[list[str]] = table.evaluate(
+        "t => [...t.rows].map(r => [...r.cells].map(c => c.textContent))"
+    )
     return rows
 
 
@@ -136,7 +138,7 @@ def test_static_cohort_from_a_csv_upload(ui: UI) -> None:
     page.locator("#new-static-cohort").click()
     page.get_by_label("Name").fill("Uploaded three")
     page.locator("#cohort-csv").set_input_files(
-        files=[{"name": "ids.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+        files=FilePayload(name="ids.csv", mimeType="text/csv", buffer=csv.encode())
     )
     page.get_by_role("button", name="Create cohort").click()
     expect(page.locator("h1")).to_have_text("Uploaded three")
@@ -147,7 +149,7 @@ def test_static_cohort_from_a_csv_upload(ui: UI) -> None:
     expect(page.locator(".persons-total")).to_have_attribute("data-total", str(members["total"]))
     # Another upload on the cohort's page adds to it.
     page.locator("#cohort-csv").set_input_files(
-        files=[{"name": "more.csv", "mimeType": "text/csv", "buffer": b"also-unknown\n"}]
+        files=FilePayload(name="more.csv", mimeType="text/csv", buffer=b"also-unknown\n")
     )
     page.get_by_role("button", name="Upload").click()
     expect(page.locator(".upload-status")).to_contain_text("Added 0 persons; 1 unknown")
@@ -192,10 +194,15 @@ def test_cohort_as_filter_and_breakdown_in_the_builder(ui: UI) -> None:
     page.get_by_role("button", name="Run query").click()
     page.locator(".uplot").wait_for()
     query = query_in_url(page)
-    assert query["properties"] == [{"key": "id", "type": "cohort", "operator": "in", "value": cohort["id"]}]
+    assert query["properties"] == [
+        {"key": "id", "type": "cohort", "operator": "in", "value": cohort["id"]}
+    ]
     expected = ui.site.query(ui.site.a, query)["results"]
     rows = numbers(page)
-    assert [float(c.replace(",", "")) for c in rows[1][1:]] == [*expected[0]["data"], expected[0]["count"]]
+    assert [float(c.replace(",", "")) for c in rows[1][1:]] == [
+        *expected[0]["data"],
+        expected[0]["count"],
+    ]
 
     # Breakdown by the cohort and all users (id 0).
     page.get_by_role("button", name="Remove filter 1").click()

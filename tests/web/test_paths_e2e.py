@@ -92,11 +92,14 @@ def test_paths_builder_sankey_and_persons(ui: UI) -> None:
     expect(page.locator("dialog.persons-modal h2")).to_contain_text("→")
     assert modal_total(page) == edges[0]["value"]
     close_modal(page)
-    page.locator(f'svg.sankey path.edge[data-source="{edges[0]["source"]}"][data-target="{edges[0]["target"]}"]').first.click(force=True)
+    first = f'[data-source="{edges[0]["source"]}"][data-target="{edges[0]["target"]}"]'
+    page.locator(f"svg.sankey path.edge{first}").first.click(force=True)
     assert modal_total(page) == edges[0]["value"]
     close_modal(page)
     # A node of step 2: the persons who reached it.
-    key, (value, _) = max(((k, v) for k, v in nodes.items() if k.startswith("2_")), key=lambda kv: kv[1][0])
+    key, (value, _) = max(
+        ((k, v) for k, v in nodes.items() if k.startswith("2_")), key=lambda kv: kv[1][0]
+    )
     page.locator(f'svg.sankey g.node[data-node="{key}"] rect.node-bar').click(force=True)
     expect(page.locator("dialog.persons-modal h2")).to_contain_text("Reached")
     assert modal_total(page) == value
@@ -129,5 +132,7 @@ def test_paths_link_round_trips_the_controls(ui: UI) -> None:
     expect(page.get_by_label("Custom events")).to_be_checked()
     expect(page.get_by_label("Min persons per edge")).to_have_value("2")
     edges = ui.site.query(ui.site.a, query)["results"]
-    assert all(e["source"].startswith("1_signup") or not e["source"].startswith("1_") for e in edges)
+    assert all(
+        e["source"].startswith("1_signup") or not e["source"].startswith("1_") for e in edges
+    )
     assert page.locator("svg.sankey path.edge").count() == len(edges)

@@ -24,9 +24,16 @@ TRENDS = {
 }
 FUNNEL = {
     "kind": "FunnelsQuery",
-    "series": [{"kind": "EventsNode", "event": "$pageview"}, {"kind": "EventsNode", "event": "signup"}],
+    "series": [
+        {"kind": "EventsNode", "event": "$pageview"},
+        {"kind": "EventsNode", "event": "signup"},
+    ],
     "dateRange": {"date_from": "-14d"},
-    "funnelsFilter": {"funnelWindowInterval": 14, "funnelWindowIntervalUnit": "day", "funnelOrderType": "ordered"},
+    "funnelsFilter": {
+        "funnelWindowInterval": 14,
+        "funnelWindowIntervalUnit": "day",
+        "funnelOrderType": "ordered",
+    },
 }
 
 
@@ -75,7 +82,7 @@ def test_trends_point_opens_its_persons_and_saves_a_cohort(ui: UI) -> None:
     first_page = modal_rows(page).evaluate_all("rs => rs.map(r => r.dataset.person)")
     if series["data"][last] > 50:
         page.locator("dialog.persons-modal").get_by_role("button", name="Next").click()
-        expect(page.locator("dialog.persons-modal .page-where")).to_contain_text("51–")
+        expect(page.locator("dialog.persons-modal .page-where")).to_contain_text("51\u2013")
         second = modal_rows(page).evaluate_all("rs => rs.map(r => r.dataset.person)")
         assert not set(first_page) & set(second)
     ui.shot("persons-modal")
@@ -138,7 +145,11 @@ def test_retention_stickiness_and_lifecycle_open_their_persons(ui: UI) -> None:
     expect(page.locator("dialog.persons-modal h2")).to_contain_text(rows[0]["date"])
     close_modal(page)
 
-    stickiness = {**TRENDS, "kind": "StickinessQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}]}
+    stickiness = {
+        **TRENDS,
+        "kind": "StickinessQuery",
+        "series": [{"kind": "EventsNode", "event": "$pageview"}],
+    }
     page.goto(f"{ui.site.url}/#/p/{ui.site.a['id']}/insight?q={quote(json.dumps(stickiness))}")
     page.locator("svg.bars rect.pick").first.wait_for()
     sticky = ui.site.query(ui.site.a, stickiness)["results"][0]
@@ -163,7 +174,9 @@ def test_retention_stickiness_and_lifecycle_open_their_persons(ui: UI) -> None:
 def test_persons_list_search_and_person_page(ui: UI) -> None:
     page = ui.page
     ui.login(ui.site.a["api_key"], f"#/p/{ui.site.a['id']}/persons")
-    everyone = ui.site.query(ui.site.a, {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0})
+    everyone = ui.site.query(
+        ui.site.a, {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0}
+    )
     expect(page.locator(".persons-total")).to_have_attribute("data-total", str(everyone["total"]))
     expect(page.locator("table.persons tbody tr")).to_have_count(min(50, everyone["total"]))
     ui.shot("persons-list")
@@ -171,7 +184,10 @@ def test_persons_list_search_and_person_page(ui: UI) -> None:
     distinct = person["distinct_ids"][0]
     page.get_by_label("Search").fill(distinct)
     page.get_by_role("button", name="Search").click()
-    found = ui.site.query(ui.site.a, {"kind": "ActorsQuery", "source": None, "search": distinct, "limit": 100, "offset": 0})
+    found = ui.site.query(
+        ui.site.a,
+        {"kind": "ActorsQuery", "source": None, "search": distinct, "limit": 100, "offset": 0},
+    )
     expect(page.locator(".persons-total")).to_have_attribute("data-total", str(found["total"]))
     assert "search=" in page.url
     page.locator(f'table.persons tr[data-person="{person["id"]}"] a').click()
@@ -179,7 +195,9 @@ def test_persons_list_search_and_person_page(ui: UI) -> None:
     page.locator("table.person-events tbody tr").first.wait_for()
     expect(page.locator(".distinct-ids")).to_contain_text(distinct)
     events = api_get(ui, f"/persons/{person['id']}/events?limit=100")
-    shown = page.locator("table.person-events tbody tr").evaluate_all("rs => rs.map(r => r.dataset.ts)")
+    shown = page.locator("table.person-events tbody tr").evaluate_all(
+        "rs => rs.map(r => r.dataset.ts)"
+    )
     assert shown == [e["timestamp"] for e in events["results"]]
     assert shown == sorted(shown, reverse=True)
     expect(page.locator("#older-events")).to_be_visible(visible=events["hasMore"])
