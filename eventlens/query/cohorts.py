@@ -211,9 +211,7 @@ def _group_json(g: Group) -> dict[str, Any]:
                 | {"negation": v.negation}
             )
         else:
-            values.append(
-                {"person": v.filter.model_dump(mode="json"), "negation": v.negation}
-            )
+            values.append({"person": v.filter.model_dump(mode="json"), "negation": v.negation})
     return {"type": g.type, "values": values}
 
 

@@ -16,6 +16,7 @@ import orjson
 from typing_extensions import TypeVar
 
 from eventlens.errors import InvalidQuery
+from eventlens.query.cohorts import CohortLookup, ResolvedCohort
 from eventlens.query.dates import (
     MIN_DATE,
     Buckets,
@@ -30,7 +31,6 @@ from eventlens.query.dates import (
     to_us,
     zone,
 )
-from eventlens.query.cohorts import CohortLookup, ResolvedCohort
 from eventlens.query.model import (
     FunnelsQuery,
     InsightQuery,
