@@ -65,7 +65,7 @@ def test_dynamic_cohort_from_the_editor(ui: UI) -> None:
     # Group 2: did not do signup in the last 2 weeks.
     page.get_by_role("button", name="+ Add group").click()
     g2 = page.locator('[data-group="1"]')
-    g2.get_by_label("Condition 1").select_option("behavioral")
+    g2.get_by_label("Condition 1", exact=True).select_option("behavioral")
     c2 = page.locator('[data-condition="1-0"]')
     c2.get_by_label("Person").select_option("did_not")
     expect(c2.get_by_label("Times")).to_be_hidden()
@@ -85,7 +85,13 @@ def test_dynamic_cohort_from_the_editor(ui: UI) -> None:
             {
                 "type": "AND",
                 "values": [
-                    {"type": "person", "key": "plan", "operator": "exact", "value": "free"},
+                    {
+                        "type": "person",
+                        "key": "plan",
+                        "operator": "exact",
+                        "value": "free",
+                        "negation": False,  # the server's canonical form adds it
+                    },
                     {
                         "type": "behavioral",
                         "key": "$pageview",

@@ -339,7 +339,7 @@ export function newCohortPage(main, { project, params, catalog, onAuthError }) {
         if (!name.value.trim()) throw new Error("give the cohort a name");
         if (!file.files.length) throw new Error("pick a CSV file");
         const text = await file.files[0].text();
-        const cohort = await api("POST", `/api/projects/${project.id}/cohorts`, { name: name.value.trim(), description: "", is_static: true, filters: { properties: { type: "AND", values: [] } }, person_ids: [] });
+        const cohort = await api("POST", `/api/projects/${project.id}/cohorts`, { name: name.value.trim(), description: "", is_static: true, person_ids: [] });
         const res = await apiText("POST", `/api/projects/${project.id}/cohorts/${cohort.id}/upload`, text, "text/csv");
         sessionStorage.setItem(NOTE, uploadNote(res));
         location.hash = `#/p/${project.id}/cohorts/${cohort.id}`;

@@ -124,7 +124,6 @@ function saveCohortForm(project, source, defaultName, onAuthError) {
         name: name.value.trim() || defaultName,
         description: "Saved from an insight's persons",
         is_static: true,
-        filters: { properties: { type: "AND", values: [] } },
         person_ids: ids,
       });
       clear(status).append("Saved ", h("a", { href: `#/p/${project.id}/cohorts/${cohort.id}` }, cohort.name), ` (${fmtNumber(ids.length)} persons).`);
