@@ -47,6 +47,7 @@ def explain_local(
         week_start=project.week_start,
         now=datetime.now(UTC),
         test_account_filters=project.test_account_filters,
+        path_cleaning_filters=project.path_cleaning_filters,
     )
     if executor == "ray":
         from eventlens.query.parallel import use_executor

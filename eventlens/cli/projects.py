@@ -12,7 +12,10 @@ from eventlens.accounts.store import AccountStore
 from eventlens.cli.common import DataDirOption, console, fail, print_json, settings_for
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import SqliteMetadataStore
-from eventlens.query.posthog_fields import parse_test_account_filters
+from eventlens.query.posthog_fields import (
+    parse_path_cleaning_filters,
+    parse_test_account_filters,
+)
 from eventlens.storage import format as data_format
 
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
@@ -96,6 +99,7 @@ def list_(
                     "timezone": p.timezone,
                     "token": p.token,
                     "test_account_filters": p.test_account_filters,
+                    "path_cleaning_filters": p.path_cleaning_filters,
                 }
                 for p in projects
             ]
@@ -120,6 +124,31 @@ def set_test_account_filters(
     finally:
         store.close()
     print_json({"id": p.id, "test_account_filters": p.test_account_filters})
+
+
+@project_app.command("set-path-cleaning")
+def set_path_cleaning(
+    project_id: int,
+    filters: str = typer.Argument(
+        ..., help='JSON list, e.g. \'[{"alias": "/user/:id", "regex": "/user/\\\\d+"}]\'.'
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Replace the project's path cleaning rules (PostHog's): each rule replaces every RE2
+    match of `regex` in a path node's name by `alias`, in order, in paths queries with
+    pathReplacements: true (before the query's own rules). `[]` clears them."""
+    try:
+        parsed = parse_path_cleaning_filters(orjson.loads(filters))
+    except orjson.JSONDecodeError as exc:
+        fail(f"path cleaning rules are not JSON: {exc}")
+    except InvalidQuery as exc:
+        fail(exc.message)
+    store = SqliteMetadataStore(settings_for(data_dir).meta_db)
+    try:
+        p = store.set_path_cleaning_filters(project_id, parsed)
+    finally:
+        store.close()
+    print_json({"id": p.id, "path_cleaning_filters": p.path_cleaning_filters})
 
 
 @project_app.command("rotate-key")

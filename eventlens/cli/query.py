@@ -258,6 +258,23 @@ def retention_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
+def paths_table(results: list[dict[str, Any]]) -> Table:
+    """One row per edge, heaviest first (the answer's order)."""
+    table = Table(title="Paths (unique persons per transition)")
+    for col in ("from", "to", "persons", "avg time", "drop-offs at to"):
+        table.add_column(col, justify="left" if col in ("from", "to") else "right")
+    for edge in results:
+        ms = edge.get("average_conversion_time")
+        table.add_row(
+            str(edge.get("source")),
+            str(edge.get("target")),
+            _num(edge.get("value")),
+            _duration(None if ms is None else float(ms) / 1000),
+            _num(edge.get("target_dropoffs")),
+        )
+    return table
+
+
 def _cohort_date(date: Any, unit: str) -> str:
     """A cohort's ISO date-time as its local date (local date-time for hour periods)."""
     text = str(date)
@@ -280,6 +297,8 @@ def render(response: dict[str, Any], kind: str | None) -> None:
         console.print(series_table(results, "Lifecycle (persons)", "period"))
     elif kind == "TrendsQuery":
         console.print(series_table(results, "Trends", "period"))
+    elif kind == "PathsQuery":
+        console.print(paths_table(results))
     else:
         print_json(results)
     timings = response.get("timings") or {}

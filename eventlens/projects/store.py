@@ -31,6 +31,9 @@ class Project:
     # PostHog's team.test_account_filters: property filters ANDed into a query that sets
     # filterTestAccounts: true (validated by the query model before they are stored).
     test_account_filters: list[Any] = field(default_factory=list)
+    # PostHog's team.path_cleaning_filters: [{alias, regex}] rules a paths query with
+    # pathReplacements: true applies before its own (validated by the query model first).
+    path_cleaning_filters: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class MetadataStore(Protocol):
     def project_by_token(self, token: str) -> Project | None: ...
     def projects_for_api_key(self, api_key: str) -> list[Project]: ...
     def set_test_account_filters(self, project_id: int, filters: list[Any]) -> Project: ...
+    def set_path_cleaning_filters(self, project_id: int, filters: list[Any]) -> Project: ...
     def rotate_api_key(self, project_id: int) -> str: ...
 
 
@@ -69,7 +73,8 @@ CREATE TABLE IF NOT EXISTS projects (
     timezone TEXT NOT NULL DEFAULT 'UTC',
     week_start INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    test_account_filters TEXT NOT NULL DEFAULT '[]'
+    test_account_filters TEXT NOT NULL DEFAULT '[]',
+    path_cleaning_filters TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT NOT NULL,
@@ -80,7 +85,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 
-_COLUMNS = "id, name, token, timezone, week_start, created_at, test_account_filters"
+_COLUMNS = (
+    "id, name, token, timezone, week_start, created_at, test_account_filters, path_cleaning_filters"
+)
 
 
 class SqliteMetadataStore:
@@ -97,6 +104,10 @@ class SqliteMetadataStore:
         if "test_account_filters" not in columns:  # a store created before the column existed
             self._db.execute(
                 "ALTER TABLE projects ADD COLUMN test_account_filters TEXT NOT NULL DEFAULT '[]'"
+            )
+        if "path_cleaning_filters" not in columns:
+            self._db.execute(
+                "ALTER TABLE projects ADD COLUMN path_cleaning_filters TEXT NOT NULL DEFAULT '[]'"
             )
 
     def close(self) -> None:
@@ -131,6 +142,16 @@ class SqliteMetadataStore:
         with self._lock:
             self._db.execute(
                 "UPDATE projects SET test_account_filters = ? WHERE id = ?",
+                (orjson.dumps(filters).decode(), project_id),
+            )
+        return self.get_project(project_id)
+
+    def set_path_cleaning_filters(self, project_id: int, filters: list[Any]) -> Project:
+        """Replace the project's path cleaning rules (a JSON list; the caller validates it)."""
+        self.get_project(project_id)
+        with self._lock:
+            self._db.execute(
+                "UPDATE projects SET path_cleaning_filters = ? WHERE id = ?",
                 (orjson.dumps(filters).decode(), project_id),
             )
         return self.get_project(project_id)
@@ -185,7 +206,7 @@ class SqliteMetadataStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT p.id, p.name, p.token, p.timezone, p.week_start, p.created_at,"
-                " p.test_account_filters"
+                " p.test_account_filters, p.path_cleaning_filters"
                 " FROM projects p JOIN api_keys k ON k.project_id = p.id"
                 " WHERE k.key_hash = ? ORDER BY p.id",
                 (hash_api_key(api_key),),
@@ -194,5 +215,14 @@ class SqliteMetadataStore:
 
 
 def _project(row: tuple[Any, ...]) -> Project:
-    project_id, name, token, timezone, week_start, created_at, filters = row
-    return Project(project_id, name, token, timezone, week_start, created_at, orjson.loads(filters))
+    project_id, name, token, timezone, week_start, created_at, filters, cleaning = row
+    return Project(
+        project_id,
+        name,
+        token,
+        timezone,
+        week_start,
+        created_at,
+        orjson.loads(filters),
+        orjson.loads(cleaning),
+    )

@@ -318,6 +318,7 @@ class QueryService:
             now=now,
             test_account_filters=project.test_account_filters,
             cohorts=lookup_for(self.cohorts.store, project, now),
+            path_cleaning_filters=project.path_cleaning_filters,
         )
         return _Job(
             service=self,

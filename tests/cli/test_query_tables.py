@@ -120,3 +120,22 @@ def test_unknown_kind_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     with console.capture():
         render({"results": [{"x": 1}], "data_version": 0, "engine": "e"}, "SomethingElse")
     assert '"x": 1' in capsys.readouterr().out
+
+
+def test_paths() -> None:
+    events = [
+        {
+            "event": "$pageview",
+            "distinct_id": d,
+            "timestamp": f"2024-01-08T10:0{m}:00Z",
+            "properties": {"$current_url": url},
+        }
+        for d in ("a", "b")
+        for m, url in ((0, "/home"), (2, "/pricing"))
+    ]
+    query = {"kind": "PathsQuery", "dateRange": RANGE}
+    response = {"results": run_on_events(events, query, now=NOW), "data_version": 1}
+    with console.capture() as cap:
+        render(response, "PathsQuery")
+    # from, to, persons, avg time (2 minutes), drop-offs at the target
+    assert _row(cap.get(), "1_/home") == ["1_/home", "2_/pricing", "2", "2.0m", "2"]

@@ -335,3 +335,131 @@ def lifecycle_queries(draw: st.DrawFn) -> dict[str, Any]:
         "dateRange": date_range,
         "properties": draw(filters()),
     }
+
+
+# -- paths ------------------------------------------------------------------------------------
+PATH_URLS = ("/home", "/home/", "/pricing", "/product/1", "/product/22/", "/u/7", "", None, 5)
+PATH_SCREENS = ("Home", "Cart", None)
+PATH_EVENTS = ("$pageview", "$pageview", "$pageview", "$screen", "signup", "purchase", "$identify")
+# Gaps between a person's consecutive events: same instant, short, exactly the 30-minute
+# session limit, one microsecond-ish over it (a second), a day.
+PATH_GAPS_S = (0, 1, 60, 600, 1800, 1801, 86_400)
+PATH_NODES = ("/home", "/pricing", "/product/*", "/product/1", "/u/:id", "Home", "signup", "nope")
+
+
+@st.composite
+def path_event_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Persons walking through pages, screens and custom events with session-sized gaps."""
+    n_persons = draw(st.integers(1, 8))
+    events = []
+    k = 0
+    for p in range(n_persons):
+        ids = [f"d{p}-{i}" for i in range(draw(st.integers(1, 2)))]
+        # Starts inside the ranges the queries pick (DATE_RANGES, most often "all" or -7d).
+        t = draw(st.sampled_from((4, 23, 25, 27))) * 86_400 + draw(st.integers(0, 86_400))
+        for _ in range(draw(st.integers(0, 9))):
+            t = min(SPAN_S, t + draw(st.sampled_from(PATH_GAPS_S)))
+            event = draw(st.sampled_from(PATH_EVENTS))
+            props: dict[str, Any] = {}
+            if event == "$pageview":
+                url = draw(st.sampled_from(PATH_URLS))
+                if url is not None:
+                    props["$current_url"] = url
+            elif event == "$screen":
+                name = draw(st.sampled_from(PATH_SCREENS))
+                if name is not None:
+                    props["$screen_name"] = name
+            browser = draw(st.sampled_from(BROWSERS))
+            if browser is not None:
+                props["$browser"] = browser
+            events.append(
+                {
+                    "uuid": f"{k:04d}-{draw(st.integers(0, 99)):02d}",
+                    "event": event,
+                    "distinct_id": draw(st.sampled_from(ids)),
+                    "person_id": person_uuid(p),
+                    "timestamp": (BASE + timedelta(seconds=t)).isoformat(),
+                    "properties": props,
+                    "person_properties": {},
+                }
+            )
+            k += 1
+    return events
+
+
+@st.composite
+def paths_queries(draw: st.DrawFn, funnels: bool = True) -> dict[str, Any]:
+    pf: dict[str, Any] = {}
+    if draw(st.booleans()):
+        pf["includeEventTypes"] = draw(
+            st.lists(
+                st.sampled_from(("$pageview", "$screen", "custom_event")), min_size=1, unique=True
+            )
+        )
+    for key in ("startPoint", "endPoint"):
+        if draw(st.integers(0, 3)) == 0:
+            pf[key] = draw(st.sampled_from(PATH_NODES))
+    if draw(st.booleans()):
+        pf["stepLimit"] = draw(st.integers(2, 6))
+    if draw(st.booleans()):
+        pf["edgeLimit"] = draw(st.integers(1, 8))
+    if draw(st.integers(0, 3)) == 0:
+        pf["minEdgeWeight"] = draw(st.integers(0, 2))
+    if draw(st.integers(0, 3)) == 0:
+        pf["maxEdgeWeight"] = draw(st.integers(2, 4))
+    if draw(st.integers(0, 2)) == 0:
+        pf["excludeEvents"] = draw(
+            st.lists(st.sampled_from(("signup", "/pricing", "$screen", "/product/*")), max_size=2)
+        )
+    if draw(st.booleans()):
+        pf["pathGroupings"] = ["/product/*"]
+    if draw(st.booleans()):
+        pf["localPathCleaningFilters"] = [{"alias": "/u/:id", "regex": r"/u/\d+"}]
+    q: dict[str, Any] = {
+        "kind": "PathsQuery",
+        "dateRange": dict(draw(st.sampled_from(({"date_from": "all"}, *DATE_RANGES)))),
+        "properties": draw(st.lists(st.sampled_from(FILTERS), max_size=1)),
+        "pathsFilter": pf,
+    }
+    if funnels and draw(st.integers(0, 3)) == 0:
+        path_type = draw(
+            st.sampled_from(
+                (
+                    "funnel_path_before_step",
+                    "funnel_path_after_step",
+                    "funnel_path_between_steps",
+                )
+            )
+        )
+        step = draw(st.sampled_from((2, -2) if path_type == "funnel_path_between_steps" else (1, 2, -2)))
+        q["funnelPathsFilter"] = {
+            "funnelPathType": path_type,
+            "funnelStep": step,
+            "funnelSource": {
+                "kind": "FunnelsQuery",
+                "series": [{"event": "$pageview"}, {"event": draw(st.sampled_from(("signup", "purchase")))}],
+                "funnelsFilter": {
+                    "funnelOrderType": draw(st.sampled_from(("ordered", "strict", "unordered"))),
+                    "funnelWindowInterval": draw(st.sampled_from((1, 14))),
+                    "funnelWindowIntervalUnit": draw(st.sampled_from(("hour", "day"))),
+                },
+            },
+        }
+    return q
+
+
+@st.composite
+def path_actor_queries(draw: st.DrawFn) -> dict[str, Any]:
+    """A paths query with an edge / drop-off selector (actors)."""
+    q = draw(paths_queries())
+    nodes = ("/home", "/pricing", "/product/*", "/product/1", "signup", "Home")
+    pf = q["pathsFilter"]
+    which = draw(st.sampled_from(("start", "end", "edge", "dropoff", "dropoff_start")))
+    step = draw(st.sampled_from((1, 1, 1, 2, 3)))  # early steps: where most edges are
+    if which in ("start", "edge", "dropoff_start"):
+        pf["pathStartKey"] = f"{step}_{draw(st.sampled_from(nodes))}"
+    if which in ("end", "edge"):
+        pf["pathEndKey"] = f"{step + 1}_{draw(st.sampled_from(nodes))}"
+    if which in ("dropoff", "dropoff_start"):
+        pf["pathDropoffKey"] = f"{draw(st.sampled_from((1, 2, 2, 3)))}_{draw(st.sampled_from(nodes))}"
+    return q

@@ -75,3 +75,9 @@ def test_stickiness(events: list[dict[str, Any]], query: dict[str, Any], layout:
 @given(s.event_sets(), s.lifecycle_queries(), LAYOUTS)
 def test_lifecycle(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
     _check(events, query, layout)
+
+
+@SETTINGS
+@given(s.path_event_sets(), s.paths_queries(), LAYOUTS)
+def test_paths(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    _check(events, query, layout)

@@ -75,6 +75,7 @@ def _validated(query: dict[str, Any], project: Project) -> dict[str, Any]:
             week_start=project.week_start,
             now=datetime.now(UTC),
             test_account_filters=project.test_account_filters,
+            path_cleaning_filters=project.path_cleaning_filters,
         )
     except InvalidQuery as exc:
         exc.field = f"query.{exc.field}" if exc.field else "query"

@@ -51,6 +51,7 @@ def _info(p: Project) -> dict[str, Any]:
         "timezone": p.timezone,
         "week_start": p.week_start,
         "test_account_filters": p.test_account_filters,
+        "path_cleaning_filters": p.path_cleaning_filters,
     }
 
 

@@ -241,6 +241,12 @@ class ProjectInfo(BaseModel):
         "(PostHog's team.test_account_filters; set with `eventlens project "
         "set-test-account-filters`).",
     )
+    path_cleaning_filters: list[Any] = Field(
+        default_factory=list,
+        description="Path cleaning rules [{alias, regex}] a paths query with pathReplacements: "
+        "true applies before its own (PostHog's team.path_cleaning_filters; set with "
+        "`eventlens project set-path-cleaning`).",
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
