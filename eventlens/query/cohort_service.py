@@ -39,6 +39,7 @@ MAX_DESCRIPTION = 2000
 MAX_CSV_BYTES = 5 * 2**20  # an uploaded CSV of distinct ids (~100k ids of 50 characters)
 SAMPLE_UNKNOWN = 10  # unknown ids echoed back
 MAX_PAGE = 1000
+_BODY_KEYS = ("name", "description", "is_static", "filters", "person_ids", "distinct_ids")
 _CHUNK = 500  # ids per SQL IN list (SQLite's default variable limit is 999+)
 
 
@@ -94,6 +95,14 @@ def resolved(
     )
 
 
+def _check_keys(body: dict[str, Any]) -> None:
+    for key in body:
+        if key not in _BODY_KEYS:
+            raise InvalidInput(
+                f"unsupported field {key!r} (a cohort has {', '.join(_BODY_KEYS)})", field=key
+            )
+
+
 def _clean_name(name: object, field: str, limit: int, required: bool) -> str:
     if not isinstance(name, str) or (required and not name.strip()) or len(name) > limit:
         need = "a non-empty string" if required else "a string"
@@ -128,6 +137,7 @@ class CohortService:
     def create(self, project: Project, body: dict[str, Any]) -> dict[str, Any]:
         """A new cohort from the API body (docs/api.md). InvalidInput naming the field for a
         bad one. Static: `person_ids` or `distinct_ids` (unknown ones reported)."""
+        _check_keys(body)
         name = _clean_name(body.get("name"), "name", MAX_NAME, True)
         description = _clean_name(
             body.get("description", ""), "description", MAX_DESCRIPTION, False
@@ -165,6 +175,7 @@ class CohortService:
     def update(self, project: Project, cohort_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Change name / description / filters (dynamic) or members (static: `person_ids` or
         `distinct_ids` replace them)."""
+        _check_keys(body)
         record = self.store.get(project.id, cohort_id)
         if "is_static" in body and body["is_static"] != record.is_static:
             raise InvalidInput("is_static: a cohort cannot change its kind", field="is_static")
