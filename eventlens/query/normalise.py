@@ -267,7 +267,7 @@ def cohort_paths(query: InsightQuery) -> list[tuple[str, int]]:
         for name in ("targetEntity", "returningEntity"):
             entity = getattr(query.retentionFilter, name)
             lists.append((f"retentionFilter.{name}.properties", entity.properties))
-    else:
+    elif not isinstance(query, PathsQuery):  # paths have no series (merge of h-paths, h-cohorts)
         lists += [(f"series[{i}].properties", n.properties) for i, n in enumerate(query.series)]
     if isinstance(query, FunnelsQuery):
         lists += [

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import UI
+from tests.web.conftest import SCREENSHOTS, UI
 
 
 def query_in_url(page: Page) -> dict[str, Any]:
@@ -85,7 +85,6 @@ def test_paths_builder_sankey_and_persons(ui: UI) -> None:
     ]
     dropoffs = {k: d for k, (_, d) in nodes.items() if d}
     assert page.locator("svg.sankey rect.dropoff").count() == len(dropoffs)
-    ui.shot("insight-paths", full_page=False)
 
     # An edge's persons (its count in the table; the SVG path opens the same).
     page.locator("table.paths-edges button.edge-persons").first.click()
@@ -136,3 +135,5 @@ def test_paths_link_round_trips_the_controls(ui: UI) -> None:
         e["source"].startswith("1_signup") or not e["source"].startswith("1_") for e in edges
     )
     assert page.locator("svg.sankey path.edge").count() == len(edges)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".insight").screenshot(path=str(SCREENSHOTS / "insight-paths.png"))

@@ -117,7 +117,8 @@ def property_lists(q: InsightQuery) -> list[Any]:
         rf = q.retentionFilter
         out += [rf.targetEntity.properties, rf.returningEntity.properties]
     else:
-        out += [node.properties for node in q.series]
+        # A PathsQuery has no series (merge of h-paths and h-cohorts).
+        out += [node.properties for node in getattr(q, "series", ())]
     if isinstance(q, FunnelsQuery):
         out += [ex.properties for ex in q.funnelsFilter.exclusions]
     return out
