@@ -181,11 +181,11 @@ function layout(graph, width) {
       y += n.h + GAP;
     }
   });
+  for (const e of graph.edges) e.w = Math.max(e.value * k, 1);
   // Edges leave a node stacked in their target's order and enter in their source's order.
   for (const n of graph.nodes) {
     let off = 0;
     for (const e of [...n.edgesOut].sort((a, b) => a.t.y - b.t.y)) {
-      e.w = Math.max(e.value * k, 1);
       e.y0 = n.y + off + e.w / 2;
       off += e.w;
     }
