@@ -7,6 +7,7 @@ list (h-cohorts: every insight page reads it)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +23,7 @@ def query_in_url(page: Page) -> dict[str, Any]:
 
 def modal_total(page: Page) -> int:
     total = page.locator("dialog.persons-modal .persons-total")
-    expect(total).to_have_attribute("data-total", r"^\d+$")
+    expect(total).to_have_attribute("data-total", re.compile(r"^\d+$"))
     return int(total.get_attribute("data-total") or "-1")
 
 
@@ -32,19 +33,19 @@ def close_modal(page: Page) -> None:
 
 
 def node_values(edges: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Per node: (persons who reached it, persons whose path ends there), as the view derives."""
+    """Per node: (the sum of its edges in, or out at step 1; persons whose path ends there,
+    the server's `target_dropoffs`), what the view shows."""
     into: dict[str, int] = {}
     out: dict[str, int] = {}
+    drops: dict[str, int] = {}
     for e in edges:
         into[e["target"]] = into.get(e["target"], 0) + e["value"]
         out[e["source"]] = out.get(e["source"], 0) + e["value"]
-    return {
-        n: (max(into.get(n, 0), out.get(n, 0)), max(into.get(n, 0) - out.get(n, 0), 0))
-        for n in {*into, *out}
-    }
+        drops[e["target"]] = e["target_dropoffs"]
+    return {n: (max(into.get(n, 0), out.get(n, 0)), drops.get(n, 0)) for n in {*into, *out}}
 
 
-def test_paths_builder_sankey_and_persons(ui: UI) -> None:
+def test_paths_builder_and_sankey(ui: UI) -> None:
     page = ui.page
     ui.login(ui.site.a["api_key"])
     page.get_by_role("button", name="Paths").click()
@@ -86,6 +87,20 @@ def test_paths_builder_sankey_and_persons(ui: UI) -> None:
     dropoffs = {k: d for k, (_, d) in nodes.items() if d}
     assert page.locator("svg.sankey rect.dropoff").count() == len(dropoffs)
 
+
+def test_paths_edges_nodes_and_dropoffs_open_their_persons(ui: UI) -> None:
+    """Needs h-actors merged with h-paths (actors of a PathsQuery source)."""
+    page = ui.page
+    ui.login(ui.site.a["api_key"])
+    page.get_by_role("button", name="Paths").click()
+    page.get_by_label("Steps").fill("3")
+    page.get_by_label("Max edges").fill("1000")
+    page.get_by_role("button", name="Run query").click()
+    page.locator("svg.sankey path.edge").first.wait_for()
+    query = query_in_url(page)
+    edges = ui.site.query(ui.site.a, query)["results"]
+    nodes = node_values(edges)
+    dropoffs = {k: d for k, (_, d) in nodes.items() if d}
     # An edge's persons (its count in the table; the SVG path opens the same).
     page.locator("table.paths-edges button.edge-persons").first.click()
     expect(page.locator("dialog.persons-modal h2")).to_contain_text("→")
@@ -101,7 +116,18 @@ def test_paths_builder_sankey_and_persons(ui: UI) -> None:
     )
     page.locator(f'svg.sankey g.node[data-node="{key}"] rect.node-bar').click(force=True)
     expect(page.locator("dialog.persons-modal h2")).to_contain_text("Reached")
-    assert modal_total(page) == value
+    reached = {**query, "pathsFilter": {**query["pathsFilter"], "pathEndKey": key}}
+    actors = ui.site.query(
+        ui.site.a,
+        {
+            "kind": "ActorsQuery",
+            "source": {"kind": "InsightActorsQuery", "source": reached},
+            "limit": 1,
+            "offset": 0,
+        },
+    )
+    # The node's height sums its edges in; a person who came in by two ways is one person.
+    assert modal_total(page) == actors["total"] <= value
     close_modal(page)
     # A drop-off: the persons whose path ends at that node.
     key, drop = max(dropoffs.items(), key=lambda kv: kv[1])

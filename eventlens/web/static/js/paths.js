@@ -124,8 +124,9 @@ export function parseNode(key) {
   return m ? { step: Number(m[1]), name: m[2] } : { step: 1, name: String(key) };
 }
 
-/** Nodes and edges of a paths result: per node the persons in, out, its value (persons who
- * reached it: in, or out at step 1) and drop-off (persons whose path ends there). */
+/** Nodes and edges of a paths result: per node the persons in, out, its value (the sum of its
+ * edges in, or out at step 1: a person reaching it twice by two ways counts twice) and drop-off
+ * (persons whose path ends there: the edges' `target_dropoffs`, else in minus out). */
 export function pathsGraph(edges) {
   const nodes = new Map();
   const node = (key) => {
@@ -138,10 +139,12 @@ export function pathsGraph(edges) {
     e.s.edgesOut.push(e);
     e.t.in += e.value;
     e.t.edgesIn.push(e);
+    // The server's count of persons whose path ends at the target, when it sends it.
+    if (Number.isFinite(e.target_dropoffs)) e.t.served = e.target_dropoffs;
   }
   for (const n of nodes.values()) {
     n.value = Math.max(n.in, n.out);
-    n.dropoff = n.in > n.out ? n.in - n.out : 0;
+    n.dropoff = n.served ?? (n.in > n.out ? n.in - n.out : 0);
   }
   return { nodes: [...nodes.values()], edges: list };
 }
