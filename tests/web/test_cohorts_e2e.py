@@ -124,7 +124,8 @@ def test_dynamic_cohort_from_the_editor(ui: UI) -> None:
     members = api(ui, "GET", f"/cohorts/{cohort_id}/persons?limit=1&offset=0")
     expect(page.locator(".persons-total")).to_have_attribute("data-total", str(members["total"]))
     expect(page.locator(".card").first).to_contain_text("did not do signup in the last 2 weeks")
-    ui.shot("cohort-page")
+    expect(page.locator("main")).not_to_contain_text("null")
+    ui.shot("cohort-page", full_page=False)
 
     page.get_by_role("link", name="← Cohorts").click()
     row = page.locator(f'table.cohorts tr[data-cohort="{cohort_id}"]')

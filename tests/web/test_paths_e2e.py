@@ -161,5 +161,14 @@ def test_paths_link_round_trips_the_controls(ui: UI) -> None:
         e["source"].startswith("1_signup") or not e["source"].startswith("1_") for e in edges
     )
     assert page.locator("svg.sankey path.edge").count() == len(edges)
+    # The documentation's picture: page views only, the 14 heaviest edges.
+    page.get_by_label("Custom events").uncheck()
+    page.get_by_label("Start point").fill("")
+    page.get_by_label("Group paths (wildcards, e.g. /product/*)").fill("")
+    page.get_by_label("Min persons per edge").fill("")
+    page.get_by_label("Steps").fill("4")
+    page.get_by_label("Max edges").fill("14")
+    page.get_by_role("button", name="Run query").click()
+    expect(page.locator("svg.sankey path.edge")).to_have_count(14)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(".insight").screenshot(path=str(SCREENSHOTS / "insight-paths.png"))

@@ -180,7 +180,7 @@ def test_persons_list_search_and_person_page(ui: UI) -> None:
     )
     expect(page.locator(".persons-total")).to_have_attribute("data-total", str(everyone["total"]))
     expect(page.locator("table.persons tbody tr")).to_have_count(min(50, everyone["total"]))
-    ui.shot("persons-list")
+    ui.shot("persons-list", full_page=False)
     page_one = ui.site.query(
         ui.site.a, {"kind": "ActorsQuery", "source": None, "limit": 50, "offset": 0}
     )["results"]

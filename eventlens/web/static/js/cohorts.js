@@ -3,7 +3,7 @@
 // times in the last D days", in AND/OR groups), and the builder's cohort filter and breakdown.
 
 import { api, apiText, describeError } from "./api.js";
-import { clear, field, fmtNumber, h, select } from "./dom.js";
+import { append, clear, field, fmtNumber, h, select } from "./dom.js";
 import { pagedPersons } from "./persons.js";
 
 const OPERATORS_SHORT = { exact: "=", is_not: "≠", icontains: "contains", not_icontains: "does not contain", regex: "matches", gt: ">", gte: "≥", lt: "<", lte: "≤", is_set: "is set", is_not_set: "is not set" };
@@ -246,7 +246,8 @@ export async function cohortPage(main, { project, cohortId, onAuthError, canSave
     dateRange: { date_from: "-14d" },
     properties: [{ type: "cohort", key: "id", value: cohort.id, operator: "in" }],
   }))}`;
-  main.append(
+  // dom.append, not Element.append: it skips the parts a static cohort only has.
+  append(main, [
     h("p", null, h("a", { href: `#/p/${project.id}/cohorts` }, "← Cohorts")),
     h("div", { class: "title-row" }, h("h1", null, cohort.name), canSave ? del : null),
     h("section", { class: "card" },
@@ -257,7 +258,7 @@ export async function cohortPage(main, { project, cohortId, onAuthError, canSave
     ),
     cohort.is_static && canSave ? h("section", { class: "card" }, h("h2", null, "Add persons from a CSV"), uploadForm(project, cohortId, () => reload(), onAuthError)) : null,
     list,
-  );
+  ]);
   const reload = pagedPersons(list, project.id, (offset) => api("GET", `/api/projects/${project.id}/cohorts/${cohortId}/persons?limit=50&offset=${offset}`), { onAuthError });
 }
 
