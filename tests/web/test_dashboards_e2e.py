@@ -44,14 +44,16 @@ def test_funnel_and_retention_saved_to_a_dashboard(ui: UI) -> None:
     page.get_by_label("Start event").fill("signup")
     page.get_by_label("Returning event").fill("$pageview")
     page.get_by_label("Period", exact=True).select_option("Day")
-    page.get_by_label("Periods").fill("7")
+    # The cohorts are the date range's days: the last 7 days and today.
+    page.get_by_label("Date range").select_option("-7d")
     page.get_by_role("button", name="Run query").click()
     page.locator("table.retention").wait_for()
     retention_query = query_in_url(page)
+    assert retention_query["retentionFilter"]["totalIntervals"] == 8
     cohorts = site.query(site.a, retention_query)["results"]
-    body = page.locator("table.retention tbody tr")
-    assert body.count() == len(cohorts) == 7
-    sizes = [as_number(body.nth(i).locator("td").first.inner_text()) for i in range(7)]
+    body = page.locator("table.retention tbody tr:not(.mean)")
+    assert body.count() == len(cohorts) == 8
+    sizes = [as_number(body.nth(i).locator("td").first.inner_text()) for i in range(8)]
     assert sizes == [c["values"][0]["count"] for c in cohorts]
     first = cohorts[0]["values"]
     if first[0]["count"]:

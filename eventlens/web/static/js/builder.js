@@ -38,13 +38,95 @@ export const DATE_PRESETS = [
   ["-1mStart", "Since last month"], ["yStart", "This year"], ["all", "All time"], ["custom", "Custom dates"],
 ];
 const INTERVALS = [["hour", "Hour"], ["day", "Day"], ["week", "Week"], ["month", "Month"]];
+const PERIOD_CHAR = { Hour: "h", Day: "d", Week: "w", Month: "m" };
+// Trends chart types: PostHog's trendsFilter.display values (docs/semantics.md "Displays").
+export const DISPLAYS = [
+  ["ActionsLineGraph", "Line"], ["ActionsBar", "Bar"], ["ActionsStackedBar", "Stacked bar"],
+  ["ActionsAreaGraph", "Area"], ["ActionsLineGraphCumulative", "Cumulative line"],
+  ["BoldNumber", "Number"], ["ActionsTable", "Table"], ["ActionsPie", "Pie"], ["ActionsBarValue", "Bar (total)"],
+];
+
+/** Retention's date presets, as PostHog's retention date picker offers them: "Last N <periods>"
+ * is `-N<h|d|w|m>` in the period's unit. */
+export function retentionPresets(period) {
+  const c = PERIOD_CHAR[period] || "d";
+  const word = `${(period || "Day").toLowerCase()}s`;
+  return [...[7, 14, 30, 90].map((n) => [`-${n}${c}`, `Last ${n} ${word}`]), ["yStart", "Year to date"], ["custom", "Custom dates"]];
+}
+
+function startOf(d, period) {
+  const x = new Date(d);
+  if (period !== "Hour") x.setHours(0, 0, 0, 0);
+  else x.setMinutes(0, 0, 0);
+  if (period === "Month") x.setDate(1);
+  return x;
+}
+
+function periodIndex(d, period) {
+  const x = startOf(d, period);
+  if (period === "Month") return x.getFullYear() * 12 + x.getMonth();
+  if (period === "Hour") return Math.round(x.getTime() / 36e5);
+  // Local calendar days (DST-safe: counted on UTC midnights of the same calendar date).
+  const day = Math.round(Date.UTC(x.getFullYear(), x.getMonth(), x.getDate()) / 864e5);
+  // Weeks start on Sunday here; only the difference between two indexes is used.
+  return period === "Week" ? Math.floor((day + 4) / 7) : day;
+}
+
+function resolveDate(value, now) {
+  const text = String(value || "");
+  let m = /^-(\d+)([hdwmqy])$/.exec(text);
+  if (m) {
+    const n = Number(m[1]);
+    const d = new Date(now);
+    if (m[2] === "h") d.setHours(d.getHours() - n);
+    else if (m[2] === "d") d.setDate(d.getDate() - n);
+    else if (m[2] === "w") d.setDate(d.getDate() - 7 * n);
+    else if (m[2] === "m") d.setMonth(d.getMonth() - n);
+    else if (m[2] === "q") d.setMonth(d.getMonth() - 3 * n);
+    else d.setFullYear(d.getFullYear() - n);
+    return d;
+  }
+  m = /^(-\d+)?([dwmy])Start$/.exec(text);
+  if (m) {
+    const d = new Date(now);
+    const n = m[1] ? -Number(m[1]) : 0;
+    d.setHours(0, 0, 0, 0);
+    if (m[2] === "d") d.setDate(d.getDate() - n);
+    else if (m[2] === "w") d.setDate(d.getDate() - d.getDay() - 7 * n);
+    else if (m[2] === "m") d.setMonth(d.getMonth() - n, 1);
+    else d.setFullYear(d.getFullYear() - n, 0, 1);
+    return d;
+  }
+  m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(text);
+  if (m) return new Date(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0));
+  return null;
+}
+
+/**
+ * How many retention cohorts the date range holds: EventLens's API takes the last
+ * `totalIntervals` periods ending with the one holding `date_to` (docs/semantics.md), so the
+ * builder sends the range's period count to get one cohort per period of the range, as
+ * PostHog's retention UI shows for the same date range. null when the range is open-ended
+ * ("all") or not understood.
+ */
+export function retentionIntervals(dateFrom, dateTo, period, now = new Date()) {
+  const from = resolveDate(dateFrom, now);
+  const to = dateTo ? resolveDate(dateTo, now) : now;
+  if (!from || !to) return null;
+  const n = periodIndex(to, period) - periodIndex(from, period) + 1;
+  return Math.min(Math.max(n, 1), 1000);
+}
 const UNITS = ["second", "minute", "hour", "day", "week", "month"];
 
 export function defaultModel() {
   return {
     kind: "TrendsQuery",
-    series: [{ event: "$pageview", math: "total", math_property: "" }],
+    series: [{ event: "$pageview", math: "total", math_property: "", filters: [] }],
     formula: "",
+    display: "ActionsLineGraph",
+    compare: false,
+    filterMatch: "AND",
+    exclusions: [],
     interval: "day",
     date_from: "-7d",
     date_to: "",
@@ -92,6 +174,8 @@ export function toQuery(m) {
   const q = { kind: m.kind };
   const node = (s) => {
     const n = { kind: "EventsNode", event: s.event };
+    const own = toFilters(s.filters || []);
+    if (own.length) n.properties = own;
     if (m.kind === "TrendsQuery" && s.math && s.math !== "total") n.math = s.math;
     if (m.kind === "TrendsQuery" && PROPERTY_MATHS.has(s.math)) n.math_property = s.math_property;
     return n;
@@ -101,7 +185,7 @@ export function toQuery(m) {
       targetEntity: { id: m.retention.target, type: "events" },
       returningEntity: { id: m.retention.returning, type: "events" },
       period: m.retention.period,
-      totalIntervals: Number(m.retention.total),
+      totalIntervals: retentionIntervals(m.date_from, m.date_to, m.retention.period) ?? (Number(m.retention.total) || 8),
       retentionType: m.retention.type,
     };
   } else {
@@ -112,7 +196,9 @@ export function toQuery(m) {
   q.dateRange = { date_from: m.date_from };
   if (m.date_to) q.dateRange.date_to = m.date_to;
   const props = toFilters(m.filters);
-  if (props.length) q.properties = props;
+  // "Match any" is PostHog's OR group inside the top-level AND group.
+  if (props.length && m.filterMatch === "OR") q.properties = { type: "AND", values: [{ type: "OR", values: props }] };
+  else if (props.length) q.properties = props;
   if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.type === "cohort") {
     const bf = toCohortBreakdown(m.breakdown);
     if (bf) q.breakdownFilter = bf;
@@ -126,12 +212,22 @@ export function toQuery(m) {
   if (m.kind === "TrendsQuery" && m.series.length > 1 && m.formula.trim()) {
     q.trendsFilter = { formula: m.formula.trim() };
   }
+  if (m.kind === "TrendsQuery" && m.display && m.display !== "ActionsLineGraph") {
+    q.trendsFilter = { ...(q.trendsFilter || {}), display: m.display };
+  }
+  if ((m.kind === "TrendsQuery" || m.kind === "StickinessQuery") && m.compare && m.date_from !== "all") {
+    q.compareFilter = { compare: true };
+  }
   if (m.kind === "FunnelsQuery") {
     q.funnelsFilter = {
       funnelWindowInterval: Number(m.funnel.window) || 14,
       funnelWindowIntervalUnit: m.funnel.unit,
       funnelOrderType: m.funnel.order,
     };
+    const exclusions = (m.exclusions || []).filter((x) => x.event.trim());
+    if (exclusions.length && m.funnel.order !== "unordered") {
+      q.funnelsFilter.exclusions = exclusions.map((x) => ({ kind: "EventsNode", event: x.event.trim(), funnelFromStep: Number(x.from), funnelToStep: Number(x.to) }));
+    }
   }
   if (m.kind === "PathsQuery") return toPathsQuery(q, m.paths);
   return q;
@@ -143,7 +239,7 @@ export function fromQuery(q) {
   if (!q || typeof q !== "object") return m;
   if (KINDS.some(([k]) => k === q.kind)) m.kind = q.kind;
   if (Array.isArray(q.series) && q.series.length) {
-    m.series = q.series.map((s) => ({ event: s.event || "", math: s.math || "total", math_property: s.math_property || "" }));
+    m.series = q.series.map((s) => ({ event: s.event || "", math: s.math || "total", math_property: s.math_property || "", filters: fromFilters(Array.isArray(s.properties) ? s.properties : []) }));
   }
   if (q.interval) m.interval = q.interval;
   if (q.trendsFilter?.formula) m.formula = String(q.trendsFilter.formula);
@@ -151,7 +247,16 @@ export function fromQuery(q) {
     m.date_from = q.dateRange.date_from || "-7d";
     m.date_to = q.dateRange.date_to || "";
   }
-  m.filters = fromFilters(q.properties);
+  const p = q.properties;
+  if (p && !Array.isArray(p) && p.type) {
+    // PostHog's groups: the one shape the form makes is AND[OR[...]] or AND[AND[...]].
+    const inner = p.values?.length === 1 && p.values[0]?.values ? p.values[0] : p;
+    m.filterMatch = inner.type === "OR" ? "OR" : "AND";
+    m.filters = fromFilters(inner.values);
+  } else m.filters = fromFilters(p);
+  if (q.trendsFilter?.display) m.display = String(q.trendsFilter.display);
+  if (q.compareFilter?.compare === true) m.compare = true;
+  m.exclusions = (q.funnelsFilter?.exclusions || []).map((x) => ({ event: x.event || "", from: x.funnelFromStep ?? 0, to: x.funnelToStep ?? 1 }));
   const b = q.breakdownFilter;
   if (b && b.breakdown_type === "cohort") m.breakdown = fromCohortBreakdown(b);
   else if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
@@ -175,24 +280,29 @@ export function fromQuery(q) {
 export function switchKind(m, kind) {
   m.kind = kind;
   if (kind === "FunnelsQuery" && m.series.length < 2) {
-    m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "" });
+    m.series.push({ event: m.series[0]?.event === "signup" ? "$pageview" : "signup", math: "total", math_property: "", filters: [] });
   }
   if (kind === "RetentionQuery" && m.series[0]?.event) m.retention.target = m.series[0].event;
+  if (kind === "RetentionQuery" && !/^\d{4}-/.test(m.date_from) && !isPreset(m.date_from, retentionPresets(m.retention.period))) {
+    // Retention's presets are "Last N <periods>"; an open range ("all") has no cohort count.
+    const rel = /^-(\d+)[hdwm]$/.exec(m.date_from);
+    m.date_from = `-${rel ? rel[1] : 7}${PERIOD_CHAR[m.retention.period] || "d"}`;
+  }
   return m;
 }
 
 // -- the form --------------------------------------------------------------------------------
 
-function isPreset(value) {
-  return DATE_PRESETS.some(([v]) => v === value && v !== "custom");
+function isPreset(value, presets = DATE_PRESETS) {
+  return presets.some(([v]) => v === value && v !== "custom");
 }
 
 /**
  * Render the builder for model `m` into `el`. `onChange()` after every edit; the form redraws
  * itself on structural edits (kind, rows added or removed). `catalog` feeds the autocomplete.
  */
-export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
-  const redraw = () => renderBuilder(el, m, { catalog, timezone, onSubmit });
+export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
+  const redraw = () => renderBuilder(el, m, { catalog, timezone, onSubmit, onKind });
   clear(el);
   const lists = h(
     "div",
@@ -214,6 +324,37 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
   const eventInput = (label, value, set) =>
     field(label, bind(h("input", { type: "text", list: "dl-events", value, required: true, autocomplete: "off", spellcheck: "false" }), set));
 
+  // Rows of property filters (the query's, or one series' own), each editable in place.
+  const filterRows = (box, list, attrs, badge) => {
+    list.forEach((f, i) => {
+      if (f.type === "cohort") {
+        box.append(cohortFilterRow(f, i, { cohorts: catalog?.cohorts, bind, redraw, attrs: attrs(i), badge: badge(i), remove: () => { list.splice(i, 1); redraw(); } }));
+        return;
+      }
+      const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
+      const valueField = field("Value", valueInput);
+      valueField.hidden = NO_VALUE.has(f.operator);
+      const keyInput = bind(h("input", { type: "text", value: f.key, list: f.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false" }), (v) => (f.key = v));
+      box.append(
+        h("div", { class: "row filter-row", ...attrs(i) },
+          h("span", { class: "badge" }, badge(i)),
+          field("Property", keyInput),
+          field("Of", bind(select({}, [["event", "event"], ["person", "person"], ["cohort", "cohort"]], f.type), (v) => {
+            f.type = v;
+            if (v === "cohort") return redraw();
+            keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
+          })),
+          field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
+            f.operator = v;
+            valueField.hidden = NO_VALUE.has(v);
+          })),
+          valueField,
+          h("button", { type: "button", class: "icon", "aria-label": `Remove ${badge(i).toLowerCase()}`, onclick: () => { list.splice(i, 1); redraw(); } }, "✕"),
+        ),
+      );
+    });
+  };
+
   const kindBar = h("div", { class: "kinds", role: "group", "aria-label": "Insight type" });
   for (const [kind, label] of KINDS) {
     kindBar.append(
@@ -222,8 +363,10 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
         class: "kind",
         "aria-pressed": String(m.kind === kind),
         onclick: () => {
+          if (m.kind === kind) return;
           switchKind(m, kind);
           redraw();
+          if (onKind) onKind(kind);
         },
       }, label),
     );
@@ -239,8 +382,14 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
       h("fieldset", null, h("legend", null, "Cohorts"),
         eventInput("Start event", r.target, (v) => (r.target = v)),
         eventInput("Returning event", r.returning, (v) => (r.returning = v)),
-        field("Period", bind(select({}, [["Hour", "Hour"], ["Day", "Day"], ["Week", "Week"], ["Month", "Month"]], r.period), (v) => (r.period = v))),
-        field("Periods", bind(h("input", { type: "number", min: 1, max: 1000, value: r.total }), (v) => (r.total = v))),
+        field("Period", bind(select({}, [["Hour", "Hour"], ["Day", "Day"], ["Week", "Week"], ["Month", "Month"]], r.period), (v) => {
+          if (v === r.period) return;
+          // "Last 30 days" becomes "Last 30 weeks": the presets are in the period's unit.
+          const rel = /^-(\d+)[hdwm]$/.exec(m.date_from);
+          if (rel) m.date_from = `-${rel[1]}${PERIOD_CHAR[v]}`;
+          r.period = v;
+          redraw();
+        })),
         field("Type", bind(select({}, [["retention_recurring", "Recurring"], ["retention_first_time", "First time"]], r.type), (v) => (r.type = v))),
       ),
     );
@@ -261,13 +410,21 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
         row.append(field("Measure", mathSel), prop);
       }
       const minRows = funnel ? 2 : 1;
+      const noun = funnel ? "Step" : "Series";
+      s.filters = s.filters || [];
+      row.append(h("button", { type: "button", class: "secondary small", "aria-label": `Add filter on ${noun.toLowerCase()} #${i + 1}`, onclick: () => { s.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ filter"));
       if (m.series.length > minRows) {
         row.append(h("button", { type: "button", class: "icon", "aria-label": `Remove ${funnel ? "step" : "series"} ${i + 1}`, onclick: () => { m.series.splice(i, 1); redraw(); } }, "✕"));
       }
       fs.append(row);
+      if (s.filters.length) {
+        const own = h("div", { class: "series-filters" });
+        filterRows(own, s.filters, (k) => ({ "data-series-filter": `${i}-${k}` }), (k) => `${noun} ${i + 1} filter ${k + 1}`);
+        fs.append(own);
+      }
     });
     if (m.series.length < max) {
-      fs.append(h("button", { type: "button", class: "secondary", onclick: () => { m.series.push({ event: "", math: "total", math_property: "" }); redraw(); } }, funnel ? "+ Add step" : "+ Add series"));
+      fs.append(h("button", { type: "button", class: "secondary", onclick: () => { m.series.push({ event: "", math: "total", math_property: "", filters: [] }); redraw(); } }, funnel ? "+ Add step" : "+ Add series"));
     }
     if (m.kind === "TrendsQuery" && m.series.length > 1) {
       fs.append(field("Formula (optional, e.g. A/B*100)", bind(h("input", { type: "text", value: m.formula, autocomplete: "off", spellcheck: "false" }), (v) => (m.formula = v))));
@@ -278,42 +435,34 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
         h("div", { class: "row" },
           field("Window", bind(h("input", { type: "number", min: 1, value: f.window }), (v) => (f.window = v))),
           field("Unit", bind(select({}, UNITS, f.unit), (v) => (f.unit = v))),
-          field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => (f.order = v))),
+          field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => { f.order = v; redraw(); })),
         ),
       );
+      // Exclusions: PostHog refuses them in an unordered funnel, so does the form.
+      if (f.order !== "unordered") {
+        const steps = m.series.map((_, k) => [k, `step ${k + 1}`]);
+        const ex = h("fieldset", { class: "exclusions" }, h("legend", null, "Exclusions"));
+        m.exclusions.forEach((x, k) => {
+          ex.append(h("div", { class: "row exclusion-row", "data-exclusion": k },
+            eventInput(`Exclusion ${k + 1} event`, x.event, (v) => (x.event = v)),
+            field("After", bind(select({}, steps.slice(0, -1), x.from), (v) => (x.from = Number(v)))),
+            field("Before", bind(select({}, steps.slice(1), x.to), (v) => (x.to = Number(v)))),
+            h("button", { type: "button", class: "icon", "aria-label": `Remove exclusion ${k + 1}`, onclick: () => { m.exclusions.splice(k, 1); redraw(); } }, "✕"),
+          ));
+        });
+        ex.append(h("button", { type: "button", class: "secondary", onclick: () => { m.exclusions.push({ event: "", from: 0, to: m.series.length - 1 }); redraw(); } }, "+ Add exclusion"));
+        fs.append(ex);
+      }
     }
     form.append(fs);
   }
 
   // Filters.
   const filters = h("fieldset", null, h("legend", null, "Filters"));
-  m.filters.forEach((f, i) => {
-    if (f.type === "cohort") {
-      filters.append(cohortFilterRow(f, i, { cohorts: catalog?.cohorts, bind, redraw, remove: () => { m.filters.splice(i, 1); redraw(); } }));
-      return;
-    }
-    const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
-    const valueField = field("Value", valueInput);
-    valueField.hidden = NO_VALUE.has(f.operator);
-    const keyInput = bind(h("input", { type: "text", value: f.key, list: f.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false" }), (v) => (f.key = v));
-    filters.append(
-      h("div", { class: "row filter-row", "data-filter": i },
-        h("span", { class: "badge" }, `Filter ${i + 1}`),
-        field("Property", keyInput),
-        field("Of", bind(select({}, [["event", "event"], ["person", "person"], ["cohort", "cohort"]], f.type), (v) => {
-          f.type = v;
-          if (v === "cohort") return redraw();
-          keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
-        })),
-        field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
-          f.operator = v;
-          valueField.hidden = NO_VALUE.has(v);
-        })),
-        valueField,
-        h("button", { type: "button", class: "icon", "aria-label": `Remove filter ${i + 1}`, onclick: () => { m.filters.splice(i, 1); redraw(); } }, "✕"),
-      ),
-    );
-  });
+  if (m.filters.length > 1) {
+    filters.append(field("Match", bind(select({}, [["AND", "all filters (AND)"], ["OR", "any filter (OR)"]], m.filterMatch), (v) => (m.filterMatch = v))));
+  }
+  filterRows(filters, m.filters, (i) => ({ "data-filter": i }), (i) => `Filter ${i + 1}`);
   filters.append(h("button", { type: "button", class: "secondary", onclick: () => { m.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ Add filter"));
   form.append(filters);
 
@@ -339,12 +488,20 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
   }
 
   // Dates and interval.
-  const custom = !isPreset(m.date_from);
+  const retention = m.kind === "RetentionQuery";
+  const presets = retention ? retentionPresets(m.retention.period) : DATE_PRESETS;
+  const custom = !isPreset(m.date_from, presets);
   const fromInput = bind(h("input", { type: "date", value: custom ? m.date_from.slice(0, 10) : "" }), (v) => (m.date_from = v));
   const toInput = bind(h("input", { type: "date", value: m.date_to.slice(0, 10) }), (v) => (m.date_to = v));
   const customBox = h("div", { class: "row" }, field("From", fromInput), field("To", toInput));
   customBox.hidden = !custom;
-  const preset = bind(select({}, DATE_PRESETS, custom ? "custom" : m.date_from), (v) => {
+  const cohortsNote = h("p", { class: "muted cohorts-note", "aria-live": "polite" });
+  const showCohorts = () => {
+    const n = retentionIntervals(m.date_from, m.date_to, m.retention.period);
+    const word = m.retention.period;
+    cohortsNote.textContent = n ? `${n} cohort${n === 1 ? "" : "s"}, one per ${word.toLowerCase()} of the range (${word} 0 to ${word} ${n - 1})` : "";
+  };
+  const preset = bind(select({}, presets, custom ? "custom" : m.date_from), (v) => {
     customBox.hidden = v !== "custom";
     if (v === "custom") {
       m.date_from = fromInput.value || new Date(Date.now() - 7 * 864e5).toISOString().slice(0, 10);
@@ -354,12 +511,27 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit }) {
       m.date_to = "";
       toInput.value = "";
     }
+    showCohorts();
   });
+  for (const input of [fromInput, toInput]) input.addEventListener("change", showCohorts);
   const when = h("fieldset", null, h("legend", null, "When"), h("div", { class: "row" }, field("Date range", preset)));
   if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery" && m.kind !== "PathsQuery") {
     when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
   }
-  when.append(customBox, h("p", { class: "muted tz-note" }, `Dates and buckets in the project's timezone: ${timezone}`));
+  if (m.kind === "TrendsQuery") {
+    when.querySelector(".row").append(field("Chart", bind(select({ id: "chart-type" }, DISPLAYS, m.display), (v) => (m.display = v))));
+  }
+  if (m.kind === "TrendsQuery" || m.kind === "StickinessQuery") {
+    const box = h("input", { type: "checkbox", id: "compare", checked: m.compare });
+    box.addEventListener("change", () => (m.compare = box.checked));
+    when.append(h("label", { class: "check", for: "compare" }, box, " Compare with the previous period"));
+  }
+  when.append(customBox);
+  if (retention) {
+    showCohorts();
+    when.append(cohortsNote);
+  }
+  when.append(h("p", { class: "muted tz-note" }, `Dates and buckets in the project's timezone: ${timezone}`));
   form.append(when);
   form.append(h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "run" }, "Run query")));
   el.append(lists, form);
@@ -372,10 +544,12 @@ export function markError(formEl, fieldPath) {
   if (!fieldPath) return null;
   const f = fieldPath.replace(/^query\./, "");
   let target = null;
-  let mm = f.match(/^properties\[(\d+)\]/);
+  let mm = f.match(/^properties(?:\.values\[0\]\.values)?\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-filter="${mm[1]}"]`);
   mm = f.match(/^series\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-series="${mm[1]}"]`);
+  mm = f.match(/^series\[(\d+)\]\.properties\[(\d+)\]/);
+  if (mm) target = formEl.querySelector(`[data-series-filter="${mm[1]}-${mm[2]}"]`) || target;
   if (target) target.classList.add("has-error");
   return target;
 }

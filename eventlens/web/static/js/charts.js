@@ -23,10 +23,42 @@ export function breakdownLabel(value) {
 
 function seriesName(s) {
   const base = s.label ?? s.name ?? "series";
-  return s.breakdown_value === undefined ? base : `${base} · ${s.breakdown_label ?? breakdownLabel(s.breakdown_value)}`;
+  const name = s.breakdown_value === undefined ? base : `${base} · ${s.breakdown_label ?? breakdownLabel(s.breakdown_value)}`;
+  return s.compare_label === "previous" ? `${name} (previous)` : name;
+}
+
+// A compared row takes its current row's colour, lighter, so the pair reads as one series.
+function trendColors(results) {
+  const seen = { current: 0, previous: 0 };
+  return results.map((r) => {
+    const previous = r.compare_label === "previous";
+    const c = PALETTE[seen[previous ? "previous" : "current"]++ % PALETTE.length];
+    return previous ? `${c}88` : c;
+  });
 }
 
 const LIFECYCLE_COLORS = { new: "#059669", returning: "#1d4ed8", resurrecting: "#d97706", dormant: "#dc2626" };
+
+/** A bucket label for an axis: PostHog's "19-Nov-2026 13:00" shortened to "19 Nov 13:00" (the
+ * year is in the table; an axis has little room). Other labels are kept. */
+export function axisLabel(label) {
+  const m = /^(\d{1,2})-([A-Za-z]{3})-\d{4}(.*)$/.exec(String(label));
+  return m ? `${m[1]} ${m[2]}${m[3]}` : String(label);
+}
+
+/** Does the query's range end in the future (so its last bucket is still filling)? No
+ * `date_to`, or one that is today or later, means the last bucket holds "now". */
+export function endsNow(query) {
+  const to = query.dateRange?.date_to;
+  if (!to) return true;
+  const m = /^(\d{4}-\d{2}-\d{2})/.exec(String(to));
+  if (!m) return /^(dStart|mStart|yStart|wStart|now)$/.test(String(to)) || /^\+/.test(String(to));
+  const today = new Date();
+  const iso = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+  return m[1] >= iso;
+}
+
+const INCOMPLETE_DASH = [6, 5];
 
 // -- trends: uPlot lines ---------------------------------------------------------------------
 
@@ -38,8 +70,42 @@ window.addEventListener("resize", () => {
   }
 });
 
-function lineChart(wrap, labels, series, height, onPick) {
+// Integer increments for count axes (a count of 1 must not be split into 0.2 steps).
+const INT_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 1e8, 1e9];
+
+/**
+ * Lines for `series` over `labels`. `partial`: the last bucket is still filling, so its
+ * segment is dashed (as PostHog draws the incomplete period); `integers`: the values are
+ * counts, so the y axis steps by whole numbers. The drawn y ticks are in `data-y-ticks`.
+ */
+function lineChart(wrap, labels, series, height, { partial = false, integers = false, area = false, onPick = null } = {}) {
   const xs = labels.map((_, i) => i);
+  const last = labels.length - 1;
+  const dashLast = partial && last >= 1;
+  const linear = uPlot.paths.linear();
+  // Every segment but the last one solid; the last one is drawn dashed by the draw hook.
+  const solidPaths = (u, sidx, i0, i1) => linear(u, sidx, i0, Math.min(i1, last - 1));
+  const drawDashed = (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+    ctx.clip();
+    ctx.setLineDash(INCOMPLETE_DASH);
+    u.series.forEach((s, i) => {
+      if (i === 0 || !s.show) return;
+      const ys = u.data[i];
+      if (ys[last - 1] == null || ys[last] == null) return;
+      ctx.beginPath();
+      ctx.strokeStyle = s._stroke || s.stroke;
+      ctx.lineWidth = 2 * devicePixelRatio;
+      ctx.moveTo(u.valToPos(last - 1, "x", true), u.valToPos(ys[last - 1], "y", true));
+      ctx.lineTo(u.valToPos(last, "x", true), u.valToPos(ys[last], "y", true));
+      ctx.stroke();
+    });
+    ctx.setLineDash([]);
+    ctx.restore();
+  };
   const opts = {
     width: Math.max(wrap.clientWidth, 200),
     height,
@@ -47,7 +113,7 @@ function lineChart(wrap, labels, series, height, onPick) {
       // Half a bucket of room on each side so the first and last labels are not cut.
       x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] },
       // Counts read best from zero.
-      y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
+      y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? (integers ? Math.max(max * 1.08, 1) : max * 1.08) : 1] },
     },
     series: [
       { label: "Period", value: (u, v) => (v === null || v === undefined ? "" : labels[v] ?? "") },
@@ -56,18 +122,28 @@ function lineChart(wrap, labels, series, height, onPick) {
         stroke: s.color,
         width: 2,
         points: { show: labels.length <= 40 },
+        paths: dashLast ? solidPaths : undefined,
+        fill: area ? `${s.color}33` : undefined,
         value: (u, v) => (v === null || v === undefined ? "–" : fmtNumber(v)),
       })),
     ],
     axes: [
       {
-        values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? labels[i] ?? "" : "")),
+        values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? axisLabel(labels[i] ?? "") : "")),
         space: 80,
         incrs: [1, 2, 3, 4, 5, 7, 10, 14, 15, 20, 30, 50, 100, 200, 500, 1000],
       },
-      { values: (u, splits) => splits.map((v) => fmtNumber(v)), size: 60 },
+      {
+        values: (u, splits) => {
+          wrap.dataset.yTicks = splits.join(",");
+          return splits.map((v) => fmtNumber(v));
+        },
+        size: 60,
+        incrs: integers ? INT_INCRS : undefined,
+      },
     ],
     legend: { live: true },
+    hooks: dashLast ? { draw: [drawDashed] } : {},
   };
   const chart = new uPlot(opts, [xs, ...series.map((s) => s.data)], wrap);
   liveCharts.add({ chart, wrap, height });
@@ -93,14 +169,34 @@ function pickOnClick(chart, series, onPick) {
 
 // -- bars: small SVG chart (grouped or stacked, negatives below zero) ------------------------
 
-function niceStep(span) {
+function niceStep(span, integers) {
   const raw = span / 5 || 1;
   const p = 10 ** Math.floor(Math.log10(raw));
-  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  return integers ? Math.max(1, Math.round(step)) : step;
 }
 
-function barChart(wrap, categories, series, { stacked, height, onPick }) {
-  const W = 800;
+const liveBars = new Set();
+window.addEventListener("resize", () => {
+  for (const entry of liveBars) {
+    if (!entry.wrap.isConnected) liveBars.delete(entry);
+    else entry.draw();
+  }
+});
+
+// Bars are drawn at the wrap's real pixel width (not a scaled viewBox), so the 12 px labels
+// stay 12 px on a narrow dashboard tile; a label is kept only where it has room.
+function barChart(wrap, categories, series, opts) {
+  const box = h("div", { class: "bars-box" });
+  wrap.append(box, legend(series));
+  const draw = () => clear(box).append(barSvg(Math.max(box.clientWidth || wrap.clientWidth, 280), categories, series, opts));
+  draw();
+  liveBars.add({ wrap, draw });
+}
+
+const TICK_CHAR_PX = 7; // 12 px system-ui digits and letters are about 6.5 px wide
+
+function barSvg(W, categories, series, { stacked, height, integers = true, onPick = null }) {
   const H = height;
   const pad = { l: 64, r: 12, t: 12, b: 44 };
   let lo = 0;
@@ -121,12 +217,12 @@ function barChart(wrap, categories, series, { stacked, height, onPick }) {
     hi = Math.max(hi, pos);
     lo = Math.min(lo, neg);
   });
-  const step = niceStep(hi - lo);
+  const step = niceStep(hi - lo, integers);
   hi = Math.ceil(hi / step) * step || step;
   lo = Math.floor(lo / step) * step;
   const y = (v) => pad.t + ((hi - v) / (hi - lo)) * (H - pad.t - pad.b);
   const slot = (W - pad.l - pad.r) / Math.max(categories.length, 1);
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "bars", role: "img" });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "bars", role: "img" });
   root.append(svg("title", null, "Bar chart (numbers in the table below)"));
   for (let t = lo; t <= hi + step / 2; t += step) {
     root.append(
@@ -134,7 +230,9 @@ function barChart(wrap, categories, series, { stacked, height, onPick }) {
       svg("text", { x: pad.l - 6, y: y(t) + 4, "text-anchor": "end", class: "tick" }, fmtNumber(t)),
     );
   }
-  const every = Math.ceil(categories.length / 12);
+  const names = categories.map(axisLabel);
+  const widest = Math.max(1, ...names.map((n) => n.length)) * TICK_CHAR_PX + 12;
+  const every = Math.max(1, Math.ceil(widest / slot));
   categories.forEach((cat, i) => {
     const x0 = pad.l + i * slot;
     let pos = 0;
@@ -172,11 +270,11 @@ function barChart(wrap, categories, series, { stacked, height, onPick }) {
     });
     if (i % every === 0) {
       root.append(
-        svg("text", { x: x0 + slot / 2, y: H - pad.b + 16, "text-anchor": "middle", class: "tick" }, cat),
+        svg("text", { x: x0 + slot / 2, y: H - pad.b + 16, "text-anchor": "middle", class: "tick xtick" }, names[i]),
       );
     }
   });
-  wrap.append(root, legend(series));
+  return root;
 }
 
 function legend(series) {
@@ -223,6 +321,7 @@ function funnelView(wrap, results, compact, pick) {
       if (i > 0) {
         stats.push(`${fmtPercent(s.conversion_from_previous)} from previous`);
         stats.push(`median ${fmtDuration(s.median_conversion_time)}`);
+        stats.push(`average ${fmtDuration(s.average_conversion_time)}`);
       }
       box.append(
         h(
@@ -244,7 +343,20 @@ function funnelView(wrap, results, compact, pick) {
 
 // -- retention -------------------------------------------------------------------------------
 
-function retentionTable(results, pick) {
+/** A cohort's start ("2026-11-26T00:00:00-05:00") as "Thu 26 Nov" (with the hour for hourly
+ * cohorts); the date is already in the project's timezone, so it is read as written. */
+export function cohortLabel(iso, period) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(String(iso));
+  if (!m) return String(iso);
+  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+  const opts = { timeZone: "UTC", day: "numeric", month: "short" };
+  if (period === "Month") Object.assign(opts, { day: undefined, year: "numeric" });
+  else if (period !== "Hour") opts.weekday = "short";
+  const text = new Intl.DateTimeFormat("en-GB", opts).format(d);
+  return period === "Hour" ? `${text} ${m[4]}:${m[5]}` : text;
+}
+
+function retentionTable(results, period, pick) {
   const periods = Math.max(0, ...results.map((r) => r.values.length));
   const word = (results[0]?.label || "Period 0").replace(/\s*\d+$/, "");
   const head = h(
@@ -259,7 +371,7 @@ function retentionTable(results, pick) {
     return h(
       "tr",
       null,
-      h("th", { scope: "row" }, r.date),
+      h("th", { scope: "row", title: r.date }, cohortLabel(r.date, period)),
       h("td", { class: "num" }, fmtNumber(size)),
       Array.from({ length: periods }, (_, k) => {
         const cell = r.values[k];
@@ -278,7 +390,26 @@ function retentionTable(results, pick) {
       }),
     );
   });
-  return h("div", { class: "table-scroll" }, h("table", { class: "retention" }, h("thead", null, head), h("tbody", null, rows)));
+  return h("div", { class: "table-scroll" }, h("table", { class: "retention" }, h("thead", null, head), h("tbody", null, rows, meanRow(results, periods))));
+}
+
+// The mean of each period's share over the cohorts that reached it (cohorts of size 0 left
+// out so they do not pull it down), as PostHog's retention table shows under the cohorts.
+export function retentionMeans(results) {
+  const periods = Math.max(0, ...results.map((r) => r.values.length));
+  return Array.from({ length: periods }, (_, k) => {
+    const shares = results.filter((r) => r.values[k] && r.values[0]?.count > 0).map((r) => r.values[k].count / r.values[0].count);
+    return shares.length ? shares.reduce((a, b) => a + b, 0) / shares.length : null;
+  });
+}
+
+function meanRow(results, periods) {
+  const means = retentionMeans(results);
+  const total = results.reduce((a, r) => a + (r.values[0]?.count || 0), 0);
+  return h("tr", { class: "mean" },
+    h("th", { scope: "row" }, "Mean"),
+    h("td", { class: "num" }, fmtNumber(total)),
+    Array.from({ length: periods }, (_, k) => h("td", { class: "num" }, means[k] === null ? "" : fmtPercent(means[k]))));
 }
 
 // -- numbers tables --------------------------------------------------------------------------
@@ -286,6 +417,7 @@ function retentionTable(results, pick) {
 /** The numbers of a result as {headers, rows} (what the table shows and the CSV holds). */
 export function numbers(kind, results) {
   if (kind === "FunnelsQuery") {
+    // Seconds in the CSV (a number a spreadsheet can use), durations in words on the page.
     const headers = ["breakdown", "step", "event", "persons", "conversion from first", "conversion from previous", "average time (s)", "median time (s)"];
     const rows = [];
     for (const g of funnelGroups(results)) {
@@ -293,12 +425,16 @@ export function numbers(kind, results) {
         rows.push([g.title ?? "", i + 1, s.custom_name || s.name, s.count, s.conversion_from_first, s.conversion_from_previous, s.average_conversion_time ?? "", s.median_conversion_time ?? ""]),
       );
     }
-    return { headers, rows, percent: new Set([4, 5]) };
+    const shown = [...headers.slice(0, 4), "from first", "from previous", "average time", "median time"];
+    return { headers, shown, rows, percent: new Set([4, 5]), duration: new Set([6, 7]) };
   }
   if (kind === "RetentionQuery") {
     const periods = Math.max(0, ...results.map((r) => r.values.length));
     const headers = ["cohort", ...Array.from({ length: periods }, (_, k) => `period ${k}`)];
     return { headers, rows: results.map((r) => [r.date, ...r.values.map((v) => v.count)]) };
+  }
+  if (results.length && results.every((r) => r.aggregated_value !== undefined)) {
+    return { headers: ["series", "value"], rows: results.map((s) => [seriesName(s), s.aggregated_value]) };
   }
   const labels = results[0]?.labels || [];
   return {
@@ -325,11 +461,11 @@ export function toCsv({ headers, rows }) {
 
 function numbersTable(kind, results, filename, pick) {
   const data = numbers(kind, results);
-  const fmt = (v, col) => (typeof v !== "number" ? v : data.percent?.has(col) ? fmtPercent(v) : fmtNumber(v));
+  const fmt = (v, col) => (typeof v !== "number" ? v : data.percent?.has(col) ? fmtPercent(v) : data.duration?.has(col) ? fmtDuration(v) : fmtNumber(v));
   const table = h(
     "table",
     { class: "numbers" },
-    h("thead", null, h("tr", null, data.headers.map((c) => h("th", { scope: "col" }, String(c))))),
+    h("thead", null, h("tr", null, (data.shown || data.headers).map((c) => h("th", { scope: "col" }, String(c))))),
     h(
       "tbody",
       null,
@@ -350,6 +486,69 @@ function numbersTable(kind, results, filename, pick) {
 
 // -- entry point -----------------------------------------------------------------------------
 
+// -- trends' "total value" displays (one aggregated_value per row) ------------------------------
+
+function boldNumber(wrap, rows, colors) {
+  wrap.append(h("div", { class: "bold-numbers" }, rows.map((r, i) => {
+    const box = h("div", { class: "bold-number" }, h("div", { class: "big" }, fmtNumber(r.aggregated_value)), h("div", { class: "muted" }, seriesName(r)));
+    box.firstChild.style.color = colors[i];
+    return box;
+  })));
+}
+
+function valueBars(wrap, rows, colors) {
+  const max = Math.max(1e-9, ...rows.map((r) => Math.abs(r.aggregated_value || 0)));
+  wrap.append(h("div", { class: "value-bars" }, rows.map((r, i) => {
+    const bar = h("div", { class: "fbar" });
+    bar.style.width = `${Math.max((Math.abs(r.aggregated_value || 0) / max) * 100, 0.5)}%`;
+    bar.style.background = colors[i];
+    return h("div", { class: "fstep" }, h("div", { class: "fname" }, seriesName(r)), h("div", { class: "ftrack" }, bar), h("div", { class: "fstats" }, fmtNumber(r.aggregated_value)));
+  })));
+}
+
+function pieChart(wrap, rows, colors) {
+  const total = rows.reduce((a, r) => a + Math.max(r.aggregated_value || 0, 0), 0);
+  const R = 100;
+  const root = svg("svg", { viewBox: "-110 -110 220 220", class: "pie", role: "img" });
+  root.append(svg("title", null, "Pie chart (numbers in the table below)"));
+  let angle = -Math.PI / 2;
+  rows.forEach((r, i) => {
+    const share = total ? Math.max(r.aggregated_value || 0, 0) / total : 0;
+    if (share <= 0) return;
+    const next = angle + share * 2 * Math.PI;
+    const large = share > 0.5 ? 1 : 0;
+    const [x0, y0, x1, y1] = [R * Math.cos(angle), R * Math.sin(angle), R * Math.cos(next), R * Math.sin(next)];
+    const d = share >= 0.9999 ? `M ${-R} 0 A ${R} ${R} 0 1 1 ${R} 0 A ${R} ${R} 0 1 1 ${-R} 0 Z` : `M 0 0 L ${x0} ${y0} A ${R} ${R} 0 ${large} 1 ${x1} ${y1} Z`;
+    const slice = svg("path", { d, fill: colors[i] });
+    slice.append(svg("title", null, `${seriesName(r)}: ${fmtNumber(r.aggregated_value)} (${fmtPercent(share)})`));
+    root.append(slice);
+    angle = next;
+  });
+  wrap.append(h("div", { class: "pie-box" }, root), legend(rows.map((r, i) => ({ name: `${seriesName(r)}: ${fmtNumber(r.aggregated_value)}`, color: colors[i] }))));
+}
+
+// Maths whose values are whole counts (the y axis then steps by integers).
+const COUNT_MATHS = new Set([undefined, null, "total", "dau", "weekly_active", "monthly_active", "unique_session", "first_time_for_user", "min_count_per_actor", "max_count_per_actor"]);
+
+/** Are all of a trends query's values counts (whole numbers)? */
+export function countsOnly(query) {
+  if (query.trendsFilter?.formula) return false;
+  return (query.series || []).every((s) => COUNT_MATHS.has(s.math));
+}
+
+/** The stickiness buckets up to the last one anybody reached: "active 31 days" columns of
+ * zeros after the data stop say nothing (the numbers table keeps them all). */
+export function trimStickiness(labels, series) {
+  let end = 0;
+  for (const s of series) s.data.forEach((v, i) => { if (v) end = Math.max(end, i + 1); });
+  end = Math.max(end, 1);
+  return { labels: labels.slice(0, end), series: series.map((s) => ({ ...s, data: s.data.slice(0, end) })) };
+}
+
+function intervalWord(query) {
+  return { hour: "hour", day: "day", week: "week", month: "month" }[query.interval || "day"] || "period";
+}
+
 /** Draw `response` (the query API's answer to `query`) into `el`; `compact` for dashboard tiles. */
 export function renderResult(el, query, response, { compact = false, onPersons = null } = {}) {
   clear(el);
@@ -359,27 +558,44 @@ export function renderResult(el, query, response, { compact = false, onPersons =
   // A formula's values are no set of persons: nothing to open.
   const pick = compact || query.trendsFilter?.formula ? null : onPersons;
   const pointPick = pick && ((rows) => (j, i) => pick(pointSelection(kind, rows[j], j, i)));
-  const chart = h("div", { class: "chart" });
+  const chart = h("div", { class: compact ? "chart compact" : "chart" });
   el.append(chart);
   const height = compact ? 220 : 320;
-  if (kind === "TrendsQuery") {
+  const display = query.trendsFilter?.display || "ActionsLineGraph";
+  if (kind === "TrendsQuery" && results.length && results.every((r) => r.aggregated_value !== undefined)) {
+    const colors = trendColors(results);
+    if (display === "BoldNumber") boldNumber(chart, results, colors);
+    else if (display === "ActionsPie") pieChart(chart, results, colors);
+    else if (display === "ActionsTable") chart.classList.add("table-only");
+    else valueBars(chart, results, colors);
+  } else if (kind === "TrendsQuery") {
     const labels = results[0]?.labels || [];
-    lineChart(chart, labels, results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] })), height, pointPick && pointPick(results));
+    const colors = trendColors(results);
+    const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: colors[i] }));
+    const bars = ["ActionsBar", "ActionsUnstackedBar", "ActionsStackedBar"].includes(display);
+    const partial = endsNow(query) && labels.length > 1 && !bars;
+    const onPick = pointPick && pointPick(results);
+    if (bars) barChart(chart, labels, series, { stacked: display === "ActionsStackedBar", height, integers: countsOnly(query), onPick });
+    else lineChart(chart, labels, series, height, { partial, integers: countsOnly(query), area: display === "ActionsAreaGraph", onPick });
+    if (partial) el.append(h("p", { class: "chart-note muted" }, `The last ${intervalWord(query)} is incomplete (dashed): it is still filling.`));
   } else if (kind === "LifecycleQuery") {
     const series = results.map((s) => ({ name: s.status, data: s.data, color: LIFECYCLE_COLORS[s.status] || "#475569" }));
     barChart(chart, results[0]?.labels || [], series, { stacked: true, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "StickinessQuery") {
     const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] }));
-    barChart(chart, results[0]?.labels || [], series, { stacked: false, height, onPick: pointPick && pointPick(results) });
+    const trimmed = trimStickiness(results[0]?.labels || [], series);
+    barChart(chart, trimmed.labels, trimmed.series, { stacked: false, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "FunnelsQuery") {
     funnelView(chart, results, compact, pick);
   } else if (kind === "RetentionQuery") {
-    chart.append(retentionTable(results, pick));
+    chart.append(retentionTable(results, query.retentionFilter?.period || "Day", pick));
   } else if (kind === "PathsQuery") {
     pathsView(chart, query, response, { compact, onPersons: pick });
     return;
   }
-  if (!compact && kind !== "RetentionQuery") {
+  if (compact && display === "ActionsTable" && kind === "TrendsQuery") {
+    el.append(numbersTable(kind, results, "trends.csv"));
+  } else if (!compact && kind !== "RetentionQuery") {
     el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`, pick));
   } else if (!compact) {
     const box = numbersTable(kind, results, "retention.csv", pick);

@@ -2,7 +2,7 @@
 // pages, login included, are in account.js).
 
 import { api, ApiError, describeError } from "./api.js";
-import { defaultModel, fromQuery, markError, renderBuilder, toQuery } from "./builder.js";
+import { DATE_PRESETS, defaultModel, fromQuery, markError, OPERATORS, renderBuilder, toQuery } from "./builder.js";
 import { renderResult } from "./charts.js";
 import { clear, field, fmtNumber, h, select } from "./dom.js";
 import { openPersons } from "./persons.js";
@@ -102,21 +102,32 @@ export async function insightPage(main, { project, params, catalog, onAuthError,
       if (mine === runId) runButton.disabled = false;
     }
   };
-  renderBuilder(builderEl, model, { catalog: null, timezone: project.timezone, onSubmit: run });
+  const placeholder = () => {
+    // A chart of another kind than the form's would be read as this kind's answer.
+    runId += 1;
+    clear(chartEl);
+    clear(saveEl);
+    metaEl.textContent = "";
+    const button = form()?.querySelector("#run");
+    if (button) button.disabled = false;
+    chartEl.append(h("p", { class: "muted" }, "Pick events and press “Run query”."));
+  };
+  const opts = (cat) => ({ catalog: cat, timezone: project.timezone, onSubmit: run, onKind: placeholder });
+  renderBuilder(builderEl, model, opts(null));
   catalog.then((cat) => {
     if (!main.isConnected || !cat) return;
     if (cat.total_events === 0) top.append(snippetBox(cat.token, "No events yet"));
     const focused = document.activeElement;
-    if (!builderEl.contains(focused)) renderBuilder(builderEl, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+    if (!builderEl.contains(focused)) renderBuilder(builderEl, model, opts(cat));
     else {
       // Keep the user's focus: only fill the autocomplete lists.
       const fresh = h("div");
-      renderBuilder(fresh, model, { catalog: cat, timezone: project.timezone, onSubmit: run });
+      renderBuilder(fresh, model, opts(cat));
       for (const id of ["dl-events", "dl-event-props", "dl-person-props"]) builderEl.querySelector(`#${id}`).replaceWith(fresh.querySelector(`#${id}`));
     }
   });
   if (fromUrl) run();
-  else chartEl.append(h("p", { class: "muted" }, "Pick events and press “Run query”."));
+  else placeholder();
 }
 
 function saveForm(project, query, onAuthError) {
@@ -149,6 +160,12 @@ function saveForm(project, query, onAuthError) {
       let dash;
       if (dashSelect.value === "") {
         dash = await api("POST", `/api/projects/${project.id}/dashboards`, { name: newName.value.trim() || "My dashboard", insight_ids: [insight.id] });
+        // The new dashboard is now an existing one: pick it, so saving again adds to it
+        // rather than making a second dashboard of the same name.
+        dashSelect.append(h("option", { value: dash.id }, dash.name));
+        dashSelect.value = String(dash.id);
+        newName.value = "";
+        newField.hidden = true;
       } else {
         const cur = await api("GET", `/api/projects/${project.id}/dashboards/${dashSelect.value}`);
         dash = await api("PATCH", `/api/projects/${project.id}/dashboards/${cur.id}`, { insight_ids: [...cur.insight_ids, insight.id] });
@@ -167,7 +184,30 @@ export async function dashboardsPage(main, { project, onAuthError }) {
   const name = h("input", { type: "text", id: "dashboard-name", required: true, maxlength: 200 });
   const status = h("p", { class: "status-text", role: "status" });
   const form = h("form", { class: "row", "aria-label": "New dashboard" }, field("New dashboard", name), h("button", { type: "submit", class: "secondary" }, "Create"), status);
-  clear(main).append(h("h1", null, "Dashboards"), h("section", { class: "card" }, list), h("section", { class: "card" }, form));
+  // Saved insights, searchable by name or event: each opens in the builder.
+  const search = h("input", { type: "search", id: "insight-search", autocomplete: "off", placeholder: "name or event" });
+  const insights = h("ul", { class: "insight-list", "aria-label": "Saved insights" });
+  let saved = [];
+  const kindName = { TrendsQuery: "Trends", FunnelsQuery: "Funnel", RetentionQuery: "Retention", StickinessQuery: "Stickiness", LifecycleQuery: "Lifecycle" };
+  const events = (q) => [...(q.series || []).map((n) => n.event), q.retentionFilter?.targetEntity?.id].filter(Boolean);
+  const showInsights = () => {
+    const needle = search.value.trim().toLowerCase();
+    const hits = saved.filter((i) => !needle || i.name.toLowerCase().includes(needle) || events(i.query).some((e) => e.toLowerCase().includes(needle)));
+    clear(insights);
+    if (!hits.length) insights.append(h("li", { class: "muted" }, saved.length ? "No saved insight matches." : "No saved insights yet."));
+    for (const i of hits) {
+      insights.append(h("li", null,
+        h("a", { href: `#/p/${project.id}/insight?q=${encodeURIComponent(JSON.stringify(i.query))}` }, i.name),
+        h("span", { class: "muted" }, ` · ${kindName[i.query.kind] || i.query.kind} of ${events(i.query).join(", ") || "all events"} · updated ${agoText(i.updated_at)}`)));
+    }
+  };
+  search.addEventListener("input", showInsights);
+  clear(main).append(h("h1", null, "Dashboards"), h("section", { class: "card" }, list), h("section", { class: "card" }, form),
+    h("section", { class: "card" }, h("h2", null, "Saved insights"), field("Search saved insights", search), insights));
+  api("GET", `/api/projects/${project.id}/insights`).then((all) => {
+    saved = [...all].sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at)));
+    showInsights();
+  }, (err) => insights.append(h("li", null, errorBox(err))));
   const load = async () => {
     const dashes = await api("GET", `/api/projects/${project.id}/dashboards`);
     clear(list);
@@ -194,6 +234,18 @@ export async function dashboardsPage(main, { project, onAuthError }) {
   }
 }
 
+const OVERRIDE_DATES = [["", "Each tile's own dates"], ...DATE_PRESETS.filter(([v]) => v !== "custom")];
+
+/** "just now", "5 min ago", "3 h ago" for an ISO time. */
+export function agoText(iso, now = Date.now()) {
+  if (!iso) return "just now";
+  const s = Math.max(0, (now - new Date(iso).getTime()) / 1000);
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
 export async function dashboardPage(main, { project, dashboardId, onAuthError }) {
   clear(main);
   let dash;
@@ -206,12 +258,52 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
   }
   const grid = h("div", { class: "tiles" });
   const refresh = h("button", { type: "button", class: "primary", id: "refresh-all" }, "Refresh all");
-  main.append(h("div", { class: "title-row" }, h("h1", null, dash.name), refresh), grid);
+  const stale = h("button", { type: "button", class: "secondary", id: "refresh-stale" }, "Refresh out-of-date");
+  // Dashboard filters (PostHog's filters_override): a date range and one property filter
+  // applied to every tile on top of its own query, without changing the saved insights.
+  const overrideDate = select({ id: "override-date" }, OVERRIDE_DATES, "");
+  const overrideKey = h("input", { type: "text", id: "override-key", autocomplete: "off", placeholder: "property" });
+  const overrideOp = select({ id: "override-op" }, OPERATORS, "exact");
+  const overrideValue = h("input", { type: "text", id: "override-value", autocomplete: "off" });
+  const overrideForm = h("form", { class: "overrides card", "aria-label": "Dashboard filters" },
+    field("Date range (all tiles)", overrideDate),
+    field("Filter property", overrideKey), field("Operator", overrideOp), field("Value", overrideValue),
+    h("button", { type: "submit", class: "secondary", id: "apply-overrides" }, "Apply to all tiles"),
+  );
+  main.append(h("div", { class: "title-row" }, h("h1", null, dash.name), h("div", { class: "row" }, stale, refresh)), overrideForm, grid);
   if (!dash.insights.length) {
     grid.append(h("p", { class: "muted" }, "This dashboard is empty: open ", h("a", { href: `#/p/${project.id}/insight` }, "Insights"), ", run a query and save it here."));
     return;
   }
-  const tiles = dash.insights.map((ins) => {
+  const override = () => {
+    const o = {};
+    if (overrideDate.value) {
+      o.date_from = overrideDate.value;
+      o.date_to = null;
+    }
+    const key = overrideKey.value.trim();
+    if (key) {
+      const f = { key, operator: overrideOp.value, type: "event" };
+      if (!["is_set", "is_not_set"].includes(overrideOp.value)) f.value = overrideValue.value.trim();
+      o.properties = [f];
+    }
+    return Object.keys(o).length ? o : undefined;
+  };
+  const move = async (ins, by) => {
+    const ids = [...dash.insight_ids];
+    const at = ids.indexOf(ins.id);
+    const to = at + by;
+    if (at < 0 || to < 0 || to >= ids.length) return;
+    [ids[at], ids[to]] = [ids[to], ids[at]];
+    try {
+      // The tile order is the dashboard's insight_ids: saved, so every viewer sees it.
+      await api("PATCH", `/api/projects/${project.id}/dashboards/${dash.id}`, { insight_ids: ids });
+      dashboardPage(main, { project, dashboardId, onAuthError });
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+    }
+  };
+  const tiles = dash.insights.map((ins, index) => {
     const body = h("div", { class: "tile-body" });
     const meta = h("p", { class: "meta" });
     const link = `#/p/${project.id}/insight?q=${encodeURIComponent(JSON.stringify(ins.query))}`;
@@ -226,37 +318,85 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
         meta.textContent = describeError(err);
       }
     });
-    const tile = h("article", { class: "tile card", "data-insight": ins.id }, h("header", null, h("h2", null, h("a", { href: link }, ins.name)), remove), body, meta);
+    const earlier = h("button", { type: "button", class: "icon", "aria-label": `Move ${ins.name} earlier`, disabled: index === 0, onclick: () => move(ins, -1) }, "←");
+    const later = h("button", { type: "button", class: "icon", "aria-label": `Move ${ins.name} later`, disabled: index === dash.insights.length - 1, onclick: () => move(ins, 1) }, "→");
+    const tile = h("article", { class: "tile card", "data-insight": ins.id }, h("header", null, h("h2", null, h("a", { href: link }, ins.name)), h("div", { class: "tile-tools" }, earlier, later, remove)), body, meta);
     grid.append(tile);
-    return { ins, body, meta };
+    return { ins, body, meta, res: null };
   });
-  // All tiles are computed together, on the same press, each against the latest data.
-  const runAll = async (force) => {
-    refresh.disabled = true;
-    await Promise.all(
-      tiles.map(async ({ ins, body, meta }) => {
-        clear(body);
-        meta.textContent = "";
-        const stop = loading(body, "Computing…");
-        try {
-          // blocking: the cached answer when it is at the current data version, else computed
-          // now from what changed; the button forces a computation from scratch.
-          const res = await api("POST", `/api/projects/${project.id}/query`, { query: ins.query, refresh: force ? "force_blocking" : "blocking" });
-          stop();
-          if (!main.isConnected) return;
-          renderResult(body, ins.query, res, { compact: true });
-          meta.textContent = freshness(res, project.timezone);
-        } catch (err) {
-          stop();
-          if (err.status === 401) return onAuthError(err);
-          body.append(errorBox(err));
-        }
-      }),
-    );
-    refresh.disabled = false;
+  const showMeta = (t) => {
+    if (t.res) t.meta.textContent = `${freshness(t.res, project.timezone)} · updated ${agoText(t.res.last_refresh)}`;
   };
-  refresh.addEventListener("click", () => runAll(true));
-  await runAll(false);
+  // "updated N min ago" moves on by itself while the page is open.
+  const ticker = setInterval(() => {
+    if (!main.isConnected) clearInterval(ticker);
+    else tiles.forEach(showMeta);
+  }, 30_000);
+  const runTile = async (t, mode) => {
+    const { ins, body, meta } = t;
+    clear(body);
+    meta.textContent = "";
+    const stop = loading(body, "Computing…");
+    try {
+      const req = { query: ins.query, refresh: mode };
+      const o = override();
+      if (o) req.filters_override = o;
+      const res = await api("POST", `/api/projects/${project.id}/query`, req);
+      stop();
+      if (!main.isConnected) return;
+      if (res.results === null) {
+        // force_cache found nothing cached: compute it now.
+        return runTile(t, "blocking");
+      }
+      t.res = res;
+      // Draw the query as answered: the override's dates are the ones the numbers are for.
+      const drawn = o ? { ...ins.query, dateRange: { ...(ins.query.dateRange || {}), ...(o.date_from ? { date_from: o.date_from } : {}) } } : ins.query;
+      if (o?.date_from && drawn.dateRange) delete drawn.dateRange.date_to;
+      renderResult(body, drawn, res, { compact: true });
+      showMeta(t);
+    } catch (err) {
+      stop();
+      if (err.status === 401) return onAuthError(err);
+      body.append(errorBox(err));
+    }
+  };
+  // All tiles are computed together, on the same press, each against the latest data.
+  const runAll = async (mode) => {
+    refresh.disabled = true;
+    stale.disabled = true;
+    await Promise.all(tiles.map((t) => runTile(t, mode)));
+    refresh.disabled = false;
+    stale.disabled = false;
+  };
+  // Only the tiles whose answer is behind the table's current data version are recomputed
+  // (docs/api.md "Refresh modes": force_cache answers from the cache without computing and
+  // says how many versions behind the answer is).
+  const refreshStale = async () => {
+    refresh.disabled = true;
+    stale.disabled = true;
+    await Promise.all(tiles.map(async (t) => {
+      try {
+        const req = { query: t.ins.query, refresh: "force_cache" };
+        const o = override();
+        if (o) req.filters_override = o;
+        const res = await api("POST", `/api/projects/${project.id}/query`, req);
+        if (res.results === null || res.versions_behind) await runTile(t, "blocking");
+        else if (!t.res) await runTile(t, "force_cache");
+      } catch (err) {
+        if (err.status === 401) return onAuthError(err);
+        await runTile(t, "blocking");
+      }
+    }));
+    refresh.disabled = false;
+    stale.disabled = false;
+  };
+  refresh.addEventListener("click", () => runAll("force_blocking"));
+  stale.addEventListener("click", refreshStale);
+  overrideForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    runAll("blocking");
+  });
+  await runAll("blocking");
 }
 
 // How fresh a tile is: when its answer was computed, at which data version, and whether it is
@@ -279,7 +419,7 @@ export function livePage(main, { project, catalog, onAuthError }) {
     empty,
     h("div", { class: "card table-scroll" },
       h("table", { class: "live" },
-        h("thead", null, h("tr", null, ["Time", "Event", "Person", "Properties"].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", null, h("tr", null, ["", "Time", "Event", "Person", "Properties"].map((c) => h("th", { scope: "col" }, c)))),
         tbody,
       ),
     ),
@@ -287,6 +427,7 @@ export function livePage(main, { project, catalog, onAuthError }) {
   let paused = false;
   let timer = null;
   let shownEmpty = false;
+  const open = new Set(); // uuids of the rows opened to their full properties (kept across polls)
   const fmt = new Intl.DateTimeFormat(undefined, { timeZone: project.timezone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
   pause.addEventListener("click", () => {
     paused = !paused;
@@ -303,13 +444,28 @@ export function livePage(main, { project, catalog, onAuthError }) {
       clear(tbody);
       for (const e of res.events) {
         const props = JSON.stringify(e.properties);
+        const isOpen = open.has(e.uuid);
+        const detail = h("tr", { class: "event-detail", hidden: !isOpen },
+          h("td", { colspan: 5 }, h("pre", null, JSON.stringify({ ...e.properties }, null, 2))));
+        const toggle = h("button", { type: "button", class: "expand", "aria-expanded": String(isOpen), "aria-label": `Properties of ${e.event} at ${fmt.format(new Date(e.timestamp))}` }, isOpen ? "▾" : "▸");
+        toggle.addEventListener("click", () => {
+          const now = !open.has(e.uuid);
+          if (now) open.add(e.uuid);
+          else open.delete(e.uuid);
+          detail.hidden = !now;
+          toggle.setAttribute("aria-expanded", String(now));
+          toggle.textContent = now ? "▾" : "▸";
+        });
         tbody.append(
-          h("tr", null,
+          h("tr", { class: "event-row" },
+            h("td", null, toggle),
             h("td", { class: "nowrap" }, fmt.format(new Date(e.timestamp))),
             h("td", null, e.event),
             h("td", null, e.distinct_id),
-            h("td", null, h("code", { class: "props", title: props }, props.length > 160 ? `${props.slice(0, 160)}…` : props)),
+            // The whole JSON (clamped to two lines by the stylesheet): the button opens it.
+            h("td", null, h("code", { class: "props" }, props)),
           ),
+          detail,
         );
       }
       if (!res.events.length && !shownEmpty) {
