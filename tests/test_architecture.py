@@ -62,6 +62,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "eventlens.query.formula",
         "eventlens.query.deadline",
         "eventlens.query.regex",
+        "eventlens.query.cohorts",
     ),
     # The seam both engines implement: the Engine protocol and its registry, the one table of
     # insight kinds, and the event source an engine reads (docs/adr/0007-seams.md).

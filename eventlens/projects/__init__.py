@@ -1,4 +1,4 @@
 """Project metadata (name, timezone, public token, API-key hashes) behind `MetadataStore`."""
 
 # The public surface: the modules other components may import.
-__all__ = ["store"]
+__all__ = ["cohorts", "store"]

@@ -36,6 +36,7 @@ MAX_FILTERS = 200  # filters or groups in one properties list
 MAX_GROUP_DEPTH = 10  # AND/OR property groups nested in each other
 MAX_JSON_DEPTH = 64  # any JSON nesting in the query object
 MAX_EXCLUSIONS = 20
+MAX_COHORT_BREAKDOWNS = 25  # cohorts in one cohort breakdown (each is one engine pass)
 # Funnel conversion windows: at most ten years, in whatever unit (a month counts 30 days).
 MAX_WINDOW_DAYS = 3650
 # Window units as fixed durations (ClickHouse windowFunnel counts seconds); a month is 30 days.
@@ -149,9 +150,16 @@ class PropertyFilter(_Model):
 
     key: str = Field(min_length=1, max_length=MAX_TEXT)
     value: JsonValue = None
-    operator: Operator = "exact"
-    type: Literal["event", "person"] = "event"
+    # "in" / "not_in": cohort filters only (type "cohort", key "id", value the cohort id).
+    operator: Operator | Literal["in", "not_in"] = "exact"
+    type: Literal["event", "person", "cohort"] = "event"
     label: Presentation = None
+
+    @property
+    def cohort_id(self) -> int:
+        """A cohort filter's cohort id (check_filter made sure it is one)."""
+        value = self.value
+        return int(value) if isinstance(value, int | str) and not isinstance(value, bool) else 0
 
 
 def _property_item_tag(value: object) -> str:
@@ -226,9 +234,16 @@ class DateRange(_Model):
     explicitDate: Literal[False] | None = None
 
 
+# A cohort breakdown's list of cohort ids (0 or "all": every person, as PostHog).
+CohortIds = Annotated[
+    list[Annotated[int, Field(ge=0, le=2**63 - 1)] | Literal["all"]],
+    Field(min_length=1, max_length=MAX_COHORT_BREAKDOWNS),
+]
+
+
 class BreakdownFilter(_Model):
-    breakdown: Text | None = None
-    breakdown_type: Literal["event", "person"] = "event"
+    breakdown: Text | CohortIds | None = None
+    breakdown_type: Literal["event", "person", "cohort"] = "event"
     breakdown_limit: int = Field(default=25, ge=1, le=10_000)
     # Answer-changing options not implemented yet: accepted only at their neutral value
     # (_check_breakdown), else a 400 "not supported yet" naming the field.
@@ -691,6 +706,8 @@ def _check_semantics(query: InsightQuery) -> None:
         from eventlens.query.formula import check_formula
 
         check_formula(query.trendsFilter.formula, len(query.series))
+    if isinstance(query, TrendsQuery | FunnelsQuery | RetentionQuery):
+        _check_cohort_breakdown(query.breakdownFilter)
     if isinstance(query, TrendsQuery | FunnelsQuery):
         bf = query.breakdownFilter
         if bf is not None and bf.breakdown is not None and not bf.breakdown:
@@ -774,6 +791,47 @@ def check_path_cleaning(filters: list[PathCleaningFilter], path: str) -> None:
         compile_pattern(f.regex, f"{path}[{i}].regex")
 
 
+def _check_cohort_breakdown(bf: BreakdownFilter | None) -> None:
+    """A list breakdown is a cohort breakdown, and a cohort breakdown is a list of ids."""
+    if bf is None:
+        return
+    is_list = isinstance(bf.breakdown, list)
+    if bf.breakdown_type == "cohort" and not is_list:
+        raise InvalidQuery(
+            "breakdownFilter.breakdown: a cohort breakdown is a list of cohort ids",
+            field="breakdownFilter.breakdown",
+        )
+    if is_list and bf.breakdown_type != "cohort":
+        raise InvalidQuery(
+            'breakdownFilter.breakdown: a list of cohort ids needs breakdown_type "cohort"',
+            field="breakdownFilter.breakdown",
+        )
+    if is_list and bf.breakdowns not in (None, []):
+        raise InvalidQuery(
+            "breakdownFilter.breakdowns: give either a cohort breakdown or breakdowns",
+            field="breakdownFilter.breakdowns",
+        )
+
+
+def cohort_breakdown(bf: BreakdownFilter | None) -> list[int] | None:
+    """A cohort breakdown's cohort ids in query order ("all" is 0), None for any other."""
+    if bf is None or bf.breakdown_type != "cohort" or not isinstance(bf.breakdown, list):
+        return None
+    return [0 if v == "all" else int(v) for v in bf.breakdown]
+
+
+def cohort_ids(props: list[PropertyFilter | PropertyGroup] | PropertyGroup) -> set[int]:
+    """Every cohort id a filter list or group names."""
+    out: set[int] = set()
+    items = props.values if isinstance(props, PropertyGroup) else props
+    for item in items:
+        if isinstance(item, PropertyGroup):
+            out |= cohort_ids(item)
+        elif item.type == "cohort":
+            out.add(item.cohort_id)
+    return out
+
+
 def _check_properties(
     props: list[PropertyFilter | PropertyGroup] | PropertyGroup, path: str
 ) -> None:
@@ -796,10 +854,19 @@ def _check_properties(
             if isinstance(item, PropertyGroup):
                 todo.append((item.values, f"{item_path}.values", depth + 1))
             else:
-                _check_filter(item, item_path)
+                check_filter(item, item_path)
 
 
-def _check_filter(f: PropertyFilter, path: str) -> None:
+def check_filter(f: PropertyFilter, path: str) -> None:
+    """InvalidQuery naming `path...` if the filter's operator and value do not fit."""
+    if f.type == "cohort":
+        _check_cohort_filter(f, path)
+        return
+    if f.operator in ("in", "not_in"):
+        raise InvalidQuery(
+            f"{path}.operator: {f.operator!r} applies to cohort filters only",
+            field=f"{path}.operator",
+        )
     _check_value_size(f.value, f"{path}.value")
     if f.operator in ("regex", "not_regex"):
         if not isinstance(f.value, str):
@@ -815,6 +882,24 @@ def _check_filter(f: PropertyFilter, path: str) -> None:
         raise InvalidQuery(
             f"{path}.value: operator {f.operator!r} needs a value or a list of values",
             field=f"{path}.value",
+        )
+
+
+def _check_cohort_filter(f: PropertyFilter, path: str) -> None:
+    # PostHog's cohort filter: {"type": "cohort", "key": "id", "value": <id>, "operator": "in"};
+    # its older UI sends no operator (here the default "exact"), which means "in".
+    if f.key != "id":
+        raise InvalidQuery(f'{path}.key: a cohort filter\'s key is "id"', field=f"{path}.key")
+    if f.operator not in ("in", "not_in", "exact"):
+        raise InvalidQuery(
+            f"{path}.operator: a cohort filter's operator is in or not_in", field=f"{path}.operator"
+        )
+    value = f.value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise InvalidQuery(
+            f"{path}.value: a cohort filter's value is a cohort id", field=f"{path}.value"
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic
 
@@ -16,6 +16,7 @@ import orjson
 from typing_extensions import TypeVar
 
 from eventlens.errors import InvalidQuery
+from eventlens.query.cohorts import CohortLookup, ResolvedCohort
 from eventlens.query.dates import (
     MIN_DATE,
     Buckets,
@@ -31,11 +32,14 @@ from eventlens.query.dates import (
     zone,
 )
 from eventlens.query.model import (
+    FunnelsQuery,
     InsightQuery,
     PathsQuery,
     RetentionQuery,
     TrendsQuery,
     answer_fields,
+    cohort_breakdown,
+    cohort_ids,
 )
 from eventlens.query.posthog_fields import (
     is_aggregated,
@@ -65,6 +69,9 @@ class NormalisedQuery(Generic[Q]):
     - `date_to`: local aware datetime of the LAST instant in range (inclusive; for intervals of a
       day or longer it is 23:59:59.999999 of date_to's day);
     - `interval`: the bucket size (retention: its period);
+    - `cohorts`: every cohort the query names, resolved (static members, or a dynamic
+      definition with its windows fixed) at normalisation time, sorted by id; part of the
+      canonical JSON, so editing a cohort changes the fingerprint and the cache key;
     - `fingerprint`: sha256 hex of the canonical JSON (`to_json()`), stable across processes.
     """
 
@@ -75,6 +82,7 @@ class NormalisedQuery(Generic[Q]):
     date_from: datetime | None
     date_to: datetime
     fingerprint: str = field(default="", compare=False)
+    cohorts: tuple[ResolvedCohort, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -111,7 +119,7 @@ class NormalisedQuery(Generic[Q]):
         """Canonical JSON: the query (defaults filled, without the raw dateRange) and the resolved
         calendar. Equal for two inputs that mean the same thing."""
         body = self.query.model_dump(mode="json", exclude={"dateRange"})
-        return {
+        out = {
             "query": body,
             "timezone": self.timezone,
             "week_start": self.week_start,
@@ -119,6 +127,9 @@ class NormalisedQuery(Generic[Q]):
             "date_from": None if self.date_from is None else self.date_from.isoformat(),
             "date_to": self.date_to.isoformat(),
         }
+        if self.cohorts:  # absent otherwise: fingerprints of cohort-free queries are unchanged
+            out["cohorts"] = [c.to_json() for c in self.cohorts]
+        return out
 
     def answer_fingerprint(self) -> str:
         """sha256 hex of what determines the answer: `to_json()` without the presentation-only
@@ -139,6 +150,7 @@ def normalise(
     now: datetime,
     test_account_filters: Sequence[Any] = (),
     path_cleaning_filters: Sequence[Any] = (),
+    cohorts: CohortLookup | None = None,
 ) -> NormalisedQuery:
     """Resolve `query`'s dates in the project calendar.
 
@@ -153,6 +165,9 @@ def normalise(
     path_cleaning_filters: the project's path cleaning rules (PostHog's
     team.path_cleaning_filters); a paths query with `pathReplacements: true` applies them before
     its own `localPathCleaningFilters` (posthog_fields.with_path_cleaning).
+    cohorts: the project's cohorts by id, resolved at `now` (eventlens.query.cohorts); an id
+    the query names that it does not know is an InvalidQuery naming the field. Without it the
+    query's cohorts stay unresolved (validation only: engines refuse to run such a query).
     """
     query = with_test_account_filters(query, test_account_filters)
     query = with_path_cleaning(query, path_cleaning_filters)
@@ -215,6 +230,7 @@ def normalise(
     if date_from is not None:
         first = interval_start(date_from, interval, week_start)
         check_bucket_count(to_us(first), to_us(date_to) + 1, interval)
+    resolved = () if cohorts is None else _resolve_cohorts(query, cohorts)
     nq = NormalisedQuery(
         query=query,
         timezone=timezone,
@@ -222,6 +238,7 @@ def normalise(
         interval=interval,
         date_from=date_from,
         date_to=date_to,
+        cohorts=resolved,
     )
     canonical = orjson.dumps(nq.to_json(), option=orjson.OPT_SORT_KEYS)
     return NormalisedQuery(
@@ -232,4 +249,44 @@ def normalise(
         date_from=date_from,
         date_to=date_to,
         fingerprint=hashlib.sha256(canonical).hexdigest(),
+        cohorts=resolved,
     )
+
+
+def with_query(nq: NormalisedQuery, query: InsightQuery) -> NormalisedQuery:
+    """`nq` with another query (same calendar, range and cohorts) and its own fingerprint."""
+    out = replace(nq, query=query, fingerprint="")
+    canonical = orjson.dumps(out.to_json(), option=orjson.OPT_SORT_KEYS)
+    return replace(out, fingerprint=hashlib.sha256(canonical).hexdigest())
+
+
+def cohort_paths(query: InsightQuery) -> list[tuple[str, int]]:
+    """(field path, cohort id) of every cohort the query names, in query order."""
+    lists: list[tuple[str, Any]] = [("properties", query.properties)]
+    if isinstance(query, RetentionQuery):
+        for name in ("targetEntity", "returningEntity"):
+            entity = getattr(query.retentionFilter, name)
+            lists.append((f"retentionFilter.{name}.properties", entity.properties))
+    elif not isinstance(query, PathsQuery):  # paths have no series (merge of h-paths, h-cohorts)
+        lists += [(f"series[{i}].properties", n.properties) for i, n in enumerate(query.series)]
+    if isinstance(query, FunnelsQuery):
+        lists += [
+            (f"funnelsFilter.exclusions[{i}].properties", ex.properties)
+            for i, ex in enumerate(query.funnelsFilter.exclusions)
+        ]
+    out = [(path, cid) for path, props in lists for cid in sorted(cohort_ids(props))]
+    ids = cohort_breakdown(getattr(query, "breakdownFilter", None)) or []
+    out += [("breakdownFilter.breakdown", cid) for cid in ids if cid != 0]
+    return out
+
+
+def _resolve_cohorts(query: InsightQuery, lookup: CohortLookup) -> tuple[ResolvedCohort, ...]:
+    found: dict[int, ResolvedCohort] = {}
+    for path, cid in cohort_paths(query):
+        if cid in found:
+            continue
+        cohort = lookup(cid)
+        if cohort is None:
+            raise InvalidQuery(f"{path}: cohort {cid} does not exist in this project", field=path)
+        found[cid] = cohort
+    return tuple(found[cid] for cid in sorted(found))

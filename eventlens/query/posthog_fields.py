@@ -396,7 +396,8 @@ def retention_breakdown(bf: BreakdownFilter | None) -> tuple[str, str] | None:
         return None
     items = bf.breakdowns
     if items is None or items == []:
-        return None if bf.breakdown is None else (bf.breakdown, bf.breakdown_type)
+        # (A cohort breakdown is run per cohort: semantics/cohorts.py.)
+        return (bf.breakdown, bf.breakdown_type) if isinstance(bf.breakdown, str) else None
     path = "breakdownFilter.breakdowns"
     if bf.breakdown is not None or not isinstance(items, list) or len(items) != 1:
         raise not_supported(path, items, why="retention breaks down by one property")

@@ -47,7 +47,9 @@ from eventlens.config import Settings
 from eventlens.errors import EventLensError, ExecutionError, InvalidQuery, QueryTimeout
 from eventlens.observability import metrics, tracing
 from eventlens.observability.logging import get_logger
+from eventlens.projects.cohorts import CohortStore
 from eventlens.projects.store import MetadataStore, Project
+from eventlens.query.cohort_service import CohortService, lookup_for
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine, InsightResult, check_can_explain, run_engine
 from eventlens.query.follow import CommitFollower
@@ -145,6 +147,8 @@ class QueryService:
         )
         logged: tuple[QueryObserver, ...] = () if self.query_log is None else (self.query_log,)
         self.observers: tuple[QueryObserver, ...] = (*logged, *observers)
+        # Cohorts a query may name (resolved into the normalised query, ADR 0017).
+        self.cohorts = CohortService(CohortStore(settings.meta_db), settings.state_db, self.pin)
 
     # -- the two entry points ---------------------------------------------------------------
 
@@ -274,6 +278,7 @@ class QueryService:
             self.follower.close()
         if self.cache is not None:
             self.cache.close()
+        self.cohorts.store.close()
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -312,6 +317,7 @@ class QueryService:
             week_start=project.week_start,
             now=now,
             test_account_filters=project.test_account_filters,
+            cohorts=lookup_for(self.cohorts.store, project, now),
             path_cleaning_filters=project.path_cleaning_filters,
         )
         return _Job(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlens.query import normalise, parse_query
+from eventlens.query.cohorts import CohortLookup
 from eventlens.query.parallel import Executor, ParallelEngine
 from eventlens.query.parallel.resident_cache import CACHE
 from eventlens.query.reference import ReferenceEngine
@@ -34,6 +35,7 @@ def compare_engines(
     resident: bool = True,
     appends: int = 1,
     location: Callable[[str], Location] | None = None,
+    cohorts: CohortLookup | None = None,
 ) -> Any:
     """Assert parallel == reference (floats within 1e-9 relative) on a fresh table with
     `buckets` person buckets; returns the reference result. `resident`: the parallel engine
@@ -41,9 +43,13 @@ def compare_engines(
     `appends`: the events arrive in that many appends, the parallel engine running the query
     after each (so resident buckets are extended with the new files, as under live ingest).
     `location`: the table's location given the temporary directory (default: a directory in
-    it; e.g. an s3:// prefix instead)."""
+    it; e.g. an s3:// prefix instead). `cohorts`: the cohorts the query may name."""
     nq = normalise(
-        parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
+        parse_query(query),
+        timezone=timezone,
+        week_start=week_start,
+        now=parse_instant(now),
+        cohorts=cohorts,
     )
     with tempfile.TemporaryDirectory(prefix="eventlens-par-") as tmp:
         where = location(tmp) if location is not None else Path(tmp) / "events"

@@ -17,6 +17,7 @@ from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import partials, resident_cache
+from eventlens.query.parallel.cohorts import attach, membership
 from eventlens.query.parallel.executors import (
     Executor,
     current_worker,
@@ -28,6 +29,7 @@ from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
 from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTask, plan_query
 from eventlens.query.parallel.resident import concat_frames
+from eventlens.query.semantics.cohorts import check_resolved, with_cohort_breakdown
 from eventlens.query.semantics.compare import with_compare
 from eventlens.query.source import EventSource
 
@@ -53,6 +55,9 @@ def run_subtask(
         deadline.check()
     else:
         frame = load(source, params.spec)
+    cohorts = getattr(getattr(params, "nq", None), "cohorts", ())
+    if cohorts:  # membership masks over this sub-task's persons, before the kernel runs
+        attach(frame, membership(cohorts, source, resident))
     read = time.perf_counter()
     partial = kernel.compute(params, frame)
     done = time.perf_counter()
@@ -177,7 +182,8 @@ class ParallelEngine:
             reports.append(report)
             return result
 
-        result = with_compare(query, run)
+        check_resolved(query)
+        result = with_compare(query, lambda nq: with_cohort_breakdown(nq, run))
         return result, reports[0]
 
     def _explain(

@@ -110,6 +110,8 @@ class Frame:
     props: dict[PropKey, PropColumn] = field(default_factory=dict)
     person_ids: pa.Array | None = None  # person code -> person_id
     history: Frame | None = None  # LoadSpec.history: distinct rows before the range
+    # Cohort id -> per person code: is the person in it (parallel/cohorts.py sets it).
+    cohorts: dict[int, np.ndarray] = field(default_factory=dict)
 
     def seen_before(self, matches: Callable[[Frame], np.ndarray]) -> np.ndarray:
         """Per person code: did the person have a history row for which `matches` holds?"""
@@ -171,6 +173,12 @@ class Frame:
         return out
 
     def _filter(self, f: PropertyFilter) -> np.ndarray:
+        if f.type == "cohort":
+            member = self.cohorts.get(f.cohort_id)
+            if member is None:
+                raise KeyError(f"cohort {f.cohort_id}: membership was not computed")
+            rows: np.ndarray = member[self.person] if len(self) else np.zeros(0, dtype=bool)
+            return ~rows if f.operator == "not_in" else rows
         column = self.props[(f.type, f.key)]
 
         def test(is_set: bool, value: Any) -> bool:
@@ -197,7 +205,7 @@ def props_keys(props: Properties) -> set[PropKey]:
     for item in items:
         if isinstance(item, PropertyGroup):
             out |= props_keys(item)
-        else:
+        elif item.type != "cohort":  # a cohort filter reads membership, not a property
             out.add((item.type, item.key))
     return out
 

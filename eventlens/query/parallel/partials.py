@@ -84,4 +84,7 @@ def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
             "history:" + "|".join(source.history_paths),
         ]
     )
+    if getattr(getattr(params, "nq", None), "cohorts", ()):
+        # Cohort membership reads every file of the sub-task's buckets (parallel/cohorts.py).
+        text += "\nbuckets:" + "|".join(p for paths in source.buckets for p in paths)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -20,6 +20,7 @@ from eventlens.query.kinds import InsightKind, kind_of, load
 from eventlens.query.model import FunnelsQuery, InsightQuery, PathsQuery, RetentionQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import load_events
+from eventlens.query.semantics.cohorts import check_resolved, with_cohort_breakdown, with_members
 from eventlens.query.semantics.compare import with_compare
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.paths import read_event_names
@@ -59,7 +60,8 @@ class ReferenceEngine:
                 earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
                 query = replace(query, date_from=query.all_start(earliest))
             names = event_names(query.query)
-            if names is not None:
+            # A cohort looks at each person's events of any name (semantics/cohorts.py).
+            if names is not None and not query.cohorts:
                 source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))
         return self.run_events(query, load_events(source))
 
@@ -68,7 +70,17 @@ class ReferenceEngine:
         deadline.check()
         kind = kind_of(query)
         rule = rule_for(kind)
-        return with_compare(query, lambda nq: rule(kind.narrow(nq), events))
+        check_resolved(query)
+        if query.cohorts:
+            events = with_members(query.cohorts, events)
+            names = event_names(query.query)
+            if names is not None:
+                events = [e for e in events if e.event in names]
+
+        def run(nq: NormalisedQuery) -> Any:
+            return with_cohort_breakdown(nq, lambda one: rule(kind.narrow(one), events))
+
+        return with_compare(query, run)
 
 
 def event_names(query: InsightQuery) -> set[str] | None:

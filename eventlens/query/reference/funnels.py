@@ -183,7 +183,7 @@ def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> l
     ]
     persons = by_person(in_range)
     bf = q.breakdownFilter
-    if bf is None or bf.breakdown is None:
+    if bf is None or not isinstance(bf.breakdown, str):  # (cohort breakdowns: per cohort)
         results = [_person_result(q, evs, window) for evs in persons.values()]
         return _steps_output(q, [r for r in results if r is not None], None)
 

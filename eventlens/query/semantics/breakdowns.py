@@ -29,8 +29,8 @@ def breakdown_keys(bf: BreakdownFilter | None) -> list[BreakdownKey] | None:
         # posthog_fields checked each item is {"property": str, "type": event|person, ...}.
         items = [b for b in bf.breakdowns if isinstance(b, dict)]
         return [(str(b["property"]), str(b.get("type") or "event")) for b in items]
-    if bf.breakdown is None:
-        return None
+    if not isinstance(bf.breakdown, str):
+        return None  # none, or a cohort breakdown (semantics/cohorts.py runs it per cohort)
     return [(bf.breakdown, bf.breakdown_type)]
 
 

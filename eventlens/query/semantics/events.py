@@ -15,3 +15,6 @@ class Event:
     ts: int  # microseconds since the epoch, UTC
     properties: dict[str, Any]
     person_properties: dict[str, Any]
+    # The ids of the cohorts the event's person is in (engines set it when a query names
+    # cohorts; semantics/cohorts.py decides membership).
+    cohorts: frozenset[int] = frozenset()

@@ -66,6 +66,9 @@ def property_value(e: Event, key: str, kind: str) -> tuple[bool, Any]:
 
 def filter_matches(f: PropertyFilter, e: Event) -> bool:
     """One filter against one event; each operator's rule for a missing value is in the comments."""
+    if f.type == "cohort":
+        # The person is in the cohort or not; "exact" is PostHog's older spelling of "in".
+        return (f.cohort_id in e.cohorts) == (f.operator != "not_in")
     is_set, value = property_value(e, f.key, f.type)
     op = f.operator
     if op == "is_set":

@@ -68,7 +68,7 @@ def prepare(nq: NormalisedQuery[FunnelsQuery], earliest_us: int | None) -> Param
         q.properties, *(n.properties for n in q.series), *(x.properties for x in ff.exclusions)
     )
     bf = q.breakdownFilter
-    if bf is not None and bf.breakdown is not None:
+    if bf is not None and isinstance(bf.breakdown, str):
         keys.add((bf.breakdown_type, bf.breakdown))
     strict = ff.funnelOrderType == "strict"
     names = [n.event for n in q.series] + [x.event for x in ff.exclusions]
@@ -217,7 +217,7 @@ def compute(params: Params, frame: Frame) -> Partial:
     labels: list[str] | None = None
     ids: np.ndarray | None = None
     names: list[str] = []
-    if bf is not None and bf.breakdown is not None:
+    if bf is not None and isinstance(bf.breakdown, str):
         ids, names = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
         ids = take(ids)
     person = take(frame.person)
@@ -357,7 +357,7 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Partial]) 
     q = params.nq.query
     n = len(q.series)
     bf = q.breakdownFilter
-    if bf is None or bf.breakdown is None:
+    if bf is None or not isinstance(bf.breakdown, str):
         return _steps_output(q, merged.get(None) or StepStats.empty(n), None)
     finals = {v: float(st.counts[n - 1]) for v, st in merged.items() if v is not None}
     kept, folded = rank_values(finals, bf.breakdown_limit)  # ranked by final-step count

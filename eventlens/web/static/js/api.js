@@ -94,3 +94,25 @@ export function describeError(err) {
   const where = fieldInWords(err.field);
   return where ? `${where}: ${err.detail}` : err.detail;
 }
+
+/** Send a text body (e.g. a CSV upload) and read the JSON answer, like `api`. */
+export async function apiText(method, path, text, contentType, key = session.key) {
+  const headers = { Accept: "application/json", "Content-Type": contentType };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  else if (csrfToken()) headers["X-CSRF-Token"] = csrfToken();
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: text, cache: "no-store", credentials: "same-origin" });
+  } catch (err) {
+    throw new ApiError(0, { type: "NetworkError", detail: `cannot reach the server (${err.message})` });
+  }
+  const body = await res.text();
+  let data;
+  try {
+    data = JSON.parse(body);
+  } catch {
+    data = { type: "HTTPError", detail: `HTTP ${res.status}: ${body.slice(0, 200)}` };
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}

@@ -1,7 +1,9 @@
 // The insight builder: a plain "model" of the form <-> the query JSON the API takes, and the
 // form itself. The URL holds the query JSON, so fromQuery(toQuery(m)) must give m back.
 
+import { cohortBreakdownField, cohortFilterRow, fromCohortBreakdown, toCohortBreakdown } from "./cohorts.js";
 import { clear, field, h, select } from "./dom.js";
+import { defaultPaths, fromPathsFilter, pathsFieldset, toPathsQuery } from "./paths.js";
 
 export const KINDS = [
   ["TrendsQuery", "Trends"],
@@ -9,6 +11,7 @@ export const KINDS = [
   ["RetentionQuery", "Retention"],
   ["StickinessQuery", "Stickiness"],
   ["LifecycleQuery", "Lifecycle"],
+  ["PathsQuery", "Paths"],
 ];
 const MATHS = [
   ["total", "Total count"], ["dau", "Unique persons"], ["weekly_active", "Weekly active"],
@@ -131,6 +134,7 @@ export function defaultModel() {
     breakdown: { key: "", type: "event", limit: 25 },
     funnel: { window: 14, unit: "day", order: "ordered" },
     retention: { target: "$pageview", returning: "$pageview", period: "Day", total: 8, type: "retention_recurring", curve: false },
+    paths: defaultPaths(),
   };
 }
 
@@ -144,8 +148,9 @@ function filterValue(f) {
 
 function toFilters(filters) {
   return filters
-    .filter((f) => f.key.trim())
+    .filter((f) => f.key.trim() || (f.type === "cohort" && f.value))
     .map((f) => {
+      if (f.type === "cohort") return { key: "id", type: "cohort", operator: f.operator === "not_in" ? "not_in" : "in", value: Number(f.value) };
       const out = { key: f.key.trim(), operator: f.operator, type: f.type };
       const value = filterValue(f);
       if (value !== undefined) out.value = value;
@@ -196,7 +201,10 @@ export function toQuery(m) {
   // "Match any" is PostHog's OR group inside the top-level AND group.
   if (props.length && m.filterMatch === "OR") q.properties = { type: "AND", values: [{ type: "OR", values: props }] };
   else if (props.length) q.properties = props;
-  if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.key.trim()) {
+  if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.type === "cohort") {
+    const bf = toCohortBreakdown(m.breakdown);
+    if (bf) q.breakdownFilter = bf;
+  } else if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.key.trim()) {
     q.breakdownFilter = {
       breakdown: m.breakdown.key.trim(),
       breakdown_type: m.breakdown.type,
@@ -223,6 +231,7 @@ export function toQuery(m) {
       q.funnelsFilter.exclusions = exclusions.map((x) => ({ kind: "EventsNode", event: x.event.trim(), funnelFromStep: Number(x.from), funnelToStep: Number(x.to) }));
     }
   }
+  if (m.kind === "PathsQuery") return toPathsQuery(q, m.paths);
   return q;
 }
 
@@ -251,7 +260,9 @@ export function fromQuery(q) {
   if (q.compareFilter?.compare === true) m.compare = true;
   m.exclusions = (q.funnelsFilter?.exclusions || []).map((x) => ({ event: x.event || "", from: x.funnelFromStep ?? 0, to: x.funnelToStep ?? 1 }));
   const b = q.breakdownFilter;
-  if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
+  if (b && b.breakdown_type === "cohort") m.breakdown = fromCohortBreakdown(b);
+  else if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
+  if (q.pathsFilter) m.paths = fromPathsFilter(q.pathsFilter);
   const f = q.funnelsFilter;
   if (f) m.funnel = { window: f.funnelWindowInterval || 14, unit: f.funnelWindowIntervalUnit || "day", order: f.funnelOrderType || "ordered" };
   const r = q.retentionFilter;
@@ -319,6 +330,10 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   // Rows of property filters (the query's, or one series' own), each editable in place.
   const filterRows = (box, list, attrs, badge) => {
     list.forEach((f, i) => {
+      if (f.type === "cohort") {
+        box.append(cohortFilterRow(f, i, { cohorts: catalog?.cohorts, bind, redraw, attrs: attrs(i), badge: badge(i), remove: () => { list.splice(i, 1); redraw(); } }));
+        return;
+      }
       const valueInput = bind(h("input", { type: "text", value: f.value, autocomplete: "off", placeholder: LISTS.has(f.operator) ? "value (a, b for several)" : "value" }), (v) => (f.value = v));
       const valueField = field("Value", valueInput);
       valueField.hidden = NO_VALUE.has(f.operator);
@@ -327,8 +342,9 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
         h("div", { class: "row filter-row", ...attrs(i) },
           h("span", { class: "badge" }, badge(i)),
           field("Property", keyInput),
-          field("Of", bind(select({}, [["event", "event"], ["person", "person"]], f.type), (v) => {
+          field("Of", bind(select({}, [["event", "event"], ["person", "person"], ["cohort", "cohort"]], f.type), (v) => {
             f.type = v;
+            if (v === "cohort") return redraw();
             keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
           })),
           field("Operator", bind(select({}, OPERATORS, f.operator), (v) => {
@@ -361,7 +377,9 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   form.append(kindBar);
 
   // Series / steps / retention events.
-  if (m.kind === "RetentionQuery") {
+  if (m.kind === "PathsQuery") {
+    form.append(pathsFieldset(m.paths, { bind, redraw }));
+  } else if (m.kind === "RetentionQuery") {
     const r = m.retention;
     form.append(
       h("fieldset", null, h("legend", null, "Cohorts"),
@@ -453,15 +471,18 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   form.append(filters);
 
   // Breakdown.
-  if (m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") {
+  if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.type === "cohort") {
+    form.append(cohortBreakdownField(m.breakdown, { cohorts: catalog?.cohorts, bind, redraw }));
+  } else if (m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") {
     const b = m.breakdown;
     const keyInput = bind(h("input", { type: "text", value: b.key, list: b.type === "person" ? "dl-person-props" : "dl-event-props", autocomplete: "off", spellcheck: "false", placeholder: "none" }), (v) => (b.key = v));
     form.append(
       h("fieldset", null, h("legend", null, "Breakdown"),
         h("div", { class: "row" },
           field("By property", keyInput),
-          field("Of", bind(select({}, [["event", "event"], ["person", "person"]], b.type), (v) => {
+          field("Of", bind(select({}, [["event", "event"], ["person", "person"], ["cohort", "cohort"]], b.type), (v) => {
             b.type = v;
+            if (v === "cohort") return redraw();
             keyInput.setAttribute("list", v === "person" ? "dl-person-props" : "dl-event-props");
           })),
           field("Top", bind(h("input", { type: "number", min: 1, max: 10000, value: b.limit }), (v) => (b.limit = v)), "narrow"),
@@ -498,7 +519,7 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   });
   for (const input of [fromInput, toInput]) input.addEventListener("change", showCohorts);
   const when = h("fieldset", null, h("legend", null, "When"), h("div", { class: "row" }, field("Date range", preset)));
-  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") {
+  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery" && m.kind !== "PathsQuery") {
     when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
   }
   if (m.kind === "TrendsQuery") {

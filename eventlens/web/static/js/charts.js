@@ -4,6 +4,8 @@
 
 import uPlot from "/static/vendor/uplot-1.6.32/uPlot.esm.js";
 import { clear, fmtDuration, fmtNumber, fmtPercent, h, svg } from "./dom.js";
+import { funnelSelection, pointSelection, retentionSelection, tableSelection } from "./drill.js";
+import { pathsView } from "./paths.js";
 
 export const PALETTE = [
   "#1d4ed8", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d",
@@ -21,7 +23,7 @@ export function breakdownLabel(value) {
 
 function seriesName(s) {
   const base = s.label ?? s.name ?? "series";
-  const name = s.breakdown_value === undefined ? base : `${base} · ${breakdownLabel(s.breakdown_value)}`;
+  const name = s.breakdown_value === undefined ? base : `${base} · ${s.breakdown_label ?? breakdownLabel(s.breakdown_value)}`;
   return s.compare_label === "previous" ? `${name} (previous)` : name;
 }
 
@@ -76,7 +78,7 @@ const INT_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1
  * segment is dashed (as PostHog draws the incomplete period); `integers`: the values are
  * counts, so the y axis steps by whole numbers. The drawn y ticks are in `data-y-ticks`.
  */
-function lineChart(wrap, labels, series, height, { partial = false, integers = false, area = false } = {}) {
+function lineChart(wrap, labels, series, height, { partial = false, integers = false, area = false, onPick = null } = {}) {
   const xs = labels.map((_, i) => i);
   const last = labels.length - 1;
   const dashLast = partial && last >= 1;
@@ -145,7 +147,24 @@ function lineChart(wrap, labels, series, height, { partial = false, integers = f
   };
   const chart = new uPlot(opts, [xs, ...series.map((s) => s.data)], wrap);
   liveCharts.add({ chart, wrap, height });
+  if (onPick) pickOnClick(chart, series, onPick);
   return chart;
+}
+
+// A click on the plot picks the point under the cursor: its bucket, and the series whose value
+// there is nearest to the pointer.
+function pickOnClick(chart, series, onPick) {
+  chart.over.classList.add("pick");
+  chart.over.addEventListener("click", () => {
+    const i = chart.cursor.idx;
+    if (i === null || i === undefined || !series.length) return;
+    const y = chart.posToVal(chart.cursor.top, "y");
+    let best = 0;
+    series.forEach((s, j) => {
+      if (Math.abs((s.data[i] ?? Infinity) - y) < Math.abs((series[best].data[i] ?? Infinity) - y)) best = j;
+    });
+    onPick(best, i);
+  });
 }
 
 // -- bars: small SVG chart (grouped or stacked, negatives below zero) ------------------------
@@ -177,7 +196,7 @@ function barChart(wrap, categories, series, opts) {
 
 const TICK_CHAR_PX = 7; // 12 px system-ui digits and letters are about 6.5 px wide
 
-function barSvg(W, categories, series, { stacked, height, integers = true }) {
+function barSvg(W, categories, series, { stacked, height, integers = true, onPick = null }) {
   const H = height;
   const pad = { l: 64, r: 12, t: 12, b: 44 };
   let lo = 0;
@@ -241,6 +260,12 @@ function barSvg(W, categories, series, { stacked, height, integers = true }) {
         fill: s.color,
       });
       rect.append(svg("title", null, `${cat} · ${s.name}: ${fmtNumber(v)}`));
+      if (onPick) {
+        rect.classList.add("pick");
+        rect.dataset.series = String(j);
+        rect.dataset.index = String(i);
+        rect.addEventListener("click", () => onPick(j, i));
+      }
       root.append(rect);
     });
     if (i % every === 0) {
@@ -268,18 +293,27 @@ function legend(series) {
 
 function funnelGroups(results) {
   if (results.length && Array.isArray(results[0])) {
-    return results.map((steps) => ({ title: breakdownLabel(steps[0]?.breakdown_value), steps }));
+    return results.map((steps) => ({ title: steps[0]?.breakdown_label ?? breakdownLabel(steps[0]?.breakdown_value), steps }));
   }
   return [{ title: null, steps: results }];
 }
 
-function funnelView(wrap, results, compact) {
+function funnelView(wrap, results, compact, pick) {
   const groups = funnelGroups(results);
   for (const g of groups.slice(0, compact ? 3 : 10)) {
     const box = h("div", { class: "funnel" }, g.title ? h("h4", null, g.title) : null);
     g.steps.forEach((s, i) => {
       const bar = h("div", { class: "fbar" });
       bar.style.width = `${Math.max(s.conversion_from_first * 100, 0.5)}%`;
+      if (pick) {
+        bar.classList.add("pick");
+        bar.setAttribute("role", "button");
+        bar.tabIndex = 0;
+        bar.setAttribute("aria-label", `Persons at step ${i + 1}`);
+        const open = () => pick(funnelSelection(g.steps, i, false));
+        bar.addEventListener("click", open);
+        bar.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), open()));
+      }
       const stats = [
         `${fmtNumber(s.count)} persons`,
         `${fmtPercent(s.conversion_from_first)} of step 1`,
@@ -295,7 +329,8 @@ function funnelView(wrap, results, compact) {
           { class: "fstep" },
           h("div", { class: "fname" }, `${i + 1}. ${s.custom_name || s.name}`),
           h("div", { class: "ftrack" }, bar),
-          h("div", { class: "fstats" }, stats.join(" · ")),
+          h("div", { class: "fstats" }, stats.join(" · "),
+            pick && i > 0 ? h("button", { type: "button", class: "link dropped", onclick: () => pick(funnelSelection(g.steps, i, true)) }, `${fmtNumber(g.steps[i - 1].count - s.count)} dropped off`) : null),
         ),
       );
     });
@@ -321,7 +356,7 @@ export function cohortLabel(iso, period) {
   return period === "Hour" ? `${text} ${m[4]}:${m[5]}` : text;
 }
 
-function retentionTable(results, period, ongoing = false) {
+function retentionTable(results, period, ongoing = false, pick = null) {
   const periods = Math.max(0, ...results.map((r) => r.values.length));
   const word = (results[0]?.label || "Period 0").replace(/\s*\d+$/, "");
   const head = h(
@@ -345,6 +380,12 @@ function retentionTable(results, period, ongoing = false) {
         const td = h("td", { class: "num shade", title: `${fmtNumber(cell.count)} persons` }, fmtPercent(share));
         td.style.backgroundColor = `rgba(29, 78, 216, ${(0.08 + share * 0.8).toFixed(3)})`;
         if (share > 0.5) td.classList.add("dark");
+        if (pick) {
+          td.classList.add("pick");
+          td.tabIndex = 0;
+          td.addEventListener("click", () => pick(retentionSelection(r, k)));
+          td.addEventListener("keydown", (e) => e.key === "Enter" && pick(retentionSelection(r, k)));
+        }
         return td;
       }),
     );
@@ -405,6 +446,13 @@ export function numbers(kind, results) {
   };
 }
 
+// A numbers-table cell that opens its persons: the number as a button (same text).
+function cellPick(pick, kind, results, r, c, text) {
+  const sel = pick ? tableSelection(kind, results, r, c) : null;
+  if (!sel) return text;
+  return h("button", { type: "button", class: "cell-pick", title: "Show these persons", onclick: () => pick(sel) }, text);
+}
+
 function csvCell(v) {
   const t = String(v ?? "");
   return /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
@@ -414,7 +462,7 @@ export function toCsv({ headers, rows }) {
   return [headers, ...rows].map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
-function numbersTable(kind, results, filename) {
+function numbersTable(kind, results, filename, pick) {
   const data = numbers(kind, results);
   const fmt = (v, col) => (typeof v !== "number" ? v : data.percent?.has(col) ? fmtPercent(v) : data.duration?.has(col) ? fmtDuration(v) : fmtNumber(v));
   const table = h(
@@ -424,7 +472,7 @@ function numbersTable(kind, results, filename) {
     h(
       "tbody",
       null,
-      data.rows.map((r) => h("tr", null, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", { class: "num" }, fmt(v, i)))))),
+      data.rows.map((r, ri) => h("tr", null, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", { class: "num" }, cellPick(pick, kind, results, ri, i, fmt(v, i))))))),
     ),
   );
   const download = h("button", { type: "button", class: "secondary csv" }, "Download CSV");
@@ -505,10 +553,14 @@ function intervalWord(query) {
 }
 
 /** Draw `response` (the query API's answer to `query`) into `el`; `compact` for dashboard tiles. */
-export function renderResult(el, query, response, { compact = false, tall = false } = {}) {
+export function renderResult(el, query, response, { compact = false, tall = false, onPersons = null } = {}) {
   clear(el);
   const kind = query.kind;
   const results = response.results || [];
+  // `onPersons(selection)`: the persons behind a clicked number (drill.js); off on tiles.
+  // A formula's values are no set of persons: nothing to open.
+  const pick = compact || query.trendsFilter?.formula ? null : onPersons;
+  const pointPick = pick && ((rows) => (j, i) => pick(pointSelection(kind, rows[j], j, i)));
   const chart = h("div", { class: compact ? "chart compact" : "chart" });
   el.append(chart);
   const height = compact ? (tall ? 420 : 220) : 320;
@@ -526,18 +578,19 @@ export function renderResult(el, query, response, { compact = false, tall = fals
     const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: colors[i], complete: s.compare_label === "previous" }));
     const bars = ["ActionsBar", "ActionsUnstackedBar", "ActionsStackedBar"].includes(display);
     const partial = endsNow(query) && labels.length > 1 && !bars;
-    if (bars) barChart(chart, labels, series, { stacked: display === "ActionsStackedBar", height, integers: countsOnly(query) });
-    else lineChart(chart, labels, series, height, { partial, integers: countsOnly(query), area: display === "ActionsAreaGraph" });
+    const onPick = pointPick && pointPick(results);
+    if (bars) barChart(chart, labels, series, { stacked: display === "ActionsStackedBar", height, integers: countsOnly(query), onPick });
+    else lineChart(chart, labels, series, height, { partial, integers: countsOnly(query), area: display === "ActionsAreaGraph", onPick });
     if (partial) el.append(h("p", { class: "chart-note muted" }, `The last ${intervalWord(query)} is incomplete (dashed): it is still filling.`));
   } else if (kind === "LifecycleQuery") {
     const series = results.map((s) => ({ name: s.status, data: s.data, color: LIFECYCLE_COLORS[s.status] || "#475569" }));
-    barChart(chart, results[0]?.labels || [], series, { stacked: true, height });
+    barChart(chart, results[0]?.labels || [], series, { stacked: true, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "StickinessQuery") {
     const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] }));
     const trimmed = trimStickiness(results[0]?.labels || [], series);
-    barChart(chart, trimmed.labels, trimmed.series, { stacked: false, height });
+    barChart(chart, trimmed.labels, trimmed.series, { stacked: false, height, onPick: pointPick && pointPick(results) });
   } else if (kind === "FunnelsQuery") {
-    funnelView(chart, results, compact);
+    funnelView(chart, results, compact, pick);
   } else if (kind === "RetentionQuery") {
     const period = query.retentionFilter?.period || "Day";
     if (query.retentionFilter?.display === "ActionsLineGraph") {
@@ -547,14 +600,17 @@ export function renderResult(el, query, response, { compact = false, tall = fals
       chart.append(curve);
       lineChart(curve, means.map((_, k) => `${period} ${k}`), [{ name: "Mean retention (%)", data: means.map((v) => (v === null ? null : Math.round(v * 1000) / 10)), color: PALETTE[0] }], height);
     }
-    chart.append(retentionTable(results, period, endsNow(query)));
+    chart.append(retentionTable(results, period, endsNow(query), pick));
+  } else if (kind === "PathsQuery") {
+    pathsView(chart, query, response, { compact, onPersons: pick });
+    return;
   }
   if (compact && display === "ActionsTable" && kind === "TrendsQuery") {
     el.append(numbersTable(kind, results, "trends.csv"));
   } else if (!compact && kind !== "RetentionQuery") {
-    el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`));
+    el.append(numbersTable(kind, results, `${kind.replace("Query", "").toLowerCase()}.csv`, pick));
   } else if (!compact) {
-    const box = numbersTable(kind, results, "retention.csv");
+    const box = numbersTable(kind, results, "retention.csv", pick);
     box.open = false;
     el.append(box);
   }

@@ -2,7 +2,9 @@
 
 import { auditPage, invitePage, keysPage, loginPage, membersPage, resetPage } from "./account.js";
 import { api, describeError, session } from "./api.js";
+import { cohortPage, cohortsPage, listCohorts, newCohortPage } from "./cohorts.js";
 import { clear, h } from "./dom.js";
+import { personPage, personsPage } from "./persons.js";
 import { dashboardPage, dashboardsPage, insightPage, livePage } from "./views.js";
 
 const main = document.getElementById("main");
@@ -30,7 +32,9 @@ function onAuthError(err) {
 }
 
 function catalogFor(projectId) {
-  return api("GET", `/api/projects/${projectId}/catalog`).catch(() => null);
+  // The builder's cohort filter and breakdown pick from the project's cohorts.
+  const cohorts = listCohorts(projectId);
+  return api("GET", `/api/projects/${projectId}/catalog`).then(async (cat) => ({ ...cat, cohorts: await cohorts })).catch(() => null);
 }
 
 /** The organisation an admin manages (the first where the role is admin or owner). */
@@ -58,7 +62,7 @@ function renderHeader(project, view) {
     projectSelect.append(opt);
   }
   const pid = project ? project.id : projects[0]?.id;
-  const links = { insight: "insight", dashboards: "dashboards", live: "live" };
+  const links = { insight: "insight", dashboards: "dashboards", live: "live", persons: "persons", cohorts: "cohorts" };
   for (const [name, path] of Object.entries(links)) {
     const a = document.getElementById(`nav-${name}`);
     a.href = `#/p/${pid}/${path}`;
@@ -152,6 +156,11 @@ async function route(message) {
   else if (view === "dashboards" && parts[3]) dashboardPage(page, { ...ctx, dashboardId: Number(parts[3]) });
   else if (view === "dashboards") dashboardsPage(page, ctx);
   else if (view === "live") livePage(page, { ...ctx, catalog: catalogFor(project.id) });
+  else if (view === "persons" && parts[3]) personPage(page, { ...ctx, personId: decodeURIComponent(parts[3]) });
+  else if (view === "persons") personsPage(page, ctx);
+  else if (view === "cohorts" && parts[3] === "new") newCohortPage(page, { ...ctx, catalog: catalogFor(project.id) });
+  else if (view === "cohorts" && parts[3]) cohortPage(page, { ...ctx, cohortId: Number(parts[3]) });
+  else if (view === "cohorts") cohortsPage(page, ctx);
   else clear(page).append(h("h1", null, "Page not found"), h("p", null, h("a", { href: `#/p/${project.id}/insight` }, "Go to insights")));
 }
 

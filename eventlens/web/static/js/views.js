@@ -5,6 +5,7 @@ import { api, ApiError, describeError } from "./api.js";
 import { DATE_PRESETS, defaultModel, fromQuery, markError, OPERATORS, renderBuilder, toQuery } from "./builder.js";
 import { renderResult } from "./charts.js";
 import { clear, field, fmtNumber, h, select } from "./dom.js";
+import { openPersons } from "./persons.js";
 
 /** The posthog-python snippet shown while a project has no events. */
 export function snippetBox(token, title) {
@@ -82,7 +83,9 @@ export async function insightPage(main, { project, params, catalog, onAuthError,
       if (mine !== runId || !main.isConnected) return;
       stop();
       markError(form(), null);
-      renderResult(chartEl, query, res);
+      // A clicked number opens its persons (drill.js names which; paths put it in the query).
+      const onPersons = (sel) => openPersons(project, { source: { kind: "InsightActorsQuery", source: sel.source ?? query, ...sel.selector }, title: sel.title, count: sel.count, onAuthError });
+      renderResult(chartEl, query, res, { onPersons });
       metaEl.textContent = `Computed at ${timeText(new Date(), project.timezone)} (${project.timezone}) · data version ${res.data_version} · ${fmtNumber(res.timings?.total_ms)} ms`;
       saveEl.append(
         canSave
