@@ -43,7 +43,7 @@ function cohortOptions(cohorts) {
 }
 
 /** A filter row `{type: "cohort", operator: in|not_in, value: <cohort id>}` of the builder. */
-export function cohortFilterRow(f, i, { cohorts = lastList, bind, remove, redraw }) {
+export function cohortFilterRow(f, i, { cohorts = lastList, bind, remove, redraw, attrs = { "data-filter": i }, badge = `Filter ${i + 1}` }) {
   if (f.operator !== "in" && f.operator !== "not_in") f.operator = "in";
   const options = cohortOptions(cohorts);
   if (!options.some(([id]) => id === String(f.value))) f.value = options[0]?.[0] ?? (Number(f.value) > 0 ? String(f.value) : "");
@@ -57,14 +57,14 @@ export function cohortFilterRow(f, i, { cohorts = lastList, bind, remove, redraw
   };
   return h(
     "div",
-    { class: "row filter-row", "data-filter": i },
-    h("span", { class: "badge" }, `Filter ${i + 1}`),
+    { class: "row filter-row", ...attrs },
+    h("span", { class: "badge" }, badge),
     field("Of", bind(select({}, [["event", "event"], ["person", "person"], ["cohort", "cohort"]], "cohort"), (v) => v !== "cohort" && back(v))),
     field("Person", bind(select({}, [["in", "is in"], ["not_in", "is not in"]], f.operator), (v) => (f.operator = v))),
     options.length
       ? field("Cohort", bind(select({}, options, f.value), (v) => (f.value = v)))
       : h("p", { class: "muted" }, "No cohorts yet: make one on the Cohorts page."),
-    h("button", { type: "button", class: "icon", "aria-label": `Remove filter ${i + 1}`, onclick: remove }, "✕"),
+    h("button", { type: "button", class: "icon", "aria-label": `Remove ${badge.toLowerCase()}`, onclick: remove }, "✕"),
   );
 }
 
