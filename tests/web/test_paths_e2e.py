@@ -11,9 +11,25 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import SCREENSHOTS, UI
+from tests.web.conftest import SCREENSHOTS, UI, Site
+
+
+@pytest.fixture
+def actors_api(site: Site) -> None:
+    """Skip (not fail) on a branch without the actors API (h-actors): the server then refuses
+    the ActorsQuery kind itself. Any other answer, a 400 about a field included, runs the test."""
+    r = httpx.post(
+        f"{site.url}/api/projects/{site.a['id']}/query",
+        json={"query": {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0}},
+        headers={"Authorization": f"Bearer {site.a['api_key']}"},
+        timeout=60,
+    )
+    if r.status_code == 400 and "got 'ActorsQuery'" in r.text:
+        pytest.skip("needs the actors API (branch h-actors)")
 
 
 def query_in_url(page: Page) -> dict[str, Any]:
@@ -88,7 +104,7 @@ def test_paths_builder_and_sankey(ui: UI) -> None:
     assert page.locator("svg.sankey rect.dropoff").count() == len(dropoffs)
 
 
-def test_paths_edges_nodes_and_dropoffs_open_their_persons(ui: UI) -> None:
+def test_paths_edges_nodes_and_dropoffs_open_their_persons(ui: UI, actors_api: None) -> None:
     """Needs h-actors merged with h-paths (actors of a PathsQuery source)."""
     page = ui.page
     ui.login(ui.site.a["api_key"])

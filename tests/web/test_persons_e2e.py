@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.web.conftest import UI
+from tests.web.conftest import UI, Site
 
 TRENDS = {
     "kind": "TrendsQuery",
@@ -36,6 +37,20 @@ FUNNEL = {
         "funnelOrderType": "ordered",
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def _actors_api(site: Site) -> None:
+    """Skip (not fail) on a branch without the actors API (h-actors): the server then refuses
+    the ActorsQuery kind itself. Any other answer, a 400 about a field included, runs the test."""
+    r = httpx.post(
+        f"{site.url}/api/projects/{site.a['id']}/query",
+        json={"query": {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0}},
+        headers={"Authorization": f"Bearer {site.a['api_key']}"},
+        timeout=60,
+    )
+    if r.status_code == 400 and "got 'ActorsQuery'" in r.text:
+        pytest.skip("needs the actors API (branch h-actors)")
 
 
 def open_insight(ui: UI, query: dict[str, Any]) -> Page:
