@@ -6,7 +6,6 @@ event, behavioural counts in resolved windows, negation, nested groups)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
