@@ -24,6 +24,7 @@ from typing import Any
 
 from eventlens.bench.bounds import DAY_US, WEEK_US, query_bounds, retention_bounds, week_start
 from eventlens.bench.method import BreakdownCounts
+from eventlens.bench.query_data import cohort_window
 from eventlens.storage.event_table import Snapshot
 
 NULL_BREAKDOWN = "$$_posthog_breakdown_null_$$"
@@ -72,6 +73,7 @@ class ChdbPeer:
         chdb_session: Any = importlib.import_module("chdb.session")
 
         self.lo, self.hi = query_bounds(end)
+        self.end = end
         rows = sum(f.rows for f in snapshot.files)
         path.mkdir(parents=True, exist_ok=True)
         self.session: Any = chdb_session.Session(str(path))
@@ -176,6 +178,22 @@ class ChdbPeer:
             {v: (int(c), int(u)) for v, c, u in totals},
             other_persons,
         )
+
+    def q_trends_cohort(self) -> Any:
+        """As `DuckDBPeer.q_trends_cohort`: {day: (pageviews, persons)} of the cohort."""
+        lo, hi = cohort_window(self.end)
+        rows = self._rows(
+            f"""SELECT {self._index(self.lo, DAY_US)} AS d, count(), uniqExact(person_id)
+            FROM events
+            WHERE event = '$pageview' AND {self._in_range()}
+              AND person_id IN (
+                SELECT person_id FROM events WHERE event = 'purchase'
+                  AND timestamp >= fromUnixTimestamp64Micro({lo}, 'UTC')
+                  AND timestamp < fromUnixTimestamp64Micro({hi}, 'UTC')
+                GROUP BY person_id HAVING count() >= 2)
+            GROUP BY d"""
+        )
+        return {int(d): (int(c), int(u)) for d, c, u in rows}
 
     def q_trends_sum_filter(self) -> Any:
         first = week_start(self.lo)

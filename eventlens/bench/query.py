@@ -38,7 +38,13 @@ from eventlens.bench.chdb_peer import (
     ChdbPeer,
 )
 from eventlens.bench.method import BreakdownCounts, Cell, breakdown_mismatches, schedule
-from eventlens.bench.query_data import load_bench_table, load_import_table, query_mix
+from eventlens.bench.query_data import (
+    bench_cohorts,
+    cohort_window,
+    load_bench_table,
+    load_import_table,
+    query_mix,
+)
 from eventlens.generate.shape import DEFAULT_END
 from eventlens.query import normalise, parse_query
 from eventlens.query.parallel import ParallelEngine, resident_cache
@@ -69,9 +75,26 @@ class DuckDBPeer:
         self.con = duckdb.connect()
         self.src = _files_sql(snapshot)
         self.lo, self.hi = query_bounds(end)
+        self.cohort_lo, self.cohort_hi = cohort_window(end)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
+
+    def q_trends_cohort(self) -> Any:
+        """Per day: pageviews and distinct persons of the persons with >= 2 purchases in the
+        cohort's window: {day: (events, persons)}."""
+        rows = self._rows(
+            f"""WITH m AS (SELECT person_id FROM {self.src} WHERE event = 'purchase'
+                  AND epoch_us(timestamp) >= {self.cohort_lo}
+                  AND epoch_us(timestamp) < {self.cohort_hi}
+                GROUP BY person_id HAVING count(*) >= 2)
+            SELECT (epoch_us(timestamp) - {self.lo}) // {DAY_US} AS d, count(*),
+                   count(DISTINCT person_id)
+            FROM {self.src} WHERE event = '$pageview' AND epoch_us(timestamp) >= {self.lo}
+              AND epoch_us(timestamp) < {self.hi} AND person_id IN (SELECT person_id FROM m)
+            GROUP BY ALL"""
+        )
+        return {int(d): (int(c), int(u)) for d, c, u in rows}
 
     def run(self, name: str) -> Any:
         fn: Callable[[], Any] | None = getattr(self, f"q_{name}", None)
@@ -269,6 +292,11 @@ def agrees(name: str, peer: Any, ours: Any) -> bool | None:
             abs(peer.get(w, 0.0) - x) <= 1e-6 * max(1.0, abs(x))
             for w, x in enumerate(ours[0]["data"])
         )
+    if name == "trends_cohort":
+        days = len(ours[0]["data"])
+        return all(
+            peer.get(d, (0, 0)) == (ours[0]["data"][d], ours[1]["data"][d]) for d in range(days)
+        ) and all(0 <= d < days for d in peer)
     if name == "funnel":
         return bool(peer == [s["count"] for s in ours])
     if name == "funnel_breakdown":
@@ -506,7 +534,10 @@ def run_bench(
     now = NOW if end is None else end
     mix = {k: v for k, v in query_mix(now).items() if not queries or k in queries}
     normalised = {
-        k: normalise(parse_query(q), timezone="UTC", week_start=0, now=now) for k, q in mix.items()
+        k: normalise(
+            parse_query(q), timezone="UTC", week_start=0, now=now, cohorts=bench_cohorts(now)
+        )
+        for k, q in mix.items()
     }
     ours: dict[str, Any] = {}
     floor: dict[str, dict[str, float]] = {}

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from eventlens.generate import generate
 from eventlens.generate.shape import DEFAULT_END
+from eventlens.query.cohorts import CohortLookup, parse_definition, resolve, window
 from eventlens.storage.event_table import EventTable
 from eventlens.storage.schema import EVENT_SCHEMA, PERSON_NAMESPACE
 
@@ -79,6 +80,45 @@ def query_range(end: datetime = DEFAULT_END) -> dict[str, str]:
     return {"date_from": first.date().isoformat(), "date_to": last.date().isoformat()}
 
 
+# The mix's cohort: persons with at least two purchases in the 30 days before the data's end.
+BENCH_COHORT_ID = 1
+BENCH_COHORT_FILTERS = {
+    "properties": {
+        "type": "AND",
+        "values": [
+            {
+                "type": "behavioral",
+                "key": "purchase",
+                "event_type": "events",
+                "value": "performed_event_multiple",
+                "operator": "gte",
+                "operator_value": 2,
+                "time_value": 30,
+                "time_interval": "day",
+            }
+        ],
+    }
+}
+
+
+def cohort_window(end: datetime | None = None) -> tuple[int, int]:
+    """[lo, hi) epoch µs of the mix cohort's window, resolved at `end` (the mix's now)."""
+    return window(30, "day", "UTC", DEFAULT_END if end is None else end)
+
+
+def bench_cohorts(now: datetime) -> CohortLookup:
+    """The mix's cohorts by id, resolved at `now` (normalise's `cohorts=`)."""
+    cohort = resolve(
+        BENCH_COHORT_ID,
+        "repeat buyers",
+        members=None,
+        definition=parse_definition(BENCH_COHORT_FILTERS),
+        timezone="UTC",
+        now=now,
+    )
+    return {BENCH_COHORT_ID: cohort}.get
+
+
 def query_mix(end: datetime = DEFAULT_END) -> dict[str, dict[str, object]]:
     """benchmark.md's query mix over the last QUERY_DAYS days before `end`."""
     dr = query_range(end)
@@ -116,6 +156,18 @@ def query_mix(end: datetime = DEFAULT_END) -> dict[str, dict[str, object]]:
             "interval": "week",
             "dateRange": dr,
             "properties": [{"key": "country", "value": ["US", "DE", "GB"], "operator": "exact"}],
+        },
+        "trends_cohort": {
+            "kind": "TrendsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "$pageview", "math": "dau"},
+            ],
+            "interval": "day",
+            "dateRange": dr,
+            "properties": [
+                {"type": "cohort", "key": "id", "value": BENCH_COHORT_ID, "operator": "in"}
+            ],
         },
         "funnel": funnel,
         "funnel_breakdown": {

@@ -7,6 +7,7 @@ import typer
 from eventlens.cli import (
     backup,
     bench,
+    cohorts,
     deadletter,
     demo,
     explain,
@@ -47,6 +48,7 @@ for module in (
     slo,
     backup,
     users,
+    cohorts,
 ):
     module.register(app)
 

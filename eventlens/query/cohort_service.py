@@ -19,14 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventlens.errors import InvalidInput, PayloadTooLarge
 from eventlens.projects.cohorts import CohortRecord, CohortStore
 from eventlens.projects.store import Project
 from eventlens.query.cohorts import (
     MAX_MEMBERS,
+    BehavioralCondition,
     CohortLookup,
+    PersonCondition,
     ResolvedCohort,
+    conditions,
     definition_json,
     parse_definition,
     resolve,
@@ -246,9 +251,18 @@ class CohortService:
             return self.store.members(record.id)
         cohort = resolved(self.store, record, project, datetime.now(UTC))
         snapshot = self._pin(project.id)
-        columns = ["uuid", "event", "distinct_id", "person_id", "timestamp", "person_properties"]
-        events = load_events(snapshot.read(columns=columns)) if snapshot.version else []
-        return sorted(memberships([cohort], events))
+        if not snapshot.version:
+            return []
+        # Only what the conditions read: without a person condition, only the rows of the
+        # behavioural conditions' events and no person properties.
+        found = list(conditions(parse_definition(record.filters)))
+        by_person = any(isinstance(c, PersonCondition) for c in found)
+        columns = ["uuid", "event", "distinct_id", "person_id", "timestamp"]
+        table = snapshot.read(columns=[*columns, "person_properties"] if by_person else columns)
+        if not by_person:
+            names = sorted({c.key for c in found if isinstance(c, BehavioralCondition)})
+            table = table.filter(pc.is_in(table.column("event"), pa.array(names, pa.string())))
+        return sorted(memberships([cohort], load_events(table)))
 
     def persons(
         self, project: Project, cohort_id: int, limit: int = 100, offset: int = 0

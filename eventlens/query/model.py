@@ -151,7 +151,7 @@ class PropertyFilter(_Model):
     key: str = Field(min_length=1, max_length=MAX_TEXT)
     value: JsonValue = None
     # "in" / "not_in": cohort filters only (type "cohort", key "id", value the cohort id).
-    operator: Operator | Literal["in", "not_in"] = "exact"
+    operator: Literal[Operator, "in", "not_in"] = "exact"
     type: Literal["event", "person", "cohort"] = "event"
     label: Presentation = None
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from eventlens.query.cohorts import CohortLookup
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
 from eventlens.query.registry import get_engine
@@ -28,16 +29,21 @@ def run_on_events(
     week_start: int = 0,
     now: str | datetime,
     engine: str = "reference",
+    cohorts: CohortLookup | None = None,
 ) -> Any:
     """Write `events` into a temporary real event table, then parse -> normalise -> run `engine`
     on its latest snapshot. Raises what parse_query / normalise raise for a bad query.
 
     The table's bucketing needs person ids whose first 8 characters are hex; a fixture's
     free-form person ids are mapped to deterministic UUIDs for storage and mapped back when read,
-    so results never depend on it.
+    so results never depend on it. `cohorts`: the cohorts the query may name (by id).
     """
     normalised = normalise(
-        parse_query(query), timezone=timezone, week_start=week_start, now=parse_instant(now)
+        parse_query(query),
+        timezone=timezone,
+        week_start=week_start,
+        now=parse_instant(now),
+        cohorts=cohorts,
     )
     rows = event_rows(events)
     # Free-form person ids ("alice") are not valid bucket keys: store uuid5 aliases.

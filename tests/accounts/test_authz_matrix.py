@@ -46,6 +46,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/projects/{project_id}/insights/{insight_id}"): {"name": "renamed"},
     ("POST", "/api/projects/{project_id}/dashboards"): {"name": "d"},
     ("PATCH", "/api/projects/{project_id}/dashboards/{dashboard_id}"): {"name": "d2"},
+    ("POST", "/api/projects/{project_id}/cohorts"): {"name": "c", "is_static": True},
+    ("PATCH", "/api/projects/{project_id}/cohorts/{cohort_id}"): {"name": "c2"},
     ("POST", "/api/me/keys"): {"label": "m", "scopes": ["query:read"]},
     ("POST", "/api/me/password"): {"current_password": PASSWORD, "new_password": PASSWORD},
     ("PATCH", "/api/orgs/{org_id}/members/{user_id}"): {"role": "viewer"},
@@ -147,6 +149,7 @@ def _fill(op: Op, world: World, own: bool) -> str:
         key_id=MISSING,
         user_id=MISSING,
         query_id="0" * 32,  # no such refresh: an allowed caller gets the route's own 404
+        cohort_id=MISSING,  # an allowed caller gets the route's own 404 ("cohort ... not found")
     )
 
 

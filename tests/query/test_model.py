@@ -141,8 +141,9 @@ def test_posthog_property_group_nests_and_or() -> None:
             "breakdownFilter.breakdown_limit",
         ),
         (
+            # A cohort breakdown names cohort ids (test_cohorts_golden.py), not a property.
             trends(breakdownFilter={"breakdown": "x", "breakdown_type": "cohort"}),
-            "breakdownFilter.breakdown_type",
+            "breakdownFilter.breakdown",
         ),
         (trends(trendsFilter={"formula": "A/C"}), "trendsFilter.formula"),
         (trends(trendsFilter={"formula": "__import__('os')"}), "trendsFilter.formula"),

@@ -135,6 +135,10 @@ def membership(cohorts: Sequence[ResolvedCohort], source: Source, resident: bool
     return Membership(ids, masks, absent, static)
 
 
+def _same(a: pa.Array, b: pa.Array | None) -> bool:
+    return b is not None and (a is b or (len(a) == len(b) and a.equals(b)))
+
+
 def attach(frame: Frame, found: Membership) -> None:
     """Set `frame.cohorts` (and its history's) from a sub-task's membership."""
     for f in (frame, frame.history):
@@ -144,7 +148,10 @@ def attach(frame: Frame, found: Membership) -> None:
         ids = f.person_ids if f.person_ids is not None else pa.array([], pa.string())
         for cid, members in found.static.items():
             out[cid] = pc.is_in(ids, value_set=members).to_numpy(zero_copy_only=False)
-        if found.masks:
+        if found.masks and _same(ids, found.person_ids):
+            # Resident buckets: the scan and the frame share one person dictionary.
+            out.update(found.masks)
+        elif found.masks:
             assert found.person_ids is not None
             index = pc.index_in(ids, value_set=found.person_ids)
             valid = index.is_valid().to_numpy(zero_copy_only=False)
