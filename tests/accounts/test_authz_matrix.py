@@ -147,6 +147,7 @@ def _fill(op: Op, world: World, own: bool) -> str:
         key_id=MISSING,
         user_id=MISSING,
         query_id="0" * 32,  # no such refresh: an allowed caller gets the route's own 404
+        person_id="no-such-person",  # likewise: the persons routes' own 404
     )
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from eventlens.accounts.policy import Permission, Principal
 from eventlens.errors import InvalidQuery, NotFound
 from eventlens.projects.store import Project
+from eventlens.query.actors import is_actors_query, run_actors_query
 from eventlens.query.model import apply_filters_override
 from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
@@ -98,6 +99,8 @@ async def run_query(
     """
     project = access.project
     query = apply_filters_override(body.query, body.filters_override)
+    if is_actors_query(query):
+        return await _actors(project, query, body, service)
     try:
         outcome = await service.run(
             project.id,
@@ -126,6 +129,23 @@ async def run_query(
             "timezone": project.timezone,
             "client_query_id": body.client_query_id,
         }
+    )
+
+
+async def _actors(
+    project: Project, query: Any, body: QueryRequest, service: QueryService
+) -> Response:
+    """An ActorsQuery (eventlens.query.actors): the persons behind a number, or the list."""
+    try:
+        answer = await run_actors_query(
+            service, project.id, query, engine=body.engine, timeout=body.timeout
+        )
+    except InvalidQuery as exc:
+        if exc.field not in ("engine", "timeout", "query", "refresh"):
+            exc.field = f"query.{exc.field}" if exc.field else "query"
+        raise
+    return JSONBytes(
+        {**answer, "timezone": project.timezone, "client_query_id": body.client_query_id}
     )
 
 

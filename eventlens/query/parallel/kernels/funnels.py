@@ -357,8 +357,8 @@ def funnel_actors(params: Params, frame: Frame, cell: FunnelCell) -> np.ndarray:
     for value, steps, _, code in _per_person(params, scan):
         if value is not None and not folds(value, cell.breakdown, cell.kept):
             continue
-        level = len(steps)
-        if (level == cell.step) if cell.dropped else (level > cell.step):
+        reached = len(steps)
+        if (reached == cell.step) if cell.dropped else (reached > cell.step):
             out.add(code)
     return np.array(sorted(out), np.int64)
 
