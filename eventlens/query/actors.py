@@ -10,6 +10,7 @@
         -> the engine lists the cell's persons over the snapshot at version N (the kind's
            `<kind>_actors`, eventlens.query.kinds), in the query pool under the deadline
         -> search / person-property filters, one page in person id order, the persons' records
+        (the point's id list is kept for the next page: `_Lists`)
 
 The answer: PostHog's actors shape, `results` = [[person], ...] with `columns` ["person"],
 `total` (every matching person), `hasMore`, `limit`, `offset`, plus `data_version`, `engine`
@@ -18,7 +19,9 @@ and, for an insight point, `insight_value` (the number the insight shows there).
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,8 +139,23 @@ async def run_actors_query(
     snapshot = tables.snapshot(service.settings, project.id, outcome.data_version)
     computed = time.perf_counter()
 
+    key = (
+        project.id,
+        snapshot.version,
+        resolved_engine.name,
+        point.query.fingerprint,
+        # compare "previous" is the same query over other dates (the fingerprint is the
+        # current period's): the dates are part of the key.
+        point.query.date_from,
+        point.query.date_to,
+        repr(point.cell),
+    )
+
     def persons() -> dict[str, Any]:
-        ids = run_actors(resolved_engine, point.query, snapshot, point.cell, deadline)
+        ids = _LISTS.get(key)
+        if ids is None:
+            ids = run_actors(resolved_engine, point.query, snapshot, point.cell, deadline)
+            _LISTS.put(key, ids)
         listed = time.perf_counter()
         with read_only(state_db) as conn:
             page, total = list_persons(
@@ -160,6 +178,38 @@ async def run_actors_query(
 
     answer: dict[str, Any] = await service.pool.run_async(persons, deadline)
     return answer
+
+
+class _Lists:
+    """The last few points' person id lists, by (project, data version, engine, query
+    fingerprint, cell): the next page, another search or filter of the same point reads the
+    list instead of computing it again. Exact: a list is true at its data version forever.
+    Bounded by entries and by ids (a list above MAX_IDS is not kept)."""
+
+    ENTRIES = 32
+    MAX_IDS = 2_000_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> list[str] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], ids: list[str]) -> None:
+        if len(ids) > self.MAX_IDS:
+            return
+        with self._lock:
+            self._items[key] = ids
+            while len(self._items) > self.ENTRIES:
+                self._items.popitem(last=False)
+
+
+_LISTS = _Lists()
 
 
 def _ms(since: float) -> float:

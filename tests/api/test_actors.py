@@ -232,3 +232,15 @@ def test_bad_actors_fields_are_a_400(site: Site) -> None:
         r = site.post(query)
         assert r.status_code == 400, r.text
         assert r.json()["field"] == field, r.text
+
+
+def test_compare_previous_point_is_its_own_list(site: Site) -> None:
+    query = {**DAU, "compareFilter": {"compare": True}}
+    rows = site.post(query).json()["results"]
+    current = next(r for r in rows if r["compare_label"] == "current")
+    previous = next(r for r in rows if r["compare_label"] == "previous")
+    base = {"kind": "InsightActorsQuery", "source": query, "series": 0}
+    now = site.actors({**base, "compare": "current", "day": current["days"][-3]})
+    # The same bucket index of the previous week (no events then): not the current list again.
+    before = site.actors({**base, "compare": "previous", "day": previous["days"][-3]})
+    assert now["total"] == 3 and before["total"] == previous["data"][-3] == 0

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventlens.observability import tracing
 from eventlens.query import deadline
@@ -83,7 +84,7 @@ def _read_frame(params: KernelParams, task: SubTask, resident: bool) -> Frame:
 
 def actors_subtask(
     kind: str, params: KernelParams, cell: Any, task: SubTask, resident: bool = False
-) -> list[str]:
+) -> pa.Array:
     """The person ids of one sub-task behind `cell`: the kind's actors function (named in
     eventlens.query.kinds) over the task's rows. A person's events all lie in one sub-task, so
     the union over sub-tasks is exact."""
@@ -93,8 +94,8 @@ def actors_subtask(
     frame = _read_frame(params, task, resident)
     codes = function(params, frame, cell)
     if frame.person_ids is None or len(codes) == 0:
-        return []
-    ids: list[str] = frame.person_ids.take(pa.array(codes, pa.int64())).to_pylist()
+        return pa.array([], pa.string())
+    ids: pa.Array = frame.person_ids.take(pa.array(codes, pa.int64()))
     return ids
 
 
@@ -203,7 +204,14 @@ class ParallelEngine:
         fn = functools.partial(actors_subtask, plan.kind, plan.params, cell, resident=use_resident)
         with tracing.span("query.actors", {"eventlens.subtasks": len(plan.tasks)}):
             parts = executor.map(fn, list(plan.tasks), None)
-        return sorted(person for part in parts for person in part)
+        # Arrow sorts strings by their UTF-8 bytes: Python's code point order, in C.
+        every = (
+            pa.concat_arrays([p.cast(pa.string()) for p in parts])
+            if parts
+            else pa.array([], pa.string())
+        )
+        ordered: list[str] = every.take(pc.sort_indices(every)).to_pylist()
+        return ordered
 
     def explain(
         self, query: NormalisedQuery, snapshot: EventSource

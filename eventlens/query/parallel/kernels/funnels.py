@@ -21,7 +21,12 @@ from eventlens.query.model import FunnelsQuery, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
+from eventlens.query.parallel.kernels.common import (
+    breakdown_labels,
+    event_names,
+    keys_of,
+    person_set,
+)
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
 from eventlens.query.semantics.actors import FunnelCell, folds
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
@@ -351,7 +356,7 @@ def funnel_actors(params: Params, frame: Frame, cell: FunnelCell) -> np.ndarray:
             label_names = [*names, NULL_BREAKDOWN]
             ok = np.array([folds(v, cell.breakdown, cell.kept) for v in label_names], bool)
             hit &= ok[label]
-        codes: np.ndarray = np.unique(scan.person[chain[0][hit]])
+        codes = person_set(scan.person[chain[0][hit]], scan.n_persons)
         return codes
     out: set[int] = set()
     for value, steps, _, code in _per_person(params, scan):

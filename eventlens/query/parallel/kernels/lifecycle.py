@@ -23,7 +23,7 @@ from eventlens.query.parallel.frame import (
     first_per_person,
 )
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.parallel.kernels.common import event_names, keys_of, person_set, range_buckets
 from eventlens.query.semantics.actors import LifecycleCell
 from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
@@ -126,7 +126,7 @@ def lifecycle_actors(params: Params, frame: Frame, cell: LifecycleCell) -> np.nd
         hit = st.dormant & (st.b == cell.bucket)
     else:
         hit = getattr(st, cell.status) & (st.b - 1 == cell.bucket)
-    out: np.ndarray = np.unique(st.person[hit])
+    out = person_set(st.person[hit], frame.n_persons)
     return out
 
 

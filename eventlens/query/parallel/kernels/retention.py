@@ -24,7 +24,12 @@ from eventlens.query.parallel.frame import (
     first_per_person,
 )
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
+from eventlens.query.parallel.kernels.common import (
+    breakdown_labels,
+    event_names,
+    keys_of,
+    person_set,
+)
 from eventlens.query.parallel.kernels.compiled import retention_cells
 from eventlens.query.posthog_fields import retention_breakdown
 from eventlens.query.semantics.actors import RetentionCell, folds
@@ -165,7 +170,7 @@ def retention_actors(params: Params, frame: Frame, cell: RetentionCell) -> np.nd
             if folds(name, cell.breakdown, cell.kept)
         ]
     parts = [_cell_persons(params, frame, t, b, period, v, cell) for t, b, v in groups]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    return person_set(np.concatenate(parts), frame.n_persons) if parts else np.zeros(0, np.int64)
 
 
 def _cell_persons(
@@ -184,16 +189,16 @@ def _cell_persons(
     if rf.retentionType == "retention_first_time":
         first = first_per_person(frame, rows)
         first = first[~_started_before(params, frame, value)[frame.person[first]]]
-        members = np.unique(frame.person[first[period[first] == c]])
+        members = person_set(frame.person[first[period[first] == c]], frame.n_persons)
     else:
-        members = np.unique(frame.person[rows[period[rows] == c]])
+        members = person_set(frame.person[rows[period[rows] == c]], frame.n_persons)
     if k == 0:
         return members
     lo, hi = c + k, (t if rf.cumulative else c + k + 1)
     r = np.flatnonzero(back & (period >= lo) & (period < hi))
     keys, counts = np.unique(frame.person[r] * t + period[r], return_counts=True)
-    returned = np.unique((keys // t)[counts >= (rf.minimumOccurrences or 1)])
-    out: np.ndarray = np.intersect1d(members, returned)
+    returned = person_set((keys // t)[counts >= (rf.minimumOccurrences or 1)], frame.n_persons)
+    out: np.ndarray = np.intersect1d(members, returned, assume_unique=True)
     return out
 
 

@@ -24,6 +24,7 @@ from eventlens.query.parallel.kernels.cells import Cells, group_cells
 from eventlens.query.parallel.kernels.common import (
     event_names,
     keys_of,
+    person_set,
     range_buckets,
     trends_labels,
 )
@@ -369,7 +370,7 @@ def trends_actors(params: Params, frame: Frame, cell: TrendsCell) -> np.ndarray:
     else:
         b = bucket_index(ts, buckets.starts_us, buckets.end_us)
         hit = (b >= first) & (b <= last)
-    out: np.ndarray = np.unique(frame.person[rows[hit]])
+    out = person_set(frame.person[rows[hit]], frame.n_persons)
     return out
 
 
