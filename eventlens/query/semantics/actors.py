@@ -185,6 +185,9 @@ def resolve(nq: NormalisedQuery, sel: InsightActorsQuery, result: list[Any]) -> 
         return _stickiness(nq, q, sel, result)
     if isinstance(q, LifecycleQuery):
         return _lifecycle(nq, sel, result)
+    # PathsQuery (merged separately): its selector is inside the query itself
+    # (pathsFilter.pathStartKey / pathEndKey / pathDropoffKey), so it resolves to no cell:
+    # `Resolved(None, nq, <the edge's value>)`, and `path_actors(..., cell=None)` lists them.
     raise _bad(f"no actors for a {q.kind}", "source.kind")
 
 
