@@ -19,11 +19,14 @@ and, for an insight point, `insight_value` (the number the insight shows there).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from eventlens.errors import InvalidQuery
 from eventlens.persons.directory import PersonRecord, list_persons, read_only
@@ -60,7 +63,12 @@ def _keep(aq: ActorsQuery) -> Any:
 
 
 def _answer(aq: ActorsQuery, page: list[PersonRecord], total: int, **extra: Any) -> dict[str, Any]:
+    # The query's own key (the envelope's `fingerprint` / `cache_key`): actors answers are not
+    # kept by the result cache, only the insight part is.
+    canonical = orjson.dumps(aq.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     return {
+        "fingerprint": hashlib.sha256(canonical).hexdigest(),
+        "data_version": None,
         "results": [[r.to_json()] for r in page],
         "columns": ["person"],
         "types": ["Person"],
@@ -104,7 +112,7 @@ async def run_actors_query(
                 page, total = list_persons(
                     conn, None, search=aq.search, keep=keep, limit=aq.limit, offset=aq.offset
                 )
-            return _answer(aq, page, total, timings={"total_ms": _ms(started)})
+            return _answer(aq, page, total, engine="persons", timings={"total_ms": _ms(started)})
 
         result: dict[str, Any] = await service.pool.run_async(persons_list, deadline)
         return result

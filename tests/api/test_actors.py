@@ -120,6 +120,10 @@ def test_funnel_step_actors_are_the_converted_and_dropped_persons(site: Site) ->
         assert answer["total"] == 2 and answer["insight_value"] == 2
         assert sorted(_dids(answer)) == ["alice", "carol"]
         assert answer["engine"] == engine
+        # The envelope every query answer has (the declared QueryResponse).
+        assert {"fingerprint", "cache_key", "is_cached", "timezone", "timings", "kind"} <= set(
+            answer
+        )
         answers.append(answer["results"])
     assert answers[0] == answers[1]
     dropped = site.actors({"kind": "InsightActorsQuery", "source": FUNNEL, "funnelStep": -2})

@@ -144,8 +144,19 @@ async def _actors(
         if exc.field not in ("engine", "timeout", "query", "refresh"):
             exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
+    computed = datetime.now(UTC).isoformat()
     return JSONBytes(
-        {**answer, "timezone": project.timezone, "client_query_id": body.client_query_id}
+        {
+            # The envelope of every query answer (actors lists are computed per request).
+            "is_cached": False,
+            "last_refresh": computed,
+            "next_allowed_client_refresh": computed,
+            "cache_key": answer["fingerprint"],
+            "query_status": None,
+            **answer,
+            "timezone": project.timezone,
+            "client_query_id": body.client_query_id,
+        }
     )
 
 
