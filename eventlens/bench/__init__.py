@@ -1,4 +1,5 @@
-"""Benchmarks behind `eventlens bench ...` (docs/benchmark.md): capture, import, query, plot."""
+"""Benchmarks behind `eventlens bench ...` (docs/benchmark.md): capture, import, query, actors,
+plot."""
 
 # The public surface: the modules other components may import.
-__all__ = ["capture", "importer", "plot", "query", "query_data"]
+__all__ = ["actors", "capture", "importer", "plot", "query", "query_data"]

@@ -201,6 +201,27 @@ def bench_query(
             console.print(f"plot: {plot_report(report, plot_out)}")
 
 
+@bench_app.command("actors")
+def bench_actors(
+    size: str = typer.Option("1m", "--size", help="Events: 1m, 10m (or any count)."),
+    runs: int = typer.Option(5, "--runs", help="Timed runs per point after a warm-up."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the report here."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Time the persons behind funnel steps and a trends point (parallel vs reference)."""
+    from eventlens.bench.actors import run_actors_bench
+    from eventlens.generate import parse_count
+
+    if runs < 1:
+        fail("--runs must be >= 1")
+    root = settings_for(data_dir).data_dir / "bench"
+    report = run_actors_bench(
+        parse_count(size), root, runs, lambda line: console.print(line, soft_wrap=True)
+    )
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
 @bench_app.command("plot")
 def bench_plot(
     report_json: Path = typer.Argument(..., metavar="REPORT.json", help="A `bench query` JSON."),

@@ -8,6 +8,7 @@ FILE holds either the query object (`{"kind": "TrendsQuery", ...}`) or a whole r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import urllib.error
@@ -74,6 +75,7 @@ def run_local(
     project_id: int, body: dict[str, Any], engine: str | None, data_dir: Path | None
 ) -> dict[str, Any]:
     """Run in-process on the data directory (no API key: file access is the authority)."""
+    from eventlens.query.actors import is_actors_query, run_actors_query
     from eventlens.query.service import DEFAULT_ENGINE
     from eventlens.shadow.wiring import build_query_service
 
@@ -81,6 +83,24 @@ def run_local(
     # Keep stdout for the result: only warnings, as JSON lines on stderr.
     configure_logging("WARNING")
     store = SqliteMetadataStore(settings.meta_db)
+    query = body.get("query")
+    if is_actors_query(query):
+        try:
+            answer = asyncio.run(
+                run_actors_query(
+                    build_query_service(settings, store),
+                    project_id,
+                    query,
+                    engine=engine or body.get("engine") or DEFAULT_ENGINE,
+                    timeout=body.get("timeout"),
+                )
+            )
+        finally:
+            store.close()
+        actors: dict[str, Any] = orjson.loads(
+            orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
+        return actors
     try:
         outcome = build_query_service(settings, store).run_sync(
             project_id,
@@ -281,11 +301,41 @@ def _cohort_date(date: Any, unit: str) -> str:
     return text if unit == "Hour" else text[:10]
 
 
+def actors_table(response: dict[str, Any]) -> Table:
+    """An ActorsQuery page: one row per person (id, distinct ids, email / name, created)."""
+    offset = int(response.get("offset") or 0)
+    results = response.get("results") or []
+    shown = f"{offset + 1}-{offset + len(results)}" if results else "none"
+    title = f"Persons {shown} of {response.get('total', 0)}"
+    if response.get("insight_value") is not None:
+        title += f" (the insight shows {_num(response['insight_value'])})"
+    table = Table(title=title)
+    for column in ("person id", "distinct ids", "email / name", "created"):
+        table.add_column(column)
+    for (person,) in results:
+        dids = list(person.get("distinct_ids") or [])
+        props = person.get("properties") or {}
+        name = props.get("email") or props.get("name") or ""
+        table.add_row(
+            str(person.get("id")),
+            ", ".join(dids[:3]) + (f" (+{len(dids) - 3})" if len(dids) > 3 else ""),
+            str(name),
+            str(person.get("created_at") or "")[:19],
+        )
+    return table
+
+
 def render(response: dict[str, Any], kind: str | None) -> None:
     """Print `response` (the API's JSON) as Rich tables, by query kind."""
     results = response.get("results")
     kind = kind or response.get("kind")
-    if not results:
+    if kind == "ActorsQuery":
+        console.print(actors_table(response))
+        if response.get("hasMore"):
+            console.print(
+                f"[dim]more: offset {int(response.get('offset') or 0) + len(results or [])}[/dim]"
+            )
+    elif not results:
         console.print("[dim]no results[/dim]")
     elif kind == "FunnelsQuery":
         console.print(funnel_table(results))

@@ -2,4 +2,4 @@
 rewrite job that moves merged persons' events (docs/adr/0002)."""
 
 # The public surface: the modules other components may import.
-__all__ = ["merges", "model"]
+__all__ = ["directory", "merges", "model"]

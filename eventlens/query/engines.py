@@ -51,6 +51,29 @@ class ExplainingEngine(Engine, Protocol):
     ) -> tuple[InsightResult, PlanReport]: ...
 
 
+@runtime_checkable
+class ActorsEngine(Engine, Protocol):
+    """An engine that can also list the persons behind one number of an insight: `cell`
+    (eventlens.query.semantics.actors) resolved against the answer of `query` (or None for a
+    kind whose selector is inside its query, as paths). Returns sorted person ids."""
+
+    def actors(self, query: NormalisedQuery, snapshot: Snapshot, cell: Any) -> list[str]: ...
+
+
+def run_actors(
+    engine: Engine, query: NormalisedQuery, snapshot: Snapshot, cell: Any, deadline: Deadline
+) -> list[str]:
+    """Sorted person ids of `cell`, computed by `engine` with `deadline` current. InvalidQuery
+    (field "engine") for an engine without the actors capability."""
+    if not isinstance(engine, ActorsEngine):
+        raise InvalidQuery(
+            f"engine {engine.name!r} cannot list actors; use 'parallel' or 'reference'",
+            field="engine",
+        )
+    with using(deadline):
+        return engine.actors(query, snapshot, cell)
+
+
 def can_explain(engine: Engine) -> bool:
     """Does `engine` have the explain capability?"""
     return isinstance(engine, ExplainingEngine)

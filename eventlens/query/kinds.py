@@ -36,12 +36,18 @@ Q = TypeVar("Q", bound=InsightQuery)
 @dataclass(frozen=True)
 class InsightKind(Generic[Q]):
     """One insight kind. `reference`: "module:function" of the reference engine's
-    `run(nq, events) -> result`; `parallel`: "module:attribute" of the parallel engine's Kernel."""
+    `run(nq, events) -> result`; `parallel`: "module:attribute" of the parallel engine's Kernel.
+    `reference_actors` / `parallel_actors`: where each engine lists the persons behind one
+    number of the kind (docs/adr/0016-actors.md): the reference's `f(nq, events, cell) ->
+    set[person_id]` and the kernel module's `f(params, frame, cell) -> person codes` of one
+    partition (persons never cross partitions, so the union is exact)."""
 
     name: str
     model: type[Q]
     reference: str
     parallel: str
+    reference_actors: str
+    parallel_actors: str
 
     def narrow(self, nq: NormalisedQuery) -> NormalisedQuery[Q]:
         """`nq` typed as a query of this kind; TypeError if it is another kind."""
@@ -50,23 +56,28 @@ class InsightKind(Generic[Q]):
         return cast("NormalisedQuery[Q]", nq)
 
 
-def _kind(model: type[Q], module: str, function: str) -> InsightKind[Q]:
+def _kind(model: type[Q], module: str, function: str, actors: str) -> InsightKind[Q]:
     name = str(model.model_fields["kind"].default)
     return InsightKind(
         name=name,
         model=model,
         reference=f"eventlens.query.reference.{module}:{function}",
         parallel=f"eventlens.query.parallel.kernels.{module}:KERNEL",
+        # One function name in both engines' module of the kind.
+        reference_actors=f"eventlens.query.reference.{module}:{actors}",
+        parallel_actors=f"eventlens.query.parallel.kernels.{module}:{actors}",
     )
 
 
+# (model, module, insight function, actors function). A kind without actors of its own cells
+# (paths: its selector is inside the PathsQuery) still names its `<kind>_actors(..., cell=None)`.
 KINDS: tuple[InsightKind[Any], ...] = (
-    _kind(TrendsQuery, "trends", "run_trends"),
-    _kind(FunnelsQuery, "funnels", "run_funnels"),
-    _kind(RetentionQuery, "retention", "run_retention"),
-    _kind(StickinessQuery, "stickiness", "run_stickiness"),
-    _kind(LifecycleQuery, "lifecycle", "run_lifecycle"),
-    _kind(PathsQuery, "paths", "run_paths"),
+    _kind(TrendsQuery, "trends", "run_trends", "trends_actors"),
+    _kind(FunnelsQuery, "funnels", "run_funnels", "funnel_actors"),
+    _kind(RetentionQuery, "retention", "run_retention", "retention_actors"),
+    _kind(StickinessQuery, "stickiness", "run_stickiness", "stickiness_actors"),
+    _kind(LifecycleQuery, "lifecycle", "run_lifecycle", "lifecycle_actors"),
+    _kind(PathsQuery, "paths", "run_paths", "paths_actors"),
 )
 _BY_NAME: dict[str, InsightKind[Any]] = {k.name: k for k in KINDS}
 if {k.name: k.model for k in KINDS} != QUERY_KINDS:

@@ -984,3 +984,86 @@ def apply_filters_override(query: Any, override: Any) -> Any:
             )
         out["breakdownFilter"] = breakdown
     return out
+
+
+# -- ActorsQuery: the persons behind a number (docs/api.md "Actors") ---------------------------
+
+MAX_ACTORS_LIMIT = 10_000
+MAX_ACTORS_OFFSET = 10_000_000
+MAX_SEARCH = 200
+
+
+class InsightActorsQuery(_Model):
+    """PostHog's InsightActorsQuery: which point of `source` (an insight query, parsed by
+    `parse_query`) to list the persons of. Which fields apply depends on the source's kind
+    (eventlens.query.semantics.actors resolves them against the insight's answer)."""
+
+    kind: Literal["InsightActorsQuery"] = "InsightActorsQuery"
+    source: dict[str, JsonValue]
+    day: str | int | None = None
+    series: int | None = Field(default=None, ge=0, le=1000)
+    breakdown: JsonValue = None
+    compare: Literal["current", "previous"] | None = None
+    status: str | None = Field(default=None, max_length=MAX_TEXT)
+    interval: int | None = Field(default=None, ge=0, le=100_000)
+    funnelStep: int | None = Field(default=None, ge=-100, le=100)
+    funnelStepBreakdown: JsonValue = None
+    includeRecordings: Presentation = None
+    modifiers: Presentation = None
+    response: Presentation = None
+    version: Presentation = None
+    tags: Presentation = None
+
+
+class ActorsQuery(_Model):
+    """PostHog's ActorsQuery: persons of an insight point (`source`), or of the project
+    (`source` null), filtered by `search` and person `properties`, one page in person id order."""
+
+    kind: Literal["ActorsQuery"] = "ActorsQuery"
+    source: InsightActorsQuery | None = None
+    search: str | None = Field(default=None, max_length=MAX_SEARCH)
+    properties: Properties = Field(default_factory=list)
+    limit: int = Field(default=100, ge=1, le=MAX_ACTORS_LIMIT)
+    offset: int = Field(default=0, ge=0, le=MAX_ACTORS_OFFSET)
+    # PostHog's UI names its columns; EventLens answers the one column "person".
+    select: Presentation = None
+    orderBy: Presentation = None
+    modifiers: Presentation = None
+    response: Presentation = None
+    version: Presentation = None
+    tags: Presentation = None
+
+
+def parse_actors_query(obj: Any) -> ActorsQuery:
+    """Validate an ActorsQuery JSON object. InvalidQuery (field = path) for a wrong field, a
+    limit outside 1..MAX_ACTORS_LIMIT, or a `properties` filter that is not on persons. The
+    source insight is parsed later (`parse_query(source.source)`), so its errors name
+    `source.source.<field>`."""
+    if not isinstance(obj, dict):
+        raise InvalidQuery("query must be a JSON object", field=None)
+    _check_json_depth(obj)
+    try:
+        query = ActorsQuery.model_validate(obj)
+    except ValidationError as exc:
+        raise _invalid_from(exc) from None
+    _check_properties(query.properties, "properties")
+    for f in _leaf_filters(query.properties):
+        if f.type != "person":
+            raise InvalidQuery(
+                'properties: an ActorsQuery filters persons: each filter needs "type": "person"',
+                field="properties",
+            )
+    return query
+
+
+def _leaf_filters(
+    props: list[PropertyFilter | PropertyGroup] | PropertyGroup,
+) -> list[PropertyFilter]:
+    items = props.values if isinstance(props, PropertyGroup) else props
+    out: list[PropertyFilter] = []
+    for item in items:
+        if isinstance(item, PropertyGroup):
+            out.extend(_leaf_filters(item))
+        else:
+            out.append(item)
+    return out

@@ -21,7 +21,7 @@ from eventlens.observability.metrics import REGISTRY
 from eventlens.query.warmup import warm_resident
 from eventlens.runtime import build_runtime
 from eventlens.web import api, dashboard, openapi
-from eventlens.web.api import accounts, catalog, cohorts, insights, live
+from eventlens.web.api import accounts, catalog, cohorts, insights, live, persons
 from eventlens.web.api import shadow as shadow_api
 from eventlens.web.capture_routes import capture_routes
 from eventlens.web.deps import ingest_health
@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.install(app)  # /api/...: projects and queries (API key auth), 400 for bad requests
     app.include_router(accounts.router)  # login, account, members, keys (docs/api.md)
     app.include_router(shadow_api.router)  # GET /api/shadow/report (docs/shadow-mode.md)
+    app.include_router(persons.router)  # GET /api/projects/{id}/persons/{person_id}[/events]
     # The web dashboard: its small API (catalog, saved insights/dashboards, live events), page.
     for dashboard_router in (catalog.router, insights.router, live.router, cohorts.router):
         app.include_router(dashboard_router)

@@ -150,6 +150,7 @@ def _fill(op: Op, world: World, own: bool) -> str:
         user_id=MISSING,
         query_id="0" * 32,  # no such refresh: an allowed caller gets the route's own 404
         cohort_id=MISSING,  # an allowed caller gets the route's own 404 ("cohort ... not found")
+        person_id="no-such-person",  # likewise: the persons routes' own 404
     )
 
 

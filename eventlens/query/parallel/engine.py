@@ -12,9 +12,14 @@ import threading
 import time
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from eventlens.observability import tracing
 from eventlens.query import deadline
 from eventlens.query.engines import InsightResult
+from eventlens.query.kinds import kind as kind_named
+from eventlens.query.kinds import load as load_implementation
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import partials, resident_cache
 from eventlens.query.parallel.cohorts import attach, membership
@@ -24,7 +29,7 @@ from eventlens.query.parallel.executors import (
     default_executor,
     get_executor,
 )
-from eventlens.query.parallel.frame import load
+from eventlens.query.parallel.frame import Frame, load
 from eventlens.query.parallel.kernels import KernelParams, kernel_for
 from eventlens.query.parallel.merge import ExplainReport, TaskStats, merge_partials
 from eventlens.query.parallel.planner import DEFAULT_MIN_TASK_ROWS, Plan, SubTask, plan_query
@@ -47,17 +52,7 @@ def run_subtask(
     source = task.source
     resident = resident and bool(source.buckets)
     origin = "resident" if resident else ("memory" if source.table is not None else "parquet")
-    if resident:
-        deadline.check()
-        frame = concat_frames(
-            [resident_cache.CACHE.bucket(paths).frame(params.spec) for paths in source.buckets]
-        )
-        deadline.check()
-    else:
-        frame = load(source, params.spec)
-    cohorts = getattr(getattr(params, "nq", None), "cohorts", ())
-    if cohorts:  # membership masks over this sub-task's persons, before the kernel runs
-        attach(frame, membership(cohorts, source, resident))
+    frame = _read_frame(params, task, resident)
     read = time.perf_counter()
     partial = kernel.compute(params, frame)
     done = time.perf_counter()
@@ -74,6 +69,40 @@ def run_subtask(
         source=origin,
     )
     return partial, stats
+
+
+def _read_frame(params: KernelParams, task: SubTask, resident: bool) -> Frame:
+    """The task's rows as the kernel's LoadSpec asks: from resident buckets, else a scan."""
+    source = task.source
+    if resident and source.buckets:
+        deadline.check()
+        frame = concat_frames(
+            [resident_cache.CACHE.bucket(paths).frame(params.spec) for paths in source.buckets]
+        )
+        deadline.check()
+    else:
+        frame = load(source, params.spec)
+    cohorts = getattr(getattr(params, "nq", None), "cohorts", ())
+    if cohorts:  # membership masks over this sub-task's persons, before the kernel runs
+        attach(frame, membership(cohorts, source, resident))
+    return frame
+
+
+def actors_subtask(
+    kind: str, params: KernelParams, cell: Any, task: SubTask, resident: bool = False
+) -> pa.Array:
+    """The person ids of one sub-task behind `cell`: the kind's actors function (named in
+    eventlens.query.kinds) over the task's rows. A person's events all lie in one sub-task, so
+    the union over sub-tasks is exact."""
+    function = load_implementation(kind_named(kind).parallel_actors)
+    if not callable(function):
+        raise TypeError(f"{kind_named(kind).parallel_actors} is not a function")
+    frame = _read_frame(params, task, resident)
+    codes = function(params, frame, cell)
+    if frame.person_ids is None or len(codes) == 0:
+        return pa.array([], pa.string())
+    ids: pa.Array = frame.person_ids.take(pa.array(codes, pa.int64()))
+    return ids
 
 
 def traced_subtask(
@@ -168,6 +197,27 @@ class ParallelEngine:
         # runs where its bucket is resident; coalescing would mix owners.
         owns = getattr(self._executor(), "owns_buckets", False)
         return plan_query(query, snapshot, min_task_rows=0 if owns else self.min_task_rows)
+
+    def actors(self, query: NormalisedQuery, snapshot: EventSource, cell: Any) -> list[str]:
+        """Sorted person ids behind `cell` (eventlens.query.semantics.actors) of `query`'s
+        answer: every sub-task of the query's plan returns its persons of the cell (the kind's
+        actors function, next to its kernel), and the sets are disjoint, so their union is the
+        answer. `query` is the period's own query (compare "previous": the previous one's)."""
+        plan = self.plan(query, snapshot)
+        executor = self._executor()
+        rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
+        use_resident = getattr(executor, "fits_resident", resident_cache.CACHE.fits)(rows)
+        fn = functools.partial(actors_subtask, plan.kind, plan.params, cell, resident=use_resident)
+        with tracing.span("query.actors", {"eventlens.subtasks": len(plan.tasks)}):
+            parts = executor.map(fn, list(plan.tasks), None)
+        # Arrow sorts strings by their UTF-8 bytes: Python's code point order, in C.
+        every = (
+            pa.concat_arrays([p.cast(pa.string()) for p in parts])
+            if parts
+            else pa.array([], pa.string())
+        )
+        ordered: list[str] = every.take(pc.sort_indices(every)).to_pylist()
+        return ordered
 
     def explain(
         self, query: NormalisedQuery, snapshot: EventSource

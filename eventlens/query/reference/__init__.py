@@ -54,16 +54,22 @@ class ReferenceEngine:
         The one shortcut: rows of events no part of the query names are dropped before they
         become Python objects (a strict funnel, or a node for all events, keeps every row);
         `date_from = all` is first resolved against the earliest row of the whole snapshot."""
-        source = snapshot.read() if isinstance(snapshot, Snapshot) else snapshot
-        if isinstance(source, pa.Table) and source.num_rows:
-            if query.date_from is None:
-                earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
-                query = replace(query, date_from=query.all_start(earliest))
-            names = event_names(query.query)
-            # A cohort looks at each person's events of any name (semantics/cohorts.py).
-            if names is not None and not query.cohorts:
-                source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))
+        query, source = _read(query, snapshot)
         return self.run_events(query, load_events(source))
+
+    def actors(self, query: NormalisedQuery, snapshot: EventSource, cell: Any) -> list[str]:
+        """Sorted person ids behind `cell` (eventlens.query.semantics.actors) of `query`'s
+        answer, by the kind's actors rule (`<kind>_actors` in reference/<kind>.py). `query` is
+        the period's own query (compare "previous": the previous period's)."""
+        query, source = _read(query, snapshot)
+        check_resolved(query)
+        events = _with_cohorts(query, load_events(source))
+        deadline.check()
+        kind = kind_of(query)
+        rule = load(kind.reference_actors)
+        if not callable(rule):
+            raise TypeError(f"{kind.reference_actors} is not a function")
+        return sorted(rule(kind.narrow(query), events, cell))
 
     def run_events(self, query: NormalisedQuery, events: Sequence[Event]) -> InsightResult:
         """Run the rule of the query's kind over `events` (sorted by time, then uuid)."""
@@ -71,16 +77,37 @@ class ReferenceEngine:
         kind = kind_of(query)
         rule = rule_for(kind)
         check_resolved(query)
-        if query.cohorts:
-            events = with_members(query.cohorts, events)
-            names = event_names(query.query)
-            if names is not None:
-                events = [e for e in events if e.event in names]
+        events = _with_cohorts(query, events)
 
         def run(nq: NormalisedQuery) -> Any:
             return with_cohort_breakdown(nq, lambda one: rule(kind.narrow(one), events))
 
         return with_compare(query, run)
+
+
+def _with_cohorts(query: NormalisedQuery, events: Sequence[Event]) -> Sequence[Event]:
+    """`events` each carrying its person's cohort ids (what a cohort filter reads), then only
+    those of the names the query reads: `_read` keeps every name for a query with cohorts,
+    since membership looks at a person's events of any name."""
+    if not query.cohorts:
+        return events
+    events = with_members(query.cohorts, events)
+    names = event_names(query.query)
+    return events if names is None else [e for e in events if e.event in names]
+
+
+def _read(query: NormalisedQuery, snapshot: EventSource) -> tuple[NormalisedQuery, Any]:
+    """(query with `date_from = all` resolved, the rows it can look at)."""
+    source = snapshot.read() if isinstance(snapshot, Snapshot) else snapshot
+    if isinstance(source, pa.Table) and source.num_rows:
+        if query.date_from is None:
+            earliest = pc.min(source.column("timestamp").cast(pa.int64())).as_py()
+            query = replace(query, date_from=query.all_start(earliest))
+        names = event_names(query.query)
+        # A cohort looks at each person's events of any name (semantics/cohorts.py).
+        if names is not None and not query.cohorts:
+            source = source.filter(pc.is_in(source.column("event"), pa.array(sorted(names))))
+    return query, source
 
 
 def event_names(query: InsightQuery) -> set[str] | None:

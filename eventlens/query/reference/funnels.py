@@ -17,6 +17,7 @@ from eventlens.query.dates import to_us
 from eventlens.query.model import EventsNode, FunnelsQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import by_person
+from eventlens.query.semantics.actors import FunnelCell, folds
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
@@ -168,8 +169,11 @@ def _touch_value(
     return NULL_BREAKDOWN
 
 
-def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Any]:
-    """Funnel steps, or (with a breakdown) one step list per breakdown value."""
+def _per_value(
+    nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]
+) -> dict[str | None, list[PersonFunnel]]:
+    """Each person's funnel result, by breakdown value (None without a breakdown; persons who
+    reached no step are left out with a breakdown, kept with level 0 without one)."""
     q = nq.query
     ff = q.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
@@ -185,14 +189,14 @@ def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> l
     bf = q.breakdownFilter
     if bf is None or not isinstance(bf.breakdown, str):  # (cohort breakdowns: per cohort)
         results = [_person_result(q, evs, window) for evs in persons.values()]
-        return _steps_output(q, [r for r in results if r is not None], None)
+        return {None: [r for r in results if r is not None]}
 
     key, kind = bf.breakdown, bf.breakdown_type
 
     def value_of(e: Event) -> str:
         return breakdown_value(e, key, kind)
 
-    per_value: dict[str, list[PersonFunnel]] = defaultdict(list)
+    per_value: dict[str | None, list[PersonFunnel]] = defaultdict(list)
     attribution = ff.breakdownAttributionType
     for evs in persons.values():
         if attribution == "all_events":
@@ -213,9 +217,20 @@ def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> l
         else:
             value = _touch_value(q, evs, value_of, last=attribution == "last_touch")
         per_value[value].append(r)
+    return per_value
 
+
+def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Any]:
+    """Funnel steps, or (with a breakdown) one step list per breakdown value."""
+    q = nq.query
+    per_value = _per_value(nq, events)
+    bf = q.breakdownFilter
+    if bf is None or bf.breakdown is None:
+        return _steps_output(q, per_value[None], None)
     n = len(q.series)
-    finals = {v: float(sum(1 for r in rs if r.level == n)) for v, rs in per_value.items()}
+    finals = {
+        v: float(sum(1 for r in rs if r.level == n)) for v, rs in per_value.items() if v is not None
+    }
     kept, folded = rank_values(finals, bf.breakdown_limit)  # ranked by final-step count
     rows = [_steps_output(q, per_value[v], v) for v in kept]
     if NULL_BREAKDOWN in per_value:
@@ -224,3 +239,19 @@ def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> l
         other = [r for v in sorted(folded) for r in per_value[v]]
         rows.append(_steps_output(q, other, OTHER_BREAKDOWN))
     return rows
+
+
+def funnel_actors(
+    nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event], cell: FunnelCell
+) -> set[str]:
+    """The persons behind one funnel number (semantics.actors.FunnelCell): who reached the
+    step, or who reached the step before it and not it."""
+    out: set[str] = set()
+    for value, results in _per_value(nq, events).items():
+        if value is not None and not folds(value, cell.breakdown, cell.kept):
+            continue
+        for r in results:
+            hit = r.level == cell.step if cell.dropped else r.level > cell.step
+            if hit:
+                out.add(r.steps[0].person_id)
+    return out

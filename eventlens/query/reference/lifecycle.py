@@ -8,16 +8,18 @@ from typing import Any
 
 from eventlens.query.model import LifecycleQuery
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.semantics.actors import LifecycleCell
 from eventlens.query.semantics.buckets import range_buckets
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import properties_match, series_matches
 from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
 
-def run_lifecycle(
+def _statuses(
     nq: NormalisedQuery[LifecycleQuery], events: Sequence[Event]
-) -> list[dict[str, Any]]:
-    """Four series (new, returning, resurrecting, dormant) over the range's buckets."""
+) -> tuple[int, list[tuple[str, int, str]]]:
+    """(buckets, every (person, bucket, status)): the person's status in each bucket it has
+    one (dormant: active in the previous period, not in this one)."""
     q = nq.query
     node = q.series[0]
     buckets = range_buckets(nq, events)
@@ -32,8 +34,7 @@ def run_lifecycle(
         b = extended.index_of(e.ts)
         if b is not None:
             active[e.person_id].add(b)
-
-    data = {status: [0] * len(buckets) for status in STATUSES}
+    out: list[tuple[str, int, str]] = []
     for person, periods in active.items():
         first_period = extended.index_of(first_ts[person])
         for b in range(1, len(extended)):
@@ -44,7 +45,27 @@ def run_lifecycle(
                     status = "returning"  # active in the previous period
                 else:
                     status = "resurrecting"  # active before, not in the previous period
-                data[status][b - 1] += 1
+                out.append((person, b - 1, status))
             elif b - 1 in periods:
-                data["dormant"][b - 1] -= 1  # active last period, not this one: negative
-    return lifecycle_rows(node, buckets, data)
+                out.append((person, b - 1, "dormant"))  # active last period, not this one
+    return len(buckets), out
+
+
+def run_lifecycle(
+    nq: NormalisedQuery[LifecycleQuery], events: Sequence[Event]
+) -> list[dict[str, Any]]:
+    """Four series (new, returning, resurrecting, dormant) over the range's buckets."""
+    n, statuses = _statuses(nq, events)
+    data = {status: [0] * n for status in STATUSES}
+    for _, b, status in statuses:
+        data[status][b] += -1 if status == "dormant" else 1  # dormant is reported negative
+    return lifecycle_rows(nq.query.series[0], range_buckets(nq, events), data)
+
+
+def lifecycle_actors(
+    nq: NormalisedQuery[LifecycleQuery], events: Sequence[Event], cell: LifecycleCell
+) -> set[str]:
+    """The persons of one lifecycle status in one bucket (semantics.actors.LifecycleCell);
+    dormant: the persons counted negative there."""
+    _, statuses = _statuses(nq, events)
+    return {p for p, b, status in statuses if b == cell.bucket and status == cell.status}

@@ -150,6 +150,12 @@ def run_paths(nq: NormalisedQuery[PathsQuery], events: Sequence[Event]) -> list[
     return edge_rows(nq.query.pathsFilter, edges, drops)
 
 
+def paths_actors(nq: NormalisedQuery[PathsQuery], events: Sequence[Event], cell: None) -> list[str]:
+    """`path_actors` in the form of the actors rules (eventlens.query.kinds): a path's
+    selector is in its own pathsFilter, so `cell` is None."""
+    return path_actors(nq, events)
+
+
 def path_actors(nq: NormalisedQuery[PathsQuery], events: Sequence[Event]) -> list[str]:
     """The person ids (sorted) behind an edge or a drop-off, PostHog's meaning of the query's
     `pathsFilter.pathStartKey` / `pathEndKey` / `pathDropoffKey` (node keys like "2_/pricing"):

@@ -12,6 +12,7 @@ from eventlens.query import deadline
 from eventlens.query.dates import Buckets, to_us
 from eventlens.query.model import COUNT_PER_ACTOR_MATHS, EventsNode, TrendsQuery
 from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.semantics.actors import TrendsCell, folds
 from eventlens.query.semantics.breakdowns import breakdown_keys, event_breakdown, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile, range_buckets
 from eventlens.query.semantics.events import Event
@@ -184,3 +185,35 @@ def run_trends(nq: NormalisedQuery[TrendsQuery], events: Sequence[Event]) -> lis
     buckets = range_buckets(nq, events)
     per_series = [_series_rows(q, i, node, events, buckets) for i, node in enumerate(q.series)]
     return finish_trends(nq, per_series, buckets)
+
+
+def trends_actors(
+    nq: NormalisedQuery[TrendsQuery], events: Sequence[Event], cell: TrendsCell
+) -> set[str]:
+    """The persons behind one trends number (semantics.actors.TrendsCell): the persons of the
+    events the cell's math reads (for rolling actives: of the bucket's window)."""
+    q = nq.query
+    buckets = range_buckets(nq, events)
+    node = q.series[cell.series]
+    matching = _series_events(q, node, events)
+    keys = breakdown_keys(q.breakdownFilter)
+    if cell.breakdown is not None and keys is not None:
+        multiple = is_multiple(q.breakdownFilter)
+        matching = [
+            e
+            for e in matching
+            if folds(event_breakdown(e, keys, multiple), cell.breakdown, cell.kept)
+        ]
+    last = len(buckets) - 1 if cell.bucket is None else cell.bucket
+    first = 0 if cell.bucket is None or cell.through else cell.bucket
+    if node.math in ROLLING_DAYS:
+        n = ROLLING_DAYS[node.math]
+        # The union of the windows of the buckets selected (one bucket: its own window).
+        lo, hi = _wall_days(buckets.starts[first], -(n - 1)), _wall_days(buckets.starts[last], 1)
+        return {e.person_id for e in matching if lo < e.ts <= hi}
+    out: set[str] = set()
+    for e in matching:
+        index = buckets.index_of(e.ts)
+        if index is not None and first <= index <= last:
+            out.add(e.person_id)
+    return out

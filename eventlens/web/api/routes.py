@@ -12,6 +12,7 @@ from starlette.responses import Response
 from eventlens.accounts.policy import Permission, Principal
 from eventlens.errors import InvalidQuery, NotFound
 from eventlens.projects.store import Project
+from eventlens.query.actors import is_actors_query, run_actors_query
 from eventlens.query.model import apply_filters_override
 from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
@@ -99,6 +100,8 @@ async def run_query(
     """
     project = access.project
     query = apply_filters_override(body.query, body.filters_override)
+    if is_actors_query(query):
+        return await _actors(project, query, body, service)
     try:
         outcome = await service.run(
             project.id,
@@ -124,6 +127,34 @@ async def run_query(
             "cache_key": outcome.fingerprint,
             "query_status": None,
             **outcome.to_dict(),
+            "timezone": project.timezone,
+            "client_query_id": body.client_query_id,
+        }
+    )
+
+
+async def _actors(
+    project: Project, query: Any, body: QueryRequest, service: QueryService
+) -> Response:
+    """An ActorsQuery (eventlens.query.actors): the persons behind a number, or the list."""
+    try:
+        answer = await run_actors_query(
+            service, project.id, query, engine=body.engine, timeout=body.timeout
+        )
+    except InvalidQuery as exc:
+        if exc.field not in ("engine", "timeout", "query", "refresh"):
+            exc.field = f"query.{exc.field}" if exc.field else "query"
+        raise
+    computed = datetime.now(UTC).isoformat()
+    return JSONBytes(
+        {
+            # The envelope of every query answer (actors lists are computed per request).
+            "is_cached": False,
+            "last_refresh": computed,
+            "next_allowed_client_refresh": computed,
+            "cache_key": answer["fingerprint"],
+            "query_status": None,
+            **answer,
             "timezone": project.timezone,
             "client_query_id": body.client_query_id,
         }

@@ -86,8 +86,9 @@ class QueryRequest(BaseModel):
 
     query: dict[str, Any] = Field(
         description="An insight query in PostHog's query schema (TrendsQuery, FunnelsQuery, "
-        "RetentionQuery, StickinessQuery, LifecycleQuery, PathsQuery). Unsupported fields are "
-        "a 400.",
+        "RetentionQuery, StickinessQuery, LifecycleQuery, PathsQuery), or an ActorsQuery (the "
+        "persons behind one number of an insight, or the persons list; docs/api.md). "
+        "Unsupported fields are a 400.",
     )
     engine: str = Field(
         "parallel",

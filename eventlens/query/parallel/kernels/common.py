@@ -33,6 +33,15 @@ def keys_of(*props: Properties) -> set[PropKey]:
     return out
 
 
+def person_set(codes: np.ndarray, n_persons: int) -> np.ndarray:
+    """The distinct person codes among `codes`, ascending (a mark array: O(rows + persons),
+    cheaper than a sort-based unique on a partition's rows)."""
+    mark = np.zeros(n_persons, dtype=bool)
+    mark[codes] = True
+    out: np.ndarray = np.flatnonzero(mark)
+    return out
+
+
 def range_buckets(nq: NormalisedQuery, earliest_us: int | None) -> Buckets:
     """The query's buckets (`date_from = all` starts at the snapshot's earliest event)."""
     return nq.buckets(earliest_us)

@@ -9,7 +9,7 @@ kept as exact lists, so medians after the merge are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,14 @@ from eventlens.query.model import FunnelsQuery, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
+from eventlens.query.parallel.kernels.common import (
+    breakdown_labels,
+    event_names,
+    keys_of,
+    person_set,
+)
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
+from eventlens.query.semantics.actors import FunnelCell, folds
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
 from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
 
@@ -188,16 +194,29 @@ def _excluded(q: FunnelsQuery, p: _Person, steps: list[int], idx: list[int], win
     return False
 
 
-def compute(params: Params, frame: Frame) -> Partial:
+@dataclass
+class _Scan:
+    """One partition's rows that pass the global filters, as the funnel reads them (row order
+    kept: (person, ts, uuid)): person codes, µs, step bits, exclusion bits, breakdown label ids
+    (None without a breakdown) and the label names."""
+
+    person: np.ndarray
+    ts: np.ndarray
+    bits: np.ndarray
+    excl: np.ndarray
+    ids: np.ndarray | None
+    names: list[str]
+    n_persons: int
+
+
+def _scan(params: Params, frame: Frame) -> _Scan | None:
     q = params.nq.query
     ff = q.funnelsFilter
-    n = len(q.series)
-    out: Partial = {}
     if len(frame) == 0:
-        return out
+        return None
     rows = np.flatnonzero(frame.match(q.properties))
     if rows.size == 0:
-        return out
+        return None
     # No property filter (or one every row passes): the frame's columns as they are.
     every = rows.size == len(frame)
 
@@ -214,28 +233,60 @@ def compute(params: Params, frame: Frame) -> Partial:
     for e, ex in enumerate(ff.exclusions):
         excl[take(frame.node_mask(ex.event, ex.properties))] |= 1 << e
     bf = q.breakdownFilter
-    labels: list[str] | None = None
     ids: np.ndarray | None = None
     names: list[str] = []
     if bf is not None and isinstance(bf.breakdown, str):
         ids, names = breakdown_labels(frame, bf.breakdown, bf.breakdown_type)
         ids = take(ids)
-    person = take(frame.person)
+    return _Scan(take(frame.person), take(frame.ts), bits, excl, ids, names, frame.n_persons)
+
+
+def _fast(q: FunnelsQuery) -> bool:
+    """Can the compiled ordered pass (funnel_ordered) compute this funnel?"""
+    ff = q.funnelsFilter
+    return (
+        ff.funnelOrderType == "ordered"
+        and not ff.exclusions
+        and ff.breakdownAttributionType != "all_events"
+    )
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    q = params.nq.query
+    n = len(q.series)
+    out: Partial = {}
+    scan = _scan(params, frame)
+    if scan is None:
+        return out
+    if _fast(q):
+        return _vectorised(params, q, scan.person, scan.ts, scan.bits, scan.ids, scan.names)
+    for value, steps, p, _ in _per_person(params, scan):
+        _add(out, value, n, steps, p)
+    return out
+
+
+def _per_person(
+    params: Params, scan: _Scan
+) -> Iterator[tuple[str | None, list[int], _Person, int]]:
+    """(breakdown value, the best attempt's step rows, the person's rows, person code) of each
+    person (each person and value, for all_events attribution) who reached step 1 and was not
+    excluded; without a breakdown also those who reached no step are left out."""
+    q = params.nq.query
+    ff = q.funnelsFilter
+    person, bits, excl, ids, names = scan.person, scan.bits, scan.excl, scan.ids, scan.names
+    labels = [names[i] for i in ids.tolist()] if ids is not None else None
     attribution = ff.breakdownAttributionType
-    if ff.funnelOrderType == "ordered" and not ff.exclusions and attribution != "all_events":
-        return _vectorised(params, q, person, take(frame.ts), bits, ids, names)
-    if ids is not None:
-        labels = [names[i] for i in ids.tolist()]
     # Persons who can reach step 1: a first-step event (ordered) or any step event (unordered).
     opener = bits != 0 if ff.funnelOrderType == "unordered" else (bits & 1) == 1
-    candidates = np.zeros(frame.n_persons, bool)
+    candidates = np.zeros(scan.n_persons, bool)
     candidates[person[opener]] = True
     starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
-    ends = np.r_[starts[1:], rows.size]
-    ts_all = take(frame.ts).tolist()
+    ends = np.r_[starts[1:], person.size]
+    ts_all = scan.ts.tolist()
     bits_all, excl_all = bits.tolist(), excl.tolist()
     for count, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        if not candidates[person[a]]:
+        code = int(person[a])
+        if not candidates[code]:
             continue
         if count % 2048 == 0:
             deadline.check()
@@ -249,7 +300,7 @@ def compute(params: Params, frame: Frame) -> Partial:
         if labels is None:
             r = _person_result(q, p, everything, params.window_us)
             if r is not None:
-                _add(out, None, n, r[0], p)
+                yield None, r[0], p, code
             continue
         if attribution == "all_events":
             # The funnel is evaluated per value over the person's events carrying that value.
@@ -257,7 +308,7 @@ def compute(params: Params, frame: Frame) -> Partial:
                 subset = [k for k in everything if p.labels[k] == value]
                 r = _person_result(q, p, subset, params.window_us)
                 if r is not None and r[0]:
-                    _add(out, value, n, r[0], p)
+                    yield value, r[0], p, code
             continue
         r = _person_result(q, p, everything, params.window_us)
         if r is None or not r[0]:
@@ -273,8 +324,48 @@ def compute(params: Params, frame: Frame) -> Partial:
             value = next(
                 (p.labels[k] for k in touched if p.labels[k] != NULL_BREAKDOWN), NULL_BREAKDOWN
             )
-        _add(out, value, n, r[0], p)
-    return out
+        yield value, r[0], p, code
+
+
+def funnel_actors(params: Params, frame: Frame, cell: FunnelCell) -> np.ndarray:
+    """Person codes of this partition behind one funnel number (semantics.actors.FunnelCell),
+    from the same per-person levels the counts come from."""
+    q = params.nq.query
+    scan = _scan(params, frame)
+    if scan is None:
+        return np.zeros(0, np.int64)
+    if _fast(q):
+        ff = q.funnelsFilter
+        names = scan.names
+        null_id = names.index(NULL_BREAKDOWN) if NULL_BREAKDOWN in names else len(names)
+        level, label, chain = ordered_funnels(
+            scan.person,
+            scan.ts,
+            scan.bits,
+            len(q.series),
+            params.window_us,
+            scan.ids,
+            null_id,
+            ff.breakdownAttributionType,
+            ff.breakdownAttributionValue or 0,
+        )
+        if level.size == 0:
+            return np.zeros(0, np.int64)
+        hit = level == cell.step if cell.dropped else level > cell.step
+        if scan.ids is not None and cell.breakdown is not None:
+            label_names = [*names, NULL_BREAKDOWN]
+            ok = np.array([folds(v, cell.breakdown, cell.kept) for v in label_names], bool)
+            hit &= ok[label]
+        codes = person_set(scan.person[chain[0][hit]], scan.n_persons)
+        return codes
+    out: set[int] = set()
+    for value, steps, _, code in _per_person(params, scan):
+        if value is not None and not folds(value, cell.breakdown, cell.kept):
+            continue
+        reached = len(steps)
+        if (reached == cell.step) if cell.dropped else (reached > cell.step):
+            out.add(code)
+    return np.array(sorted(out), np.int64)
 
 
 def _unfiltered(props: Any) -> bool:

@@ -23,7 +23,8 @@ from eventlens.query.parallel.frame import (
     first_per_person,
 )
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.parallel.kernels.common import event_names, keys_of, person_set, range_buckets
+from eventlens.query.semantics.actors import LifecycleCell
 from eventlens.query.semantics.lifecycle import STATUSES, extended_buckets, lifecycle_rows
 
 Partial = np.ndarray  # shape (4, buckets): rows in STATUSES order
@@ -53,12 +54,22 @@ def prepare(nq: NormalisedQuery[LifecycleQuery], earliest_us: int | None) -> Par
     return Params(nq, spec, buckets, extended)
 
 
-def compute(params: Params, frame: Frame) -> Partial:
+@dataclass
+class _Statuses:
+    """Per active (person, extended period b) pair of one partition: its person code, b, and
+    which status it gives bucket b - 1 (new / returning / resurrecting), or dormant: inactive
+    in b + 1, so dormant in bucket b."""
+
+    person: np.ndarray
+    b: np.ndarray
+    new: np.ndarray
+    returning: np.ndarray
+    resurrecting: np.ndarray
+    dormant: np.ndarray
+
+
+def _statuses(params: Params, frame: Frame) -> _Statuses:
     q = params.nq.query
-    n = len(params.buckets)
-    out = np.zeros((4, n), np.int64)
-    if len(frame) == 0:
-        return out
     node = q.series[0]
     rows = np.flatnonzero(frame.match(q.properties) & frame.node_mask(node.event, node.properties))
     first = first_per_person(frame, rows)
@@ -86,12 +97,36 @@ def compute(params: Params, frame: Frame) -> Partial:
     is_new = counted & (first_period[person] == b)
     returning = counted & ~is_new & prev_active
     resurrecting = counted & ~is_new & ~prev_active
-    np.add.at(out[0], b[is_new] - 1, 1)
-    np.add.at(out[1], b[returning] - 1, 1)
-    np.add.at(out[2], b[resurrecting] - 1, 1)
     # Active in period b, not in b + 1 (inside the range): dormant in b + 1, reported negative.
     dormant = (b + 1 < m) & ~next_active
-    np.add.at(out[3], b[dormant], -1)
+    return _Statuses(person, b, is_new, returning, resurrecting, dormant)
+
+
+def compute(params: Params, frame: Frame) -> Partial:
+    n = len(params.buckets)
+    out = np.zeros((4, n), np.int64)
+    if len(frame) == 0:
+        return out
+    st = _statuses(params, frame)
+    b = st.b
+    np.add.at(out[0], b[st.new] - 1, 1)
+    np.add.at(out[1], b[st.returning] - 1, 1)
+    np.add.at(out[2], b[st.resurrecting] - 1, 1)
+    np.add.at(out[3], b[st.dormant], -1)
+    return out
+
+
+def lifecycle_actors(params: Params, frame: Frame, cell: LifecycleCell) -> np.ndarray:
+    """Person codes of this partition with lifecycle status `status` in bucket `bucket`
+    (semantics.actors.LifecycleCell; dormant: the persons counted negative there)."""
+    if len(frame) == 0:
+        return np.zeros(0, np.int64)
+    st = _statuses(params, frame)
+    if cell.status == "dormant":
+        hit = st.dormant & (st.b == cell.bucket)
+    else:
+        hit = getattr(st, cell.status) & (st.b - 1 == cell.bucket)
+    out = person_set(st.person[hit], frame.n_persons)
     return out
 
 

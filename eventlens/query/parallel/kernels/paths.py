@@ -328,10 +328,20 @@ def compute_actors(params: Params, frame: Frame) -> list[str]:
     """The person ids (sorted) of one partition that `pathsFilter.pathStartKey` / `pathEndKey`
     / `pathDropoffKey` select: the reference's `path_actors` rule (reference/paths.py), on
     this partition's persons. Raises InvalidQuery when no key is given or one is malformed."""
+    codes = paths_actors(params, frame, None)
+    if codes.size == 0 or frame.person_ids is None:
+        return []
+    ids: list[str] = frame.person_ids.take(codes).to_pylist()
+    return sorted(ids)
+
+
+def paths_actors(params: Params, frame: Frame, cell: None) -> np.ndarray:
+    """Person codes of this partition behind the query's own path keys (the actors rule of
+    eventlens.query.kinds; a path's selector is in its pathsFilter, so `cell` is None)."""
     select = actor_selector(params.nq.query.pathsFilter)
     paths = _paths(params, frame)
     if paths.person.size == 0 or frame.person_ids is None:
-        return []
+        return np.zeros(0, np.int64)
     names = paths.names
     ok = np.ones(frame.n_persons, bool)
     if select.start is not None or select.end is not None:
@@ -357,9 +367,7 @@ def compute_actors(params: Params, frame: Frame) -> list[str]:
         has = np.zeros(frame.n_persons, bool)
         has[paths.person[last[match]]] = True
         ok &= has
-    codes = np.flatnonzero(ok)
-    ids: list[str] = frame.person_ids.take(codes).to_pylist()
-    return sorted(ids)
+    return np.flatnonzero(ok)
 
 
 def merge_actors(partials: list[list[str]]) -> list[str]:

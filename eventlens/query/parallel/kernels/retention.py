@@ -24,9 +24,15 @@ from eventlens.query.parallel.frame import (
     first_per_person,
 )
 from eventlens.query.parallel.kernels import Kernel
-from eventlens.query.parallel.kernels.common import breakdown_labels, event_names, keys_of
+from eventlens.query.parallel.kernels.common import (
+    breakdown_labels,
+    event_names,
+    keys_of,
+    person_set,
+)
 from eventlens.query.parallel.kernels.compiled import retention_cells
 from eventlens.query.posthog_fields import retention_breakdown
+from eventlens.query.semantics.actors import RetentionCell, folds
 from eventlens.query.semantics.retention import breakdown_rows, cohort_rows, cumulative
 
 _CHUNK_CELLS = 4_000_000  # persons x periods per dense block (bounded memory)
@@ -110,22 +116,7 @@ def _cells(
     rf = q.retentionFilter
     t = len(params.periods)
     first_time = rf.retentionType == "retention_first_time"
-    excluded = np.zeros(frame.n_persons, bool)
-    if first_time:
-        bd = retention_breakdown(q.breakdownFilter)
-
-        def started(h: Frame) -> np.ndarray:
-            mask = np.asarray(
-                h.match(q.properties) & h.node_mask(rf.targetEntity.id, rf.targetEntity.properties),
-                dtype=bool,
-            )
-            if bd is not None:
-                ids, names = breakdown_labels(h, *bd)
-                mask &= ids == (names.index(value) if value in names else -1)
-            return mask
-
-        # A start event before the range: the person's first-ever one is not in range.
-        excluded = frame.seen_before(started)
+    excluded = _started_before(params, frame, value)
     back = _counted_returns(frame, back, period, t, rf.minimumOccurrences or 1, rf.cumulative)
     if t <= MAX_COMPILED_PERIODS:
         start = np.where(target, np.where(period >= 0, period, -2), -1)
@@ -134,6 +125,81 @@ def _cells(
         )
         return Partial(sizes, matrix)
     return _dense(frame, target, back, period, t, first_time, excluded)
+
+
+def _started_before(params: Params, frame: Frame, value: str | None) -> np.ndarray:
+    """Per person code (first-time retention only, else all False): a start event before the
+    range (with breakdown value `value`), so the person's first-ever one is not in range."""
+    q = params.nq.query
+    rf = q.retentionFilter
+    if rf.retentionType != "retention_first_time":
+        return np.zeros(frame.n_persons, bool)
+    bd = retention_breakdown(q.breakdownFilter)
+
+    def started(h: Frame) -> np.ndarray:
+        mask = np.asarray(
+            h.match(q.properties) & h.node_mask(rf.targetEntity.id, rf.targetEntity.properties),
+            dtype=bool,
+        )
+        if bd is not None:
+            ids, names = breakdown_labels(h, *bd)
+            mask &= ids == (names.index(value) if value in names else -1)
+        return mask
+
+    return frame.seen_before(started)
+
+
+def retention_actors(params: Params, frame: Frame, cell: RetentionCell) -> np.ndarray:
+    """Person codes of this partition behind one retention number (semantics.actors.
+    RetentionCell): the cohort's members, or those of them returning at the interval."""
+    q = params.nq.query
+    rf = q.retentionFilter
+    if len(frame) == 0:
+        return np.zeros(0, np.int64)
+    base = frame.match(q.properties)
+    target = base & frame.node_mask(rf.targetEntity.id, rf.targetEntity.properties)
+    back = base & frame.node_mask(rf.returningEntity.id, rf.returningEntity.properties)
+    period = bucket_index(frame.ts, params.periods.starts_us, params.periods.end_us)
+    groups: list[tuple[np.ndarray, np.ndarray, str | None]] = [(target, back, None)]
+    breakdown = retention_breakdown(q.breakdownFilter)
+    if breakdown is not None and cell.breakdown is not None:
+        ids, names = breakdown_labels(frame, *breakdown)
+        groups = [
+            (target & (ids == i), back & (ids == i), name)
+            for i, name in enumerate(names)
+            if folds(name, cell.breakdown, cell.kept)
+        ]
+    parts = [_cell_persons(params, frame, t, b, period, v, cell) for t, b, v in groups]
+    return person_set(np.concatenate(parts), frame.n_persons) if parts else np.zeros(0, np.int64)
+
+
+def _cell_persons(
+    params: Params,
+    frame: Frame,
+    target: np.ndarray,
+    back: np.ndarray,
+    period: np.ndarray,
+    value: str | None,
+    cell: RetentionCell,
+) -> np.ndarray:
+    rf = params.nq.query.retentionFilter
+    t = len(params.periods)
+    c, k = cell.cohort, cell.interval
+    rows = np.flatnonzero(target)
+    if rf.retentionType == "retention_first_time":
+        first = first_per_person(frame, rows)
+        first = first[~_started_before(params, frame, value)[frame.person[first]]]
+        members = person_set(frame.person[first[period[first] == c]], frame.n_persons)
+    else:
+        members = person_set(frame.person[rows[period[rows] == c]], frame.n_persons)
+    if k == 0:
+        return members
+    lo, hi = c + k, (t if rf.cumulative else c + k + 1)
+    r = np.flatnonzero(back & (period >= lo) & (period < hi))
+    keys, counts = np.unique(frame.person[r] * t + period[r], return_counts=True)
+    returned = person_set((keys // t)[counts >= (rf.minimumOccurrences or 1)], frame.n_persons)
+    out: np.ndarray = np.intersect1d(members, returned, assume_unique=True)
+    return out
 
 
 def _counted_returns(

@@ -15,6 +15,7 @@ from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec, bucket_index, distinct_keys
 from eventlens.query.parallel.kernels import Kernel
 from eventlens.query.parallel.kernels.common import event_names, keys_of, range_buckets
+from eventlens.query.semantics.actors import StickinessCell
 from eventlens.query.semantics.stickiness import criteria_of, stickiness_row
 
 Partial = dict[int, np.ndarray]  # series index -> histogram (index n-1: active in n intervals)
@@ -48,23 +49,43 @@ def compute(params: Params, frame: Frame) -> Partial:
         return out
     base = frame.match(q.properties)
     b_all = bucket_index(frame.ts, params.buckets.starts_us, params.buckets.end_us)
-    for i, node in enumerate(q.series):
-        rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties) & (b_all >= 0))
-        pairs, events = distinct_keys(frame.person[rows] * n + b_all[rows])
-        crit = criteria_of(q)
-        if crit is not None:  # stickinessCriteria: only intervals with enough events count
-            op, value = crit
-            keep = (
-                events >= value
-                if op == "gte"
-                else events <= value
-                if op == "lte"
-                else events == value
-            )
-            pairs = pairs[keep]
-        per_person = np.bincount(pairs // n, minlength=frame.n_persons)
+    for i in range(len(q.series)):
+        per_person = _active(params, frame, base, b_all, i)
         active = per_person[per_person > 0]
         out[i] = np.bincount(active - 1, minlength=n)[:n].astype(np.int64)
+    return out
+
+
+def _active(
+    params: Params, frame: Frame, base: np.ndarray, b_all: np.ndarray, i: int
+) -> np.ndarray:
+    """Per person code: how many intervals of the range count for series i."""
+    q = params.nq.query
+    n = len(params.buckets)
+    node = q.series[i]
+    rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties) & (b_all >= 0))
+    pairs, events = distinct_keys(frame.person[rows] * n + b_all[rows])
+    crit = criteria_of(q)
+    if crit is not None:  # stickinessCriteria: only intervals with enough events count
+        op, value = crit
+        keep = (
+            events >= value if op == "gte" else events <= value if op == "lte" else events == value
+        )
+        pairs = pairs[keep]
+    per_person: np.ndarray = np.bincount(pairs // n, minlength=frame.n_persons)
+    return per_person
+
+
+def stickiness_actors(params: Params, frame: Frame, cell: StickinessCell) -> np.ndarray:
+    """Person codes of this partition active in exactly (cumulative: at least) `intervals`
+    intervals (semantics.actors.StickinessCell)."""
+    if len(frame) == 0:
+        return np.zeros(0, np.int64)
+    base = frame.match(params.nq.query.properties)
+    b_all = bucket_index(frame.ts, params.buckets.starts_us, params.buckets.end_us)
+    per_person = _active(params, frame, base, b_all, cell.series)
+    hit = per_person >= cell.intervals if cell.at_least else per_person == cell.intervals
+    out: np.ndarray = np.flatnonzero(hit)
     return out
 
 

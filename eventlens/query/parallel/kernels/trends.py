@@ -24,9 +24,11 @@ from eventlens.query.parallel.kernels.cells import Cells, group_cells
 from eventlens.query.parallel.kernels.common import (
     event_names,
     keys_of,
+    person_set,
     range_buckets,
     trends_labels,
 )
+from eventlens.query.semantics.actors import TrendsCell, folds
 from eventlens.query.semantics.breakdowns import breakdown_keys, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile
 from eventlens.query.semantics.filters import (
@@ -338,6 +340,38 @@ def finish(
 ) -> list[dict[str, Any]]:
     per_series = [_series_rows(params, i, merged.get(i, {}), rerun) for i in params.series]
     return finish_trends(params.nq, per_series, params.buckets)
+
+
+def trends_actors(params: Params, frame: Frame, cell: TrendsCell) -> np.ndarray:
+    """Person codes of this partition behind one trends number (semantics.actors.TrendsCell):
+    the persons of the rows the cell's math reads (rolling actives: the bucket's window)."""
+    q = params.nq.query
+    if len(frame) == 0:
+        return np.zeros(0, np.int64)
+    node = q.series[cell.series]
+    rows = np.flatnonzero(frame.match(q.properties) & frame.node_mask(node.event, node.properties))
+    if node.math == "first_time_for_user":
+        rows = first_per_person(frame, rows)
+        rows = rows[~frame.seen_before(_matcher(q, node))[frame.person[rows]]]
+    keys = breakdown_keys(q.breakdownFilter)
+    if cell.breakdown is not None and keys is not None:
+        ids, names = trends_labels(frame, keys, is_multiple(q.breakdownFilter))
+        ok = np.array([folds(v, cell.breakdown, cell.kept) for v in names], bool)
+        rows = rows[ok[ids[rows]]] if ok.size else rows[:0]
+    buckets = params.buckets
+    last = len(buckets) - 1 if cell.bucket is None else cell.bucket
+    first = 0 if cell.bucket is None or cell.through else cell.bucket
+    ts = frame.ts[rows]
+    if node.math in ROLLING_DAYS:
+        n = ROLLING_DAYS[node.math]
+        lo = _wall_days(buckets.starts[first], -(n - 1))
+        hi = _wall_days(buckets.starts[last], 1)
+        hit = (ts > lo) & (ts <= hi)
+    else:
+        b = bucket_index(ts, buckets.starts_us, buckets.end_us)
+        hit = (b >= first) & (b <= last)
+    out = person_set(frame.person[rows[hit]], frame.n_persons)
+    return out
 
 
 KERNEL = Kernel("trends", prepare, compute, merge, finish)
