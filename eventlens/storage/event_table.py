@@ -147,7 +147,9 @@ class CompactionUnit:
             days = ", ".join(f"'{d.isoformat()}'" for d in self.days)
             return f"(bucket = {self.bucket} AND day IN ({days}))"
         lo, hi = self.span
-        return f"(bucket = {self.bucket} AND day >= '{lo.isoformat()}' AND day <= '{hi.isoformat()}')"
+        return (
+            f"(bucket = {self.bucket} AND day >= '{lo.isoformat()}' AND day <= '{hi.isoformat()}')"
+        )
 
 
 def _month_bounds(d: datetime.date) -> tuple[datetime.date, datetime.date]:

@@ -34,7 +34,9 @@ def rows_at(times: list[int], persons: int = 5, seed: int = 0) -> pa.Table:
     who = [person_id_for(1, f"u{int(i)}") for i in rng.integers(0, persons, len(times))]
     return pa.table(
         {
-            "uuid": [str(uuidlib.UUID(int=int(rng.integers(0, 2**62)) + i)) for i in range(len(times))],
+            "uuid": [
+                str(uuidlib.UUID(int=int(rng.integers(0, 2**62)) + i)) for i in range(len(times))
+            ],
             "event": ["e"] * len(times),
             "distinct_id": ["d"] * len(times),
             "person_id": who,
@@ -49,7 +51,9 @@ def rows_at(times: list[int], persons: int = 5, seed: int = 0) -> pa.Table:
 def daily(table: EventTable, days: int, per_day: int = 3, start: int = OCT1) -> None:
     """One append per day (one file per (day, bucket), as ingest writes them)."""
     for d in range(days):
-        table.append(rows_at([start + d * DAY + k * 1000 for k in range(per_day)], seed=d), log_offset=None)
+        table.append(
+            rows_at([start + d * DAY + k * 1000 for k in range(per_day)], seed=d), log_offset=None
+        )
 
 
 def content(table: EventTable, version: int | None = None) -> list[tuple[str, int]]:
@@ -59,7 +63,12 @@ def content(table: EventTable, version: int | None = None) -> list[tuple[str, in
 
 
 def test_period_starts_nest_in_the_month() -> None:
-    days = np.array([(datetime.date(2025, 10, d) - datetime.date(1970, 1, 1)).days for d in (1, 7, 8, 21, 22, 31)])
+    days = np.array(
+        [
+            (datetime.date(2025, 10, d) - datetime.date(1970, 1, 1)).days
+            for d in (1, 7, 8, 21, 22, 31)
+        ]
+    )
     as_dates = lambda a: [str(np.datetime64(int(x), "D")) for x in a]  # noqa: E731
     assert as_dates(period_starts(days, MONTH_LEVEL)) == ["2025-10-01"] * 6
     assert as_dates(period_starts(days, SEGMENT_LEVEL)) == [
