@@ -177,7 +177,8 @@ class ParallelEngine:
             reports.append(report)
             return result
 
-        result = with_compare(query, run)
+        with resident_cache.DEMAND.query():  # the background warm-up waits meanwhile
+            result = with_compare(query, run)
         return result, reports[0]
 
     def _explain(
