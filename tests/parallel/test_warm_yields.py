@@ -5,8 +5,8 @@ instead of queueing behind every bucket of every project. Asserted on the order 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,7 +15,7 @@ import pytest
 from eventlens.config import Settings
 from eventlens.projects.store import MetadataStore
 from eventlens.query import normalise, parse_query
-from eventlens.query.parallel import ParallelEngine, resident_cache
+from eventlens.query.parallel import ParallelEngine, resident, resident_cache
 from eventlens.query.warmup import warm_resident
 from eventlens.storage import tables
 from tests.parallel.support import seed_pageviews
@@ -46,7 +46,7 @@ def test_a_query_right_after_start_is_not_queued_behind_the_warm_up(
     lock = threading.Lock()
     warm_building = threading.Event()
     query_running = threading.Event()
-    real_build = resident_cache.build_bucket
+    real_build = resident.build_bucket
 
     def build(paths: Any) -> Any:
         warm = threading.current_thread().name == "warm"

@@ -69,7 +69,10 @@ def test_period_starts_nest_in_the_month() -> None:
             for d in (1, 7, 8, 21, 22, 31)
         ]
     )
-    as_dates = lambda a: [str(np.datetime64(int(x), "D")) for x in a]  # noqa: E731
+
+    def as_dates(a: np.ndarray) -> list[str]:
+        return [str(np.datetime64(int(x), "D")) for x in a]
+
     assert as_dates(period_starts(days, MONTH_LEVEL)) == ["2025-10-01"] * 6
     assert as_dates(period_starts(days, SEGMENT_LEVEL)) == [
         "2025-10-01", "2025-10-01", "2025-10-08", "2025-10-15", "2025-10-22", "2025-10-22",

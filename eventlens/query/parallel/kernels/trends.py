@@ -153,9 +153,9 @@ def compute(params: Params, frame: Frame) -> Partial:
                 )
             counted = one_pass[key]
             if counted is not None:
-                events, distinct, names = counted
+                events, distinct, shared_names = counted
                 count = distinct if _mode(node.math) == "distinct" else events
-                out[i] = _cells_of(events, count, names, n_buckets + 1)
+                out[i] = _cells_of(events, count, shared_names, n_buckets + 1)
                 continue
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
         if node.math == "first_time_for_user":
