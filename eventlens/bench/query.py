@@ -383,7 +383,7 @@ def request_costs(peers: _Peers, normalised: dict[str, Any], repeats: int = 15) 
     row has): auth, parse, normalise, pin, plan, serialise and HTTP, next to its engine time."""
     from eventlens.query.parallel.planner import plan_query
 
-    out: dict[str, Any] = {"plan_ms": {}}
+    out: dict[str, Any] = {"plan_ms": {}, "plan_first_ms": {}}
     for name, nq in normalised.items():
         times = []
         for _ in range(repeats):
@@ -391,18 +391,27 @@ def request_costs(peers: _Peers, normalised: dict[str, Any], repeats: int = 15) 
             plan_query(nq, peers.snapshot)
             times.append((time.perf_counter() - t0) * 1000)
         out["plan_ms"][name] = statistics.median(times)
+        # A new version's first plan: the same files in a new Snapshot (no memo yet).
+        fresh = Snapshot(peers.snapshot.version, peers.snapshot.buckets, peers.snapshot.files)
+        t0 = time.perf_counter()
+        plan_query(nq, fresh)
+        out["plan_first_ms"][name] = (time.perf_counter() - t0) * 1000
     if peers.api is not None:
         empty = dict(next(iter(peers.raw.values())))
         empty = {"kind": "TrendsQuery", "series": [{"event": "no such event"}]} | {
             k: v for k, v in empty.items() if k == "dateRange"
         }
         walls, engine = [], []
+        cpu0 = method_cpu() + peers.api.server_cpu_s()
         for _ in range(repeats):
             t0 = time.perf_counter()
             body = peers.api.query(empty)
             walls.append((time.perf_counter() - t0) * 1000)
             engine.append(float(body.get("timings", {}).get("execute_ms", 0.0)))
+        cpu = method_cpu() + peers.api.server_cpu_s() - cpu0
         out["empty_query"] = {
+            # CPU per request (client and server): what the path costs whatever the load.
+            "cpu_ms": cpu * 1000 / repeats,
             "wall_ms": statistics.median(walls),
             "engine_ms": statistics.median(engine),
             "fixed_ms": statistics.median(w - e for w, e in zip(walls, engine, strict=True)),
@@ -616,7 +625,9 @@ def run_bench(
             e = costs["empty_query"]
             progress(
                 f"request path: empty query {e['wall_ms']:.1f} ms through the API, engine "
-                f"{e['engine_ms']:.1f} ms, fixed {e['fixed_ms']:.1f} ms (load {e['load_1m']:.1f})"
+                f"{e['engine_ms']:.1f} ms, fixed {e['fixed_ms']:.1f} ms, CPU {e['cpu_ms']:.1f} "
+                f"ms per request (load {e['load_1m']:.1f}); first plan of a new snapshot "
+                + ", ".join(f"{k} {v:.1f} ms" for k, v in costs["plan_first_ms"].items())
             )
     finally:
         peers.close()
