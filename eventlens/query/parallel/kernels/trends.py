@@ -255,19 +255,17 @@ def _count_and_distinct(
 def _cells_of(
     events: np.ndarray, count: np.ndarray, names: list[str | None], n_slots: int
 ) -> dict[str | None, Cells]:
-    """Cells per label (the "count" / "distinct" shape of group_cells), empty labels left out."""
-    out: dict[str | None, Cells] = {}
-    for g, name in enumerate(names):
-        sl = slice(g * n_slots, (g + 1) * n_slots)
-        if events[sl].any():
-            out[name] = Cells(
-                events=events[sl].copy(),
-                count=count[sl].copy(),
-                total=np.zeros(n_slots, np.float64),
-                low=np.full(n_slots, np.inf),
-                high=np.full(n_slots, -np.inf),
-            )
-    return out
+    """Cells per label (the "count" / "distinct" shape of group_cells), empty labels left out.
+    Rows of the two arrays are views and the unused fields one shared array each: a long-tail
+    breakdown has thousands of labels, and Cells are never changed in place (merge copies)."""
+    by_group = events.reshape(len(names), n_slots)
+    counts = count.reshape(len(names), n_slots)
+    total = np.zeros(n_slots, np.float64)
+    low, high = np.full(n_slots, np.inf), np.full(n_slots, -np.inf)
+    return {
+        names[g]: Cells(events=by_group[g], count=counts[g], total=total, low=low, high=high)
+        for g in np.flatnonzero(by_group.any(axis=1)).tolist()
+    }
 
 
 def _number(is_set: bool, value: Any) -> float:
