@@ -554,10 +554,15 @@ def run_bench(
         from eventlens.bench.api import ApiServer
 
         root = _api_table_root(data_dir, table, size, data)
-        peers.api = ApiServer(root).start()
+        peers.api = ApiServer(root)
         first = next(iter(mix))
-        t0 = time.perf_counter()
-        peers.api.query(mix[first])  # right after the start: the warm-up has just begun
+        try:
+            peers.api.start()
+            t0 = time.perf_counter()
+            peers.api.query(mix[first])  # right after the start: the warm-up has just begun
+        except BaseException:
+            peers.close()  # never leave the server running
+            raise
         api_report = {
             "start_s": peers.api.started_s,
             "cold_first_query": first,
