@@ -70,10 +70,15 @@ class ApiServer:
             timeout=600,
         )
         self.started_s = 0.0
+        self.log_path = self.settings.data_dir / "bench-api-server.log"
+        self.log_offset = 0
 
     def start(self, timeout: float = 120.0) -> ApiServer:
         """Start the server and wait for /_health (its warm-up then runs in the background)."""
-        log = open(self.settings.data_dir / "bench-api-server.log", "ab")  # noqa: SIM115
+        self.log_path = self.settings.data_dir / "bench-api-server.log"
+        # Earlier runs' lines stay in the log: this run's start here.
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")  # noqa: SIM115
         env = {**os.environ, "EVENTLENS_CACHE_BACKEND": "off"}
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -111,6 +116,17 @@ class ApiServer:
             raise RuntimeError(f"API answered {response.status_code}: {response.text[:500]}")
         body: dict[str, Any] = response.json()
         return body
+
+    def wait_warm(self, timeout: float) -> float:
+        """Seconds until this run's server logged its warm-up of a project (or `timeout`)."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                if b'"event": "query.warm"' in f.read():
+                    break
+            time.sleep(0.2)
+        return time.perf_counter() - t0
 
     def server_cpu_s(self) -> float:
         """The server process's CPU seconds so far (user + system, /proc)."""

@@ -366,16 +366,6 @@ def _api_table_root(data_dir: Path, table: Any, size: int, data: Path | None) ->
     return root
 
 
-def _wait_warm(log: Path, timeout: float) -> float:
-    """Seconds until the server's warm-up logged project 1 (or `timeout`)."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if log.exists() and "query.warm" in log.read_text(errors="replace"):
-            break
-        time.sleep(0.2)
-    return time.perf_counter() - t0
-
-
 def request_costs(peers: _Peers, normalised: dict[str, Any], repeats: int = 15) -> dict[str, Any]:
     """The fixed costs around the engine, measured: planning a query of the mix on the pinned
     snapshot (the planner's per-snapshot memo makes repeats cheap; the first plan of a new
@@ -573,8 +563,7 @@ def run_bench(
             f"api: server up in {api_report['start_s']:.1f} s; first query ({first}) right "
             f"after start {api_report['cold_first_ms']:.0f} ms"
         )
-        log_path = root / "bench-api-server.log"
-        api_report["warm_wait_s"] = _wait_warm(log_path, 600)
+        api_report["warm_wait_s"] = peers.api.wait_warm(600)
         progress(f"api: warm-up logged after {api_report['warm_wait_s']:.1f} s more")
     normalised = {
         k: normalise(parse_query(q), timezone="UTC", week_start=0, now=now) for k, q in mix.items()
