@@ -38,6 +38,7 @@ from eventlens.bench.chdb_peer import (
     ChdbPeer,
 )
 from eventlens.bench.method import BreakdownCounts, Cell, breakdown_mismatches, schedule
+from eventlens.bench.method import _cpu_s as method_cpu
 from eventlens.bench.query_data import (
     bench_cohorts,
     cohort_window,
@@ -53,7 +54,8 @@ from eventlens.storage.event_table import Snapshot
 
 NOW = DEFAULT_END
 # "ray": the parallel engine on the Ray executor (bucket-owner actors, deploy-cluster.md).
-ENGINES = ("parallel", "duckdb", "chdb", "reference", "ray")
+# "api": the parallel engine through a real `eventlens serve` on loopback (--api, bench/api.py).
+ENGINES = ("parallel", "api", "duckdb", "chdb", "reference", "ray")
 PEERS = ("duckdb", "chdb", "reference")
 REFERENCE_MAX_EVENTS = 10_000_000  # benchmark.md: the reference engine runs at 1m and 10m only
 OTHER_BREAKDOWN = "$$_posthog_breakdown_other_$$"
@@ -375,6 +377,9 @@ class _Peers:
         self.ray_report: dict[str, Any] = {}
         self.duck: DuckDBPeer | None = None
         self.chdb: ChdbPeer | None = None
+        self.api: Any = None  # the ApiServer while the "api" engine runs
+        self.raw: dict[str, dict[str, Any]] = {}  # the mix's queries as sent to the API
+        self.api_timings: dict[str, list[dict[str, float]]] = {}  # server timings per query
 
     def open(self, engine: str) -> dict[str, Any] | None:
         """Prepare `engine`; its load report (chdb: load time, bytes on disk), if any."""
@@ -394,6 +399,9 @@ class _Peers:
         return None
 
     def close(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self.ray is not None:
             # Per owner: its share of the resident bytes (the balance of the map).
             self.ray_report["workers"] = [vars(w) for w in self.ray.workers()]
@@ -411,9 +419,75 @@ class _Peers:
         if engine == "ray":
             ray_engine = ParallelEngine(self.ray)
             return lambda: ray_engine.run(nq, self.snapshot)
+        if engine == "api":
+            return lambda: self._api_call(name)
         peer: DuckDBPeer | ChdbPeer | None = self.duck if engine == "duckdb" else self.chdb
         assert peer is not None
         return lambda: peer.run(name)
+
+    def _api_call(self, name: str) -> Any:
+        body = self.api.query(self.raw[name])
+        self.api_timings.setdefault(name, []).append(dict(body.get("timings", {})))
+        return body["results"]
+
+
+def _api_table_root(data_dir: Path, table: Any, size: int, data: Path | None) -> Path:
+    """The data directory the API server serves: the import's own (project 1), or for the
+    generator's table a directory whose project 1 table is a link to it."""
+    from eventlens.config import Settings
+
+    if data is not None:
+        return data_dir / f"import-{data.stem}"
+    root = data_dir / f"api-{size}"
+    link = Settings().with_data_dir(root).event_table_dir(1)
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(str(table.path)).resolve(), target_is_directory=True)
+    return root
+
+
+def request_costs(peers: _Peers, normalised: dict[str, Any], repeats: int = 15) -> dict[str, Any]:
+    """The fixed costs around the engine, measured: planning a query of the mix on the pinned
+    snapshot (the planner's per-snapshot memo makes repeats cheap; the first plan of a new
+    snapshot is reported apart), and, through the API, a query that reads nothing (an event no
+    row has): auth, parse, normalise, pin, plan, serialise and HTTP, next to its engine time."""
+    from eventlens.query.parallel.planner import plan_query
+
+    out: dict[str, Any] = {"plan_ms": {}, "plan_first_ms": {}}
+    for name, nq in normalised.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            plan_query(nq, peers.snapshot)
+            times.append((time.perf_counter() - t0) * 1000)
+        out["plan_ms"][name] = statistics.median(times)
+        # A new version's first plan: the same files in a new Snapshot (no memo yet).
+        fresh = Snapshot(peers.snapshot.version, peers.snapshot.buckets, peers.snapshot.files)
+        t0 = time.perf_counter()
+        plan_query(nq, fresh)
+        out["plan_first_ms"][name] = (time.perf_counter() - t0) * 1000
+    if peers.api is not None:
+        empty = dict(next(iter(peers.raw.values())))
+        empty = {"kind": "TrendsQuery", "series": [{"event": "no such event"}]} | {
+            k: v for k, v in empty.items() if k == "dateRange"
+        }
+        walls, engine = [], []
+        cpu0 = method_cpu() + peers.api.server_cpu_s()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            body = peers.api.query(empty)
+            walls.append((time.perf_counter() - t0) * 1000)
+            engine.append(float(body.get("timings", {}).get("execute_ms", 0.0)))
+        cpu = method_cpu() + peers.api.server_cpu_s() - cpu0
+        out["empty_query"] = {
+            # CPU per request (client and server): what the path costs whatever the load.
+            "cpu_ms": cpu * 1000 / repeats,
+            "wall_ms": statistics.median(walls),
+            "engine_ms": statistics.median(engine),
+            "fixed_ms": statistics.median(w - e for w, e in zip(walls, engine, strict=True)),
+            "load_1m": os.getloadavg()[0],
+        }
+    return out
 
 
 def _interleaved(
@@ -430,6 +504,11 @@ def _interleaved(
     reference engine stops after `reference_runs` rounds when given."""
     names = list(normalised)
     cells = {(e, q): Cell() for e in engines for q in names}
+    if peers.api is not None:  # a request costs the client and the server
+        api = peers.api
+        for q in names:
+            if ("api", q) in cells:
+                cells[("api", q)].cpu_source = lambda: method_cpu() + api.server_cpu_s()
     first: dict[tuple[str, str], dict[str, Any]] = {}
     for r, name, engine in schedule(engines, names, runs + 1):
         if engine == "reference" and reference_runs and r > reference_runs:
@@ -442,7 +521,7 @@ def _interleaved(
             row["first_ms"] = (time.perf_counter() - t0) * 1000
             if engine in ("duckdb", "chdb") and answer is None:
                 row["expressible"] = False
-            elif engine in ("reference", "ray"):
+            elif engine in ("reference", "ray", "api"):
                 row["equal_to_parallel"] = same(answer, ours[name])
             elif engine != "parallel":
                 row["equal_to_parallel"] = agrees(name, answer, ours[name])
@@ -495,6 +574,7 @@ def run_bench(
     queries: list[str] | None = None,
     data: Path | None = None,
     ray_workers: int = 2,
+    api: bool = False,
 ) -> dict[str, Any]:
     """Load (or reuse) the data under `data_dir` (`bench-N/`, chdb's copy in `bench-N.chdb/`),
     then time every (engine, query) (`queries`: a subset of the mix by name), interleaved.
@@ -505,7 +585,12 @@ def run_bench(
 
     `data`: benchmark on this Parquet / JSON-lines file instead of the generator's data,
     imported with `eventlens import` (into `import-<name>/` under `data_dir`, reused); the mix
-    then covers the last 30 days before the day after its last event, and `size` is unused."""
+    then covers the last 30 days before the day after its last event, and `size` is unused.
+
+    `api`: also engine "api" (bench/api.py), the parallel engine through a real server on
+    loopback, interleaved with the others; the report adds `api` (its start, the cold first
+    query sent right after the start, the warm-up's duration, the server's timings per query)
+    and `request_costs` (planning per snapshot, the request path's fixed cost)."""
     started = time.perf_counter()
     peers_ray: _Peers | None = None
     if "ray" in engines:
@@ -529,10 +614,37 @@ def run_bench(
     progress(f"data: {size:,} events, {len(snapshot.files)} files, ready in {load_s:.1f} s")
     peers = _Peers(snapshot, chdb_path, end)
     peers.ray_workers = ray_workers
+    api_report: dict[str, Any] = {}
     if peers_ray is not None:
         peers.ray, peers.ray_report = peers_ray.ray, peers_ray.ray_report
     now = NOW if end is None else end
     mix = {k: v for k, v in query_mix(now).items() if not queries or k in queries}
+    peers.raw = mix
+    if api:
+        from eventlens.bench.api import ApiServer
+
+        root = _api_table_root(data_dir, table, size, data)
+        peers.api = ApiServer(root)
+        first = next(iter(mix))
+        try:
+            peers.api.start()
+            t0 = time.perf_counter()
+            peers.api.query(mix[first])  # right after the start: the warm-up has just begun
+        except BaseException:
+            peers.close()  # never leave the server running
+            raise
+        api_report = {
+            "start_s": peers.api.started_s,
+            "cold_first_query": first,
+            "cold_first_ms": (time.perf_counter() - t0) * 1000,
+            "cold_load_1m": os.getloadavg()[0],
+        }
+        progress(
+            f"api: server up in {api_report['start_s']:.1f} s; first query ({first}) right "
+            f"after start {api_report['cold_first_ms']:.0f} ms"
+        )
+        api_report["warm_wait_s"] = peers.api.wait_warm(600)
+        progress(f"api: warm-up logged after {api_report['warm_wait_s']:.1f} s more")
     normalised = {
         k: normalise(
             parse_query(q), timezone="UTC", week_start=0, now=now, cohorts=bench_cohorts(now)
@@ -575,8 +687,25 @@ def run_bench(
                 f"{info['bytes_on_disk'] / 1e6:.1f} MB on disk"
             )
         active.append(engine)
+    if api:
+        active.insert(1 if "parallel" in active else 0, "api")
+    costs: dict[str, Any] = {}
     try:
         results += _interleaved(peers, active, normalised, ours, runs, reference_runs, progress)
+        costs = request_costs(peers, normalised)
+        if api:
+            api_report["timings"] = peers.api_timings
+            progress(
+                "request path: plan per snapshot "
+                + ", ".join(f"{k} {v:.2f} ms" for k, v in costs["plan_ms"].items())
+            )
+            e = costs["empty_query"]
+            progress(
+                f"request path: empty query {e['wall_ms']:.1f} ms through the API, engine "
+                f"{e['engine_ms']:.1f} ms, fixed {e['fixed_ms']:.1f} ms, CPU {e['cpu_ms']:.1f} "
+                f"ms per request (load {e['load_1m']:.1f}); first plan of a new snapshot "
+                + ", ".join(f"{k} {v:.1f} ms" for k, v in costs["plan_first_ms"].items())
+            )
     finally:
         peers.close()
     ratios = _ratios(results)
@@ -602,6 +731,8 @@ def run_bench(
         "parallel_cold_ms": cold_ms,
         "resident_mb": resident_cache.CACHE.nbytes / 2**20,
         "ray": peers.ray_report,
+        "api": api_report,
+        "request_costs": costs,
         "ratios": ratios,
         "machine": {
             "cores": os.cpu_count(),

@@ -153,6 +153,12 @@ def bench_query(
         "Ray instance, the 'cluster' extra), against the local executor in the same run.",
     ),
     ray_workers: int = typer.Option(2, "--ray-workers", help="Bucket-owner actors for 'ray'."),
+    api: bool = typer.Option(
+        False,
+        "--api",
+        help="Also time engine 'api': the parallel engine through a real `eventlens serve` on "
+        "loopback (HTTP, auth, parse, plan, engine, JSON), interleaved with the others.",
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Time the benchmark.md query mix: parallel vs reference, DuckDB SQL, chdb SQL (and the
@@ -190,6 +196,7 @@ def bench_query(
             subset,
             data,
             ray_workers,
+            api,
         )
     console.print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     if json_out is not None:

@@ -11,7 +11,9 @@ does). A missing uuid is derived from the row's content (md5), so re-importing a
 Invalid rows go to the dead-letter store with their reason; `index` is the row's ordinal among
 the file's data rows (blank JSON lines are not rows).
 
-When rows were added, the import ends with a compaction (one file per (day, bucket) partition).
+Each chunk is written in files per (month, bucket) (finer periods when those would be too big,
+storage/event_table.py `coarse_days`), and when rows were added the import ends with a
+compaction to one file per (period, bucket): an export of any order is left as queries want it.
 
 Exactly-once and resumable: chunk k of an import commits app transaction (import id, k) with its
 rows; the state db remembers the last chunk applied. Re-running the same import (same path, size,
@@ -480,7 +482,7 @@ def _apply_group(
                     pending = None
                 if k > table_done and prepared.rows.num_rows:
                     pending = writer.submit(
-                        table.append, prepared.rows, log_offset=k, app_id=app_id
+                        table.append, prepared.rows, log_offset=k, app_id=app_id, coarse=True
                     )
                 imported += prepared.rows.num_rows
                 duplicates += prepared.duplicates
@@ -587,10 +589,10 @@ def import_file(
                 row_base += group.rows
                 more = group.more
         if imported:
-            # Each chunk wrote one file per (day, bucket) it touched: an export not sorted by
-            # time leaves up to one file per chunk in every partition. Merge them now, so the
-            # table is at rest (one file per partition) when the import returns; queries keep
-            # reading the previous version meanwhile (a compaction is one more commit).
+            # Each chunk wrote one file per (period, bucket) it touched: a file of several
+            # chunks leaves one per chunk in every period. Merge them now, so the table is at
+            # rest when the import returns; queries keep reading the version they pinned
+            # (a compaction is one more commit).
             with writer_lock(settings, project_id):
                 table.compact(2)
     except duckdb.Error as exc:

@@ -33,7 +33,10 @@ from eventlens.ingest.batch import prepare_batch
 from eventlens.observability import metrics
 from eventlens.persons.merges import MergeLag, merge_lag, rewrite_pending_merges
 from eventlens.storage import deadletters, state, uuid_runs
-from eventlens.storage.event_table import EventTable
+from eventlens.storage.event_table import TARGET_FILE_ROWS, EventTable
+
+# Rows one maintain() call may rewrite by compaction (about two compacted files).
+MAINTAIN_COMPACT_ROWS = 2 * TARGET_FILE_ROWS
 
 # Test seam: crash-injection tests replace this to die (os._exit) at a named point.
 checkpoint: Callable[[str], None] = lambda name: None  # noqa: E731
@@ -211,7 +214,9 @@ class ProjectWriter:
         """Compaction (settings.compact_min_files) and pending person-merge rewrites; cheap
         when there is nothing to do."""
         with writer_lock(self.settings, self.project_id):
-            self.table.compact(self.settings.compact_min_files)
+            # A bounded share per call: re-laying a big backlog (a table from before coarse
+            # periods) must not hold ingest behind the writer lock for long.
+            self.table.compact(self.settings.compact_min_files, max_rows=MAINTAIN_COMPACT_ROWS)
             rewrite_pending_merges(self.conn, self.table)
             uuid_runs.remove_orphans(self.conn)  # runs of big batches, merged or rolled back
             lag = merge_lag(self.conn)

@@ -1,7 +1,11 @@
 """Warm-up at server start: every project's events read into the parallel engine's resident
 buckets in a background thread, with the property columns that recent queries used decoded too
 (from the query log), so the first queries after a start skip the read, the sort and most of
-the JSON decoding (ADR 0006). Projects whose buckets do not fit the budget are skipped."""
+the JSON decoding (ADR 0006). Projects whose buckets do not fit the budget are skipped.
+
+The warm-up yields to queries: before each bucket and each property column it waits while a
+query runs (`resident_cache.DEMAND`), so the first query after a start builds what it needs
+itself, ahead of the warm-up, waiting at most for the one bucket the warm-up was building."""
 
 from __future__ import annotations
 
@@ -49,13 +53,23 @@ def warm_resident(
             log.info("query.warm_stopped", project_id=project.id)
             return
         started = time.perf_counter()
+
+        def before_step() -> bool:
+            return resident_cache.DEMAND.wait_idle(stop)
+
         try:
             table = tables.open_table(settings, project.id)
             if table is None:
                 continue
+            if not before_step():
+                log.info("query.warm_stopped", project_id=project.id)
+                return
             snapshot = table.snapshot()
             props = sorted(property_keys(recent.get(project.id, []), snapshot))
-            rows = resident_cache.warm(snapshot, props)
+            rows = resident_cache.warm(snapshot, props, before_step)
+            if stop is not None and stop.is_set():
+                log.info("query.warm_stopped", project_id=project.id)
+                return
         except Exception as exc:
             log.warning("query.warm_failed", project_id=project.id, error=repr(exc))
             continue

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
@@ -55,7 +56,7 @@ class DataFile:
     max rounded up to the last µs of its millisecond), safe for pruning."""
 
     path: str
-    day: datetime.date
+    day: datetime.date  # partition value: the first UTC day of the file's period (compaction)
     bucket: int
     rows: int
     size_bytes: int
@@ -65,6 +66,186 @@ class DataFile:
 
 def _ms_ceiling(us: int | None) -> int | None:
     return None if us is None else us - us % 1000 + 999
+
+
+# Compaction's aim: files of about this many rows (a sub-task's worth, ADR 0004, several times
+# over), never more than one calendar month of one bucket. Measured in ADR 0013.
+TARGET_FILE_ROWS = 1_000_000
+_TARGET_FILE_BYTES = 512 << 20  # delta-rs splits a partition's file beyond this
+_BATCH_TARGETS = 4  # rows per compaction commit: about this many target files
+DAY_LEVEL, SEGMENT_LEVEL, MONTH_LEVEL = "day", "segment", "month"
+# A month's segments start on these days (days 1-7, 8-14, 15-21, 22-end): they nest in the
+# month, so a month, its segments and its days never straddle each other's boundaries.
+_SEGMENT_DAYS = (1, 8, 15, 22)
+
+
+def _days_of(rows: pa.Table) -> np.ndarray:
+    ts = rows.column("timestamp").cast(pa.int64()).to_numpy()
+    days: np.ndarray = np.floor_divide(ts, 86_400_000_000).astype(np.int32)
+    return days
+
+
+def period_starts(days: np.ndarray, level: str) -> np.ndarray:
+    """Per day since the epoch: the first day (since the epoch) of its period at `level` (the
+    partition value a compacted file carries; its rows keep their own timestamps)."""
+    if level == DAY_LEVEL or days.size == 0:
+        return days.astype(np.int32)
+    dates = days.astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    first = months.astype("datetime64[D]")
+    if level == MONTH_LEVEL:
+        return first.astype(np.int32)
+    dom = (dates - first).astype(np.int64) + 1
+    seg = np.searchsorted(np.array(_SEGMENT_DAYS), dom, side="right") - 1
+    out: np.ndarray = (first.astype(np.int64) + np.array(_SEGMENT_DAYS)[seg] - 1).astype(np.int32)
+    return out
+
+
+def coarse_days(
+    days: np.ndarray, buckets: np.ndarray, target_rows: int = TARGET_FILE_ROWS
+) -> np.ndarray:
+    """Per row (UTC day since the epoch, bucket): the partition day at the coarsest level that
+    keeps this batch's (month, bucket) files within `target_rows` (`layout_plan`'s rule)."""
+    if days.size == 0:
+        return days
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    unit = months * 65_536 + buckets.astype(np.int64)
+    keys, inverse, counts = np.unique(unit, return_inverse=True, return_counts=True)
+    out = period_starts(days, MONTH_LEVEL)
+    if (counts <= target_rows).all():
+        return out
+    segments = period_starts(days, SEGMENT_LEVEL)
+    seg_keys, seg_counts = np.unique(
+        unit * 65_536 + (segments.astype(np.int64) - out), return_counts=True
+    )
+    worst = np.zeros(keys.size, np.int64)
+    np.maximum.at(worst, np.searchsorted(keys, seg_keys // 65_536), seg_counts)
+    level = np.where(counts <= target_rows, 0, np.where(worst <= target_rows, 1, 2))[inverse]
+    result: np.ndarray = np.where(level == 0, out, np.where(level == 1, segments, days))
+    return result.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class CompactionUnit:
+    """Files of one bucket to rewrite in one piece. `days`: the partition values whose files
+    are replaced (all of them: Delta's predicate names partitions, not files). `into`: the
+    partition value of every row, or None: each row's period start at `level`."""
+
+    bucket: int
+    days: tuple[datetime.date, ...]
+    level: str
+    into: datetime.date | None
+    paths: tuple[str, ...]
+    rows: int
+    span: tuple[datetime.date, datetime.date]  # without `into`: the days replaced
+
+    def predicate(self) -> str:
+        """The partitions replaced: with `into`, exactly `days` (a big file on another day of
+        the month stays); else every day of the periods the files lie in (all of them are
+        in the unit), which holds every period start the rows are given."""
+        if self.into is not None:
+            days = ", ".join(f"'{d.isoformat()}'" for d in self.days)
+            return f"(bucket = {self.bucket} AND day IN ({days}))"
+        lo, hi = self.span
+        return (
+            f"(bucket = {self.bucket} AND day >= '{lo.isoformat()}' AND day <= '{hi.isoformat()}')"
+        )
+
+
+def _month_bounds(d: datetime.date) -> tuple[datetime.date, datetime.date]:
+    first = d.replace(day=1)
+    nxt = (first + datetime.timedelta(days=32)).replace(day=1)
+    return first, nxt - datetime.timedelta(days=1)
+
+
+def _period_bounds(d: datetime.date, level: str) -> tuple[datetime.date, datetime.date]:
+    if level == DAY_LEVEL:
+        return d, d
+    first, last = _month_bounds(d)
+    if level == MONTH_LEVEL:
+        return first, last
+    i = max(k for k, s in enumerate(_SEGMENT_DAYS) if s <= d.day)
+    lo = first.replace(day=_SEGMENT_DAYS[i])
+    hi = last if i + 1 == len(_SEGMENT_DAYS) else first.replace(day=_SEGMENT_DAYS[i + 1] - 1)
+    return lo, hi
+
+
+def _us_day(us: int | None) -> datetime.date | None:
+    return None if us is None else _EPOCH + datetime.timedelta(days=us // 86_400_000_000)
+
+
+def _level(rows_per_segment: dict[datetime.date, int], target_rows: int) -> str:
+    """The coarsest level whose files stay within `target_rows` (one month's rows per segment)."""
+    if sum(rows_per_segment.values()) <= target_rows:
+        return MONTH_LEVEL
+    return SEGMENT_LEVEL if max(rows_per_segment.values()) <= target_rows else DAY_LEVEL
+
+
+def _unit(
+    bucket: int,
+    files: list[DataFile],
+    level: str,
+    into: datetime.date | None,
+    span: tuple[datetime.date, datetime.date] | None = None,
+) -> CompactionUnit:
+    days = tuple(sorted({f.day for f in files}))
+    if span is None:  # the periods the files lie in
+        span = (_period_bounds(days[0], level)[0], _period_bounds(days[-1], level)[1])
+    return CompactionUnit(
+        bucket, days, level, into, tuple(f.path for f in files), sum(f.rows for f in files), span
+    )
+
+
+def layout_plan(
+    files: list[DataFile], min_files: int, target_rows: int = TARGET_FILE_ROWS
+) -> list[CompactionUnit]:
+    """What compaction should rewrite so that every bucket holds one file per period, the
+    period as coarse as keeps files within `target_rows` rows: a calendar month, else a
+    quarter of one (`_SEGMENT_DAYS`), else a day.
+
+    Per (bucket, calendar month) the month's rows choose the level.
+    - A month before the newest one receives no more rows (late events aside): each of its
+      periods with more than one file is re-laid once, whole.
+    - The newest month keeps receiving rows: only its small files (< target_rows / 4) are
+      merged, once `min_files` of them wait, into one file (partition value: their first day),
+      so ingest does not rewrite the month's big file per batch. When the month closes it is
+      re-laid whole.
+    - A file with rows outside its period (its month grew past the target since it was laid
+      as one file) makes its whole month one unit at the new level.
+    Units come oldest first."""
+    if not files:
+        return []
+    newest_month = max((_us_day(f.max_ts) or f.day) for f in files).replace(day=1)
+    months: dict[tuple[datetime.date, int], list[DataFile]] = {}
+    for f in files:
+        months.setdefault((f.day.replace(day=1), f.bucket), []).append(f)
+    units: list[CompactionUnit] = []
+    for (month, bucket), month_files in sorted(months.items()):
+        per_segment: dict[datetime.date, int] = {}
+        for f in month_files:
+            seg = _period_bounds(f.day, SEGMENT_LEVEL)[0]
+            per_segment[seg] = per_segment.get(seg, 0) + f.rows
+        level = _level(per_segment, target_rows)
+        periods: dict[datetime.date, list[DataFile]] = {}
+        straddles = False
+        for f in month_files:
+            lo, hi = _period_bounds(f.day, level)
+            periods.setdefault(lo, []).append(f)
+            f_lo, f_hi = _us_day(f.min_ts), _us_day(f.max_ts)
+            straddles |= (f_lo is not None and f_lo < lo) or (f_hi is not None and f_hi > hi)
+        if straddles:
+            units.append(_unit(bucket, month_files, level, None, _month_bounds(month)))
+        elif month < newest_month:
+            units += [_unit(bucket, g, level, None) for g in periods.values() if len(g) > 1]
+        else:
+            for group in periods.values():
+                small_days = {f.day for f in group if f.rows < target_rows // 4}
+                # Every file of those partitions is replaced (Delta's predicate names
+                # partitions), big ones included when they share a day with a small one.
+                chosen = [f for f in group if f.day in small_days]
+                if len(chosen) >= max(min_files, 2):
+                    units.append(_unit(bucket, chosen, level, min(small_days)))
+    return units
 
 
 def _column(actions: pa.Table, name: str, cast: pa.DataType | None = None) -> list[Any]:
@@ -131,6 +312,8 @@ class Snapshot:
         if unknown:
             raise InvalidInput(f"unknown event table column(s): {', '.join(unknown)}")
         stored = [c for c in wanted if c in EVENT_SCHEMA.names]
+        if "day" in wanted and "timestamp" not in stored:
+            stored.append("timestamp")  # `day` is computed from it
         schema = pa.schema([TABLE_SCHEMA.field(c) for c in wanted])
         parts: list[pa.Table] = []
         chosen = self.files if files is None else files
@@ -141,9 +324,9 @@ class Snapshot:
             arrays: list[pa.Array | pa.ChunkedArray] = []
             for c in wanted:
                 if c == "day":
-                    arrays.append(
-                        pa.array(np.full(n, (f.day - _EPOCH).days, np.int32), pa.date32())
-                    )
+                    # From the row's own time: a compacted file's partition value is the
+                    # first day of its period (a month, a quarter of one), not every row's.
+                    arrays.append(pa.array(_days_of(t), pa.date32()))
                 elif c == "bucket":
                     arrays.append(pa.array(np.full(n, f.bucket, np.int32), pa.int32()))
                 else:
@@ -227,8 +410,11 @@ class EventTable:
         v = self._latest().transaction_version(app_id)
         return None if v is None else int(v)
 
-    def with_partitions(self, rows: pa.Table) -> pa.Table:
-        """EVENT_SCHEMA rows -> TABLE_SCHEMA rows (adds UTC `day` and person `bucket`)."""
+    def with_partitions(self, rows: pa.Table, *, coarse: bool = False) -> pa.Table:
+        """EVENT_SCHEMA rows -> TABLE_SCHEMA rows (adds UTC `day` and person `bucket`).
+
+        `coarse`: `day` is the start of each row's period at the level `coarse_levels` picks
+        for these rows (a bulk write: one file per (month, bucket) when small)."""
         rows = rows.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
         ts = rows.column("timestamp").cast(pa.int64()).to_numpy()
         days = np.floor_divide(ts, 86_400_000_000).astype(np.int32)
@@ -236,13 +422,25 @@ class EventTable:
         persons = pc.dictionary_encode(rows.column("person_id")).combine_chunks()
         per_person = buckets_of(persons.dictionary, self._buckets)
         buckets = per_person[persons.indices.to_numpy(zero_copy_only=False)]
+        if coarse:
+            days = coarse_days(days, buckets)
         return pa.Table.from_arrays(
             [*rows.columns, pa.array(days, pa.date32()), pa.array(buckets, pa.int32())],
             schema=TABLE_SCHEMA,
         )
 
-    def append(self, rows: pa.Table, *, log_offset: int | None, app_id: str = INGEST_APP_ID) -> int:
+    def append(
+        self,
+        rows: pa.Table,
+        *,
+        log_offset: int | None,
+        app_id: str = INGEST_APP_ID,
+        coarse: bool = False,
+    ) -> int:
         """Append EVENT_SCHEMA `rows` in one atomic commit; returns the new version.
+
+        `coarse` (bulk import): files per (period, bucket) as compaction would lay these rows
+        (`with_partitions`), instead of one per (day, bucket).
 
         With `log_offset`, the commit also records app transaction (`app_id`, log_offset), so
         `committed_log_offset()` tells after a crash whether these rows were committed.
@@ -250,7 +448,7 @@ class EventTable:
         """
         # No sort: delta-rs splits by partition itself, and a commit's file per partition is
         # one row group, so intra-file order would prune nothing (sorting cost ~60% of a write).
-        table = self.with_partitions(rows)
+        table = self.with_partitions(rows, coarse=coarse)
         props = None
         if log_offset is not None:
             props = CommitProperties(
@@ -297,20 +495,79 @@ class EventTable:
                     self._latest_snapshot = snap
         return snap
 
-    def compact(self, min_files: int) -> int | None:
-        """If some (day, bucket) partition has >= `min_files` files, merge small files (one
-        commit, same rows) and return the new version; else None."""
-        snap = self.snapshot()
-        counts: dict[tuple[datetime.date, int], int] = {}
-        for f in snap.files:
-            counts[(f.day, f.bucket)] = counts.get((f.day, f.bucket), 0) + 1
-        if not counts or max(counts.values()) < max(min_files, 2):
+    def compact(
+        self,
+        min_files: int,
+        *,
+        target_rows: int = TARGET_FILE_ROWS,
+        max_rows: int | None = None,
+    ) -> int | None:
+        """Re-lay small files as `layout_plan` says (one commit per batch of units, same rows)
+        and return the latest new version; None when the table is at rest.
+
+        `min_files`: a unit still receiving rows (the newest month) waits for this many files,
+        so ingest does not rewrite it per commit; an older unit is re-laid as soon as it has
+        more files than its layout wants. `max_rows`: stop after rewriting about this many rows
+        (ingest's background maintenance does a bounded share per call), None = everything.
+        Readers keep the version they pinned: old files stay on disk (no vacuum)."""
+        units = layout_plan(self.snapshot().files, min_files, target_rows)
+        if not units:
             return None
+        version: int | None = None
+        done = 0
+        batch: list[CompactionUnit] = []
+        batch_rows = 0
+        for unit in units:
+            batch.append(unit)
+            batch_rows += unit.rows
+            if batch_rows >= target_rows * _BATCH_TARGETS:
+                version = self._rewrite_units(batch)
+                done += batch_rows
+                batch, batch_rows = [], 0
+                if max_rows is not None and done >= max_rows:
+                    return version
+        if batch:
+            version = self._rewrite_units(batch)
+        return version
+
+    def _rewrite_units(self, units: list[CompactionUnit]) -> int:
+        """One commit: the rows of `units` re-partitioned (a predicate overwrite of exactly
+        their partitions, so a reader of any version sees either the old or the new files)."""
+        parts: list[pa.Table] = []
+        for unit in units:
+            fs, names = filesystem(list(unit.paths))
+            # A dataset reads the unit's files on pyarrow's threads (one file at a time cost
+            # ~5 ms each at 700-row files: most of a compaction of an unsorted import).
+            rows = pads.dataset(names, filesystem=fs, format="parquet").to_table(
+                columns=list(EVENT_SCHEMA.names)
+            )
+            days = _days_of(rows)
+            if unit.into is not None:
+                period = np.full(days.size, (unit.into - _EPOCH).days, np.int32)
+            else:
+                period = period_starts(days, unit.level)
+            parts.append(
+                pa.Table.from_arrays(
+                    [
+                        *rows.cast(EVENT_SCHEMA).columns,
+                        pa.array(period, pa.date32()),
+                        pa.array(np.full(days.size, unit.bucket, np.int32), pa.int32()),
+                    ],
+                    schema=TABLE_SCHEMA,
+                )
+            )
+        # No sort, as in `append`: readers sort a bucket by (person, time) themselves.
+        table = pa.concat_tables(parts)
         with self._lock:
-            metrics = self._dt.optimize.compact()
+            write_deltalake(
+                self._dt,
+                table,
+                mode="overwrite",
+                predicate=" OR ".join(u.predicate() for u in units),
+                partition_by=PARTITION_COLUMNS,
+                target_file_size=_TARGET_FILE_BYTES,
+            )
             self._dt.update_incremental()
-            if not metrics.get("numFilesRemoved"):
-                return None
             return self._dt.version()
 
     def rewrite_persons(self, overrides: dict[str, str]) -> int | None:

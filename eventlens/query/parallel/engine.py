@@ -208,7 +208,10 @@ class ParallelEngine:
         rows = sum(n for task in plan.tasks for n in task.source.bucket_rows)
         use_resident = getattr(executor, "fits_resident", resident_cache.CACHE.fits)(rows)
         fn = functools.partial(actors_subtask, plan.kind, plan.params, cell, resident=use_resident)
-        with tracing.span("query.actors", {"eventlens.subtasks": len(plan.tasks)}):
+        with (
+            tracing.span("query.actors", {"eventlens.subtasks": len(plan.tasks)}),
+            resident_cache.DEMAND.query(),  # the background warm-up waits meanwhile
+        ):
             parts = executor.map(fn, list(plan.tasks), None)
         # Arrow sorts strings by their UTF-8 bytes: Python's code point order, in C.
         every = (
@@ -233,7 +236,8 @@ class ParallelEngine:
             return result
 
         check_resolved(query)
-        result = with_compare(query, lambda nq: with_cohort_breakdown(nq, run))
+        with resident_cache.DEMAND.query():  # the background warm-up waits meanwhile
+            result = with_compare(query, lambda nq: with_cohort_breakdown(nq, run))
         return result, reports[0]
 
     def _explain(

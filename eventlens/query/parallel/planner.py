@@ -103,10 +103,15 @@ class Plan:
         }
 
 
+# A file's partition day is the first day of its period (one day, or up to a calendar month
+# after compaction, storage/event_table.py): without statistics, assume the longest period.
+_LONGEST_PERIOD_US = 31 * DAY_US
+
+
 def _file_range(f: DataFile) -> tuple[int, int]:
     day_lo = (f.day.toordinal() - 719_163) * DAY_US  # 719_163 = date(1970, 1, 1).toordinal()
     lo = f.min_ts if f.min_ts is not None else day_lo
-    hi = f.max_ts if f.max_ts is not None else day_lo + DAY_US - 1
+    hi = f.max_ts if f.max_ts is not None else day_lo + _LONGEST_PERIOD_US - 1
     return lo, hi
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from eventlens.observability import metrics
 from eventlens.query import deadline
@@ -18,6 +19,43 @@ from eventlens.query.parallel.resident_extend import extend_bucket
 from eventlens.storage.event_table import Snapshot
 
 DEFAULT_MAX_BYTES = 4 << 30
+
+
+class Demand:
+    """Queries running now (any thread): the background warm-up waits for none to be running
+    before each step, so a query after a start reads what it needs ahead of the warm-up
+    instead of queueing behind it (at most the one bucket being built when it arrived)."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = threading.Condition()
+
+    @contextmanager
+    def query(self) -> Iterator[None]:
+        """Mark a query running for the duration of the block."""
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    @property
+    def running(self) -> int:
+        with self._idle:
+            return self._running
+
+    def wait_idle(self, stop: threading.Event | None = None, poll_s: float = 0.1) -> bool:
+        """Block while queries run; False if `stop` was set meanwhile (the caller stops)."""
+        with self._idle:
+            while self._running and not (stop is not None and stop.is_set()):
+                self._idle.wait(poll_s)
+        return not (stop is not None and stop.is_set())
+
+
+DEMAND = Demand()
 
 
 class ResidentCache:
@@ -133,16 +171,25 @@ def bucket_keys(snapshot: Snapshot) -> list[tuple[str, ...]]:
     return [tuple(sorted(paths)) for paths in by_bucket.values()]
 
 
-def warm(snapshot: Snapshot, props: Sequence[PropKey] = ()) -> int:
+def warm(
+    snapshot: Snapshot,
+    props: Sequence[PropKey] = (),
+    before_step: Callable[[], bool] | None = None,
+) -> int:
     """Make every person bucket of `snapshot` (an eventlens Snapshot) resident with the
     property columns `props` decoded, if the buckets fit the budget together: the rows made
-    resident (0 if they do not fit)."""
+    resident (0 if they do not fit). `before_step` runs before each bucket and each property
+    column (the warm-up yields to queries there); when it returns False, warming stops."""
     rows = sum(f.rows for f in snapshot.files)
     keys = bucket_keys(snapshot)
     if not keys or not CACHE.fits(rows):
         return 0
     for key in keys:
+        if before_step is not None and not before_step():
+            return 0
         bucket = CACHE.bucket(key)
         for prop in props:
+            if before_step is not None and not before_step():
+                return 0
             bucket.prop(prop)
     return int(rows)

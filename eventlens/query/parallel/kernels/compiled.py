@@ -263,3 +263,60 @@ def merge_positions(
     timestamp (their order then needs the uuids)."""
     pos_old, pos_new, tie = _merge_positions(p_old, t_old, p_new, t_new)
     return None if tie else (np.asarray(pos_old), np.asarray(pos_new))
+
+
+@_jit
+def _count_distinct_cells(
+    rows: Any, labels: Any, lut: Any, slot: Any, person: Any, n_groups: int, n_slots: int
+) -> Any:  # pragma: no cover
+    size = n_groups * n_slots
+    events = np.zeros(size, np.int64)
+    distinct = np.zeros(size, np.int64)
+    last = np.full(size, -1, np.int64)
+    whole = n_slots - 1
+    prev = -1
+    in_order = True
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        s = slot[r]
+        if s < 0:
+            continue
+        p = person[r]
+        if p < prev:
+            in_order = False
+        prev = p
+        g = lut[labels[r]] if labels.shape[0] > 0 else 0
+        c = g * n_slots + s
+        w = g * n_slots + whole
+        events[c] += 1
+        events[w] += 1
+        if last[c] != p:
+            last[c] = p
+            distinct[c] += 1
+        if last[w] != p:
+            last[w] = p
+            distinct[w] += 1
+    return events, distinct, in_order
+
+
+def count_distinct_cells(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    lut: np.ndarray,
+    slot: np.ndarray,
+    person: np.ndarray,
+    n_groups: int,
+    n_slots: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Events and distinct persons per (group, slot) cell in one pass over `rows` (indices
+    into the frame's row arrays), for a trends series of every math counting events or
+    persons. The group of row r is lut[labels[r]] (empty `labels`: group 0); rows whose
+    slot[r] < 0 are out of range; the last slot (n_slots - 1) is the whole range: each
+    counted row also counts there. None when the rows are not in person order (distinct
+    persons are then counted the sorting way, group_cells)."""
+    events, distinct, in_order = _count_distinct_cells(
+        rows, labels, lut, slot, person, n_groups, n_slots
+    )
+    if not in_order:
+        return None
+    return np.asarray(events), np.asarray(distinct)

@@ -28,6 +28,7 @@ from eventlens.query.parallel.kernels.common import (
     range_buckets,
     trends_labels,
 )
+from eventlens.query.parallel.kernels.compiled import count_distinct_cells
 from eventlens.query.semantics.actors import TrendsCell, folds
 from eventlens.query.semantics.breakdowns import breakdown_keys, is_multiple
 from eventlens.query.semantics.buckets import axis, quantile
@@ -133,8 +134,31 @@ def compute(params: Params, frame: Frame) -> Partial:
     if keys is not None:
         labels = trends_labels(frame, keys, is_multiple(q.breakdownFilter))
     b_all: np.ndarray | None = None
+    # Series counting events or persons over the same rows (a total and a dau of one event:
+    # the common pair) share one pass: rows, labels and both counts at once.
+    one_pass: dict[Any, tuple[np.ndarray, np.ndarray, list[str | None]] | None] = {}
     for pos, i in enumerate(params.series):
         node = q.series[i]
+        kept_values = None if params.kept is None else params.kept[pos]
+        if (
+            params.windows[i] is None
+            and _mode(node.math) in ("count", "distinct")
+            and (node.math != "first_time_for_user")
+        ):
+            key = (node.event, repr(node.properties), kept_values)
+            if key not in one_pass:
+                if b_all is None:
+                    b_all = bucket_index(frame.ts, starts, end)
+                rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
+                one_pass[key] = _count_and_distinct(
+                    frame, rows, labels, kept_values, b_all, n_buckets
+                )
+            counted = one_pass[key]
+            if counted is not None:
+                events, distinct, shared_names = counted
+                count = distinct if _mode(node.math) == "distinct" else events
+                out[i] = _cells_of(events, count, shared_names, n_buckets + 1)
+                continue
         rows = np.flatnonzero(base & frame.node_mask(node.event, node.properties))
         if node.math == "first_time_for_user":
             rows = first_per_person(frame, rows)  # only the first-ever matching event counts
@@ -202,6 +226,48 @@ def compute(params: Params, frame: Frame) -> Partial:
         )
         out[i] = {name: c for name, c in zip(names, cells, strict=True) if c.events.any()}
     return out
+
+
+def _count_and_distinct(
+    frame: Frame,
+    rows: np.ndarray,
+    labels: tuple[np.ndarray, list[str]] | None,
+    kept: frozenset[str] | None,
+    b_all: np.ndarray,
+    n_buckets: int,
+) -> tuple[np.ndarray, np.ndarray, list[str | None]] | None:
+    """(events, distinct persons) per (label, slot) cell over `rows`, slot n_buckets the whole
+    range, and the label names; None when the frame is not in person order."""
+    names: list[str | None]
+    if labels is None:
+        codes, lut, names = np.zeros(0, np.int64), np.zeros(1, np.int64), [None]
+    else:
+        codes, label_names = labels[0], list(labels[1])
+        if kept is not None:  # the second pass: values not kept fold into "other"
+            folded = [v if v in kept else OTHER_BREAKDOWN for v in label_names]
+            uniq = sorted(set(folded))
+            lut = np.array([uniq.index(v) for v in folded], dtype=np.int64)
+            names = list(uniq)
+        else:
+            lut, names = np.arange(len(label_names), dtype=np.int64), list(label_names)
+    got = count_distinct_cells(rows, codes, lut, b_all, frame.person, len(names), n_buckets + 1)
+    return None if got is None else (got[0], got[1], names)
+
+
+def _cells_of(
+    events: np.ndarray, count: np.ndarray, names: list[str | None], n_slots: int
+) -> dict[str | None, Cells]:
+    """Cells per label (the "count" / "distinct" shape of group_cells), empty labels left out.
+    Rows of the two arrays are views and the unused fields one shared array each: a long-tail
+    breakdown has thousands of labels, and Cells are never changed in place (merge copies)."""
+    by_group = events.reshape(len(names), n_slots)
+    counts = count.reshape(len(names), n_slots)
+    total = np.zeros(n_slots, np.float64)
+    low, high = np.full(n_slots, np.inf), np.full(n_slots, -np.inf)
+    return {
+        names[g]: Cells(events=by_group[g], count=counts[g], total=total, low=low, high=high)
+        for g in np.flatnonzero(by_group.any(axis=1)).tolist()
+    }
 
 
 def _number(is_set: bool, value: Any) -> float:
