@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 from eventlens.observability import metrics
+from eventlens.query.parallel.partials import BASE_PREFIX
 
 
 class MemoryPartials:
@@ -67,10 +68,13 @@ class Counting:
         self.reuse = reuse
         self.reused = 0
         self.computed = 0
+        self.delta = 0  # of `computed`: brought forward by a per-person delta
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any | None:
         found = self.store.get(key) if self.reuse else None
+        if key.startswith(BASE_PREFIX):
+            return found
         with self._lock:
             if found is None:
                 self.computed += 1
@@ -79,4 +83,7 @@ class Counting:
         return found
 
     def put(self, key: str, partial: Any) -> None:
+        if key.startswith(BASE_PREFIX) and getattr(partial, "chain", 0) > 0:
+            with self._lock:
+                self.delta += 1
         self.store.put(key, partial)

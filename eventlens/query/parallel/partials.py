@@ -26,6 +26,10 @@ from eventlens.query.parallel.planner import SubTask
 # Bumped when a kernel's partial changes shape or meaning: old partials must never be merged
 # with new ones (a Redis-shared or long-lived store would otherwise mix them).
 PARTIAL_FORMAT = 1
+# Keys of a sub-task's delta base record (delta.Base: which partial is its newest, over which
+# files; `chain` > 0 when a per-person delta made it). They share the store with partials, so
+# stores that count reuse skip them, and count a base put with a chain as a delta refresh.
+BASE_PREFIX = "base/"
 
 
 class PartialStore(Protocol):
@@ -67,6 +71,11 @@ def _params_text(params: KernelParams) -> str:
         fingerprint = getattr(value, "fingerprint", None)
         parts.append(f"{f.name}={fingerprint if isinstance(fingerprint, str) else repr(value)}")
     return ";".join(parts)
+
+
+def params_text(params: KernelParams) -> str:
+    """The text by which `params` enter a partial's key (also a delta base's key)."""
+    return _params_text(params)
 
 
 def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
