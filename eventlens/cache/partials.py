@@ -82,6 +82,10 @@ class Counting:
                 self.reused += 1
         return found
 
+    def peek(self, key: str) -> Any | None:
+        """`get` without counting (the engine reading a delta's starting partial)."""
+        return self.store.get(key) if self.reuse else None
+
     def put(self, key: str, partial: Any) -> None:
         if key.startswith(BASE_PREFIX) and getattr(partial, "chain", 0) > 0:
             with self._lock:

@@ -67,11 +67,16 @@ class Base:
     chain: int = 0
 
 
-def base_key(kernel: str, params_text: str, task: SubTask) -> str:
-    """The key of a sub-task's `Base` record: what it computes, over which person buckets,
-    without the files (those are what a delta follows)."""
-    text = "\n".join([f"delta-base/{DELTA_FORMAT}", kernel, params_text, repr(tuple(task.buckets))])
-    return BASE_PREFIX + hashlib.sha256(text.encode()).hexdigest()
+def params_digest(params_text: str) -> str:
+    """A short stand-in for the params' text in base keys (hashed once per plan)."""
+    return hashlib.sha256(params_text.encode()).hexdigest()
+
+
+def base_key(kernel: str, params_digest: str, task: SubTask) -> str:
+    """The key of a sub-task's `Base` record: what it computes (`params_digest` of the params'
+    text), over which person buckets, without the files (those are what a delta follows)."""
+    parts = [f"delta-base/{DELTA_FORMAT}", kernel, params_digest, repr(tuple(task.buckets))]
+    return BASE_PREFIX + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 _FILE_ROWS: weakref.WeakKeyDictionary[Snapshot, dict[str, int]] = weakref.WeakKeyDictionary()
@@ -95,13 +100,14 @@ class Touched:
     persons: int
 
 
-def _wanted(bucket: ResidentBucket, events: frozenset[str] | None) -> np.ndarray:
-    top = bucket.event_top
+def _wanted(events: frozenset[str] | None) -> np.ndarray:
+    """Event-code lookup table over the process-wide dictionary (not the bucket's highest
+    code: that is a pass over every row of a freshly extended bucket)."""
+    names = EVENT_NAMES.names()
     if events is None:
-        return np.ones(top, bool)
-    codes = EVENT_NAMES.known(sorted(events))
-    lut = np.zeros(top, bool)
-    lut[codes[codes < top]] = True
+        return np.ones(len(names), bool)
+    lut = np.zeros(len(names), bool)
+    lut[EVENT_NAMES.known(sorted(events))] = True
     return lut
 
 
@@ -137,7 +143,7 @@ def restrict(
     fresh = touched_rows(bucket, added, rows_of)
     if fresh is None:
         return None
-    wanted = _wanted(bucket, spec.events)
+    wanted = _wanted(spec.events)
     ts, ev = bucket.ts[fresh], bucket.event[fresh]
     read = select_rows(ts, ev, spec.lo, spec.hi, wanted)
     if spec.history and spec.lo is not None:
@@ -146,37 +152,42 @@ def restrict(
     # Persons are contiguous and ascending in a resident bucket: their rows are index ranges.
     lo = np.searchsorted(bucket.person, persons, side="left")
     hi = np.searchsorted(bucket.person, persons, side="right")
-    if persons.size:
-        rows = np.concatenate(
-            [np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
-        )
-    else:
-        rows = np.zeros(0, np.int64)
-    old_rows = np.setdiff1d(rows, fresh, assume_unique=True)
+    lengths = hi - lo
+    starts = np.cumsum(lengths) - lengths  # where each person's run starts in `rows`
+    rows = np.repeat(lo - starts, lengths) + np.arange(int(lengths.sum()))
+    # The old version's rows: all of theirs but those read from the added files.
+    keep = np.ones(rows.size, bool)
+    at = np.searchsorted(rows, fresh)
+    hit = at < rows.size
+    hit[hit] = rows[at[hit]] == fresh[hit]
+    keep[at[hit]] = False
     ids = bucket.person_ids.take(pa.array(persons))
     return Touched(
-        old=_frame(bucket, spec, old_rows, persons, ids),
-        new=_frame(bucket, spec, rows, persons, ids),
+        old=_frame(bucket, spec, wanted, rows[keep], persons, ids),
+        new=_frame(bucket, spec, wanted, rows, persons, ids),
         persons=int(persons.size),
     )
 
 
 def _frame(
-    bucket: ResidentBucket, spec: LoadSpec, within: np.ndarray, persons: np.ndarray, ids: pa.Array
+    bucket: ResidentBucket,
+    spec: LoadSpec,
+    wanted: np.ndarray,
+    within: np.ndarray,
+    persons: np.ndarray,
+    ids: pa.Array,
 ) -> Frame:
     """`ResidentBucket.frame(spec)` restricted to the rows `within` (every row of the persons
     `persons`, ascending), with person codes renumbered 0..len(persons)-1."""
-    wanted = _wanted(bucket, spec.events)
     ts, ev = bucket.ts[within], bucket.event[within]
-    frame = _select(
-        bucket, spec, within[select_rows(ts, ev, spec.lo, spec.hi, wanted)], persons, ids
-    )
+    rows = within[select_rows(ts, ev, spec.lo, spec.hi, wanted)]
+    frame = _select(bucket, spec, rows, persons, ids)
     if spec.history and spec.lo is not None:
         if spec.props:
             before = within[select_rows(ts, ev, None, spec.lo, wanted)]
         else:
             # As ResidentBucket.frame: each person's first row of each event name suffices.
-            key = bucket.person[within].astype(np.int64) * (bucket.event_top + 1) + ev
+            key = bucket.person[within].astype(np.int64) * (wanted.size + 1) + ev
             _, first = np.unique(key, return_index=True)
             first = np.sort(first)
             before = within[first[select_rows(ts[first], ev[first], None, spec.lo, wanted)]]
@@ -190,7 +201,13 @@ def _select(
     props = {}
     for key in spec.props:
         column = bucket.prop(key)
-        props[key] = PropColumn(column.codes[rows], column.values)
+        codes = column.codes[rows].astype(np.int64)
+        # Only the values these rows use: kernels evaluate filters and labels per distinct
+        # value, and the bucket's dictionary is far larger than a few persons' rows need.
+        used, compact = np.unique(codes, return_inverse=True)
+        if used.size and used[0] < 0:
+            used, compact = used[1:], compact - 1
+        props[key] = PropColumn(compact.reshape(-1), [column.values[i] for i in used.tolist()])
     return Frame(
         ts=bucket.ts[rows],
         event=bucket.event[rows],
@@ -240,17 +257,22 @@ def _combine(have: Any, gone: Any, came: Any) -> Any:
             ),
         )
     if isinstance(have, np.ndarray):
-        return _array(have, gone, came)
+        # Bare arrays: stickiness histograms, lifecycle's status rows (dormant is negative).
+        return _array(have, gone, came, counts=False)
     raise Unknown(type(have).__name__)
 
 
-def _array(have: np.ndarray, gone: np.ndarray | None, came: np.ndarray | None) -> np.ndarray:
+def _array(
+    have: np.ndarray, gone: np.ndarray | None, came: np.ndarray | None, *, counts: bool = True
+) -> np.ndarray:
+    """have - gone + came; with `counts` (never negative) a negative result means `gone` was
+    not part of `have`: no exact answer."""
     out = have.copy()
     if gone is not None:
         out = out - gone
     if came is not None:
         out = out + came
-    if out.dtype.kind in "iu" and bool((out < 0).any()):
+    if counts and out.dtype.kind in "iu" and bool((out < 0).any()):
         raise Unknown("negative count")  # the old contribution was not part of `have`
     return out
 

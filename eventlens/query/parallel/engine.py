@@ -116,18 +116,20 @@ def _run_tasks(
     delta (delta.py; resident buckets only, `rows_of()` gives the snapshot's rows per file);
     the others run on `executor` as a partial of a module-level function (what a distributed
     executor ships) and are stored."""
+    text = partials.params_text(params) if store is not None else ""
     keys = [
-        None if store is None else partials.task_key(plan.kernel, params, t) for t in plan.tasks
+        None if store is None else partials.task_key(plan.kernel, params, t, text=text)
+        for t in plan.tasks
     ]
     found: list[Any] = [None if store is None or k is None else store.get(k) for k in keys]
     deltas: dict[int, TaskStats] = {}
     bases: list[str | None] = [None] * len(plan.tasks)
     if store is not None and resident and rows_of is not None:
-        text = partials.params_text(params)
+        digest = delta.params_digest(text)
         for i, (task, hit) in enumerate(zip(plan.tasks, found, strict=True)):
             if keys[i] is None or not task.source.buckets:
                 continue
-            base = bases[i] = delta.base_key(plan.kernel, text, task)
+            base = bases[i] = delta.base_key(plan.kernel, digest, task)
             if hit is None:
                 refreshed = _delta_task(plan, params, task, store, base, rows_of)
                 if refreshed is not None:
@@ -199,7 +201,8 @@ def _delta_task(
         if not have.issuperset(old_paths):
             return None  # a file left the bucket (merge, compaction, rewrite): recompute
         added.append(have.difference(old_paths))
-    old = store.get(base.key)
+    # (Not a reuse of the sub-task's partial: a store that counts reuse offers `peek`.)
+    old = getattr(store, "peek", store.get)(base.key)
     if old is None:
         return None
     started = time.perf_counter()

@@ -78,9 +78,12 @@ def params_text(params: KernelParams) -> str:
     return _params_text(params)
 
 
-def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
+def task_key(
+    kernel: str, params: KernelParams, task: SubTask, *, text: str | None = None
+) -> str | None:
     """The key of `task`'s partial: kernel, params and the exact files it reads. None for a
-    sub-task over in-memory rows (no immutable identity: never cached)."""
+    sub-task over in-memory rows (no immutable identity: never cached). `text`: the params'
+    `params_text`, when the caller keys several sub-tasks of one plan."""
     source = task.source
     if source.table is not None:
         return None
@@ -88,7 +91,7 @@ def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
         [
             f"partial/{PARTIAL_FORMAT}",
             kernel,
-            _params_text(params),
+            _params_text(params) if text is None else text,
             "main:" + "|".join(source.paths),
             "history:" + "|".join(source.history_paths),
         ]
