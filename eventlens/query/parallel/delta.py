@@ -223,24 +223,37 @@ class Unknown(Exception):
     """The delta cannot give the exact partial (the caller recomputes)."""
 
 
-def subtract_add(have: Any, gone: Any, came: Any) -> Any | None:
+Extremes = tuple[bool, bool]  # (minimum read, maximum read)
+
+
+def subtract_add(
+    have: Any, gone: Any, came: Any, reads: Mapping[Any, Extremes] | None = None
+) -> Any | None:
     """`have` - `gone` + `came` for any kernel's partial, exactly; None when that is not
-    determined by the three (see the module docstring)."""
+    determined by the three (see the module docstring). `reads`: per top-level key (a trends
+    series), whether its answer reads the cells' minimum / maximum; one that is not read is
+    carried as the bound min(have, came) / max(have, came) instead of giving up."""
     try:
-        return _combine(have, gone, came)
+        return _combine(have, gone, came, (True, True), reads)
     except Unknown:
         return None
 
 
-def _combine(have: Any, gone: Any, came: Any) -> Any:
+def _combine(
+    have: Any,
+    gone: Any,
+    came: Any,
+    ext: Extremes = (True, True),
+    reads: Mapping[Any, Extremes] | None = None,
+) -> Any:
     if have is None and gone is None:
         return came
     if have is None:
         raise Unknown("removed an entry that is not there")
     if isinstance(have, dict) or isinstance(gone, dict) or isinstance(came, dict):
-        return _dicts(have or {}, gone or {}, came or {})
+        return _dicts(have or {}, gone or {}, came or {}, ext, reads)
     if isinstance(have, Cells) or isinstance(gone, Cells) or isinstance(came, Cells):
-        return _cells(have, gone, came)
+        return _cells(have, gone, came, ext)
     if isinstance(have, StepStats) or isinstance(gone, StepStats) or isinstance(came, StepStats):
         return _steps(have, gone, came)
     if isinstance(have, RetentionCells):
@@ -289,12 +302,19 @@ def _empty(value: Any) -> bool:
     return False
 
 
-def _dicts(have: dict[Any, Any], gone: dict[Any, Any], came: dict[Any, Any]) -> dict[Any, Any]:
+def _dicts(
+    have: dict[Any, Any],
+    gone: dict[Any, Any],
+    came: dict[Any, Any],
+    ext: Extremes,
+    reads: Mapping[Any, Extremes] | None,
+) -> dict[Any, Any]:
     out = dict(have)
     for key in set(gone) | set(came):
         if key in gone and key not in have:
             raise Unknown("removed an entry that is not there")
-        value = _combine(have.get(key), gone.get(key), came.get(key))
+        sub = ext if reads is None else reads.get(key, ext)
+        value = _combine(have.get(key), gone.get(key), came.get(key), sub)
         if key in gone and key not in came and not isinstance(value, dict) and _empty(value):
             if not isinstance(value, Cells):
                 raise Unknown("an entry emptied: would a fresh compute keep it?")
@@ -304,7 +324,7 @@ def _dicts(have: dict[Any, Any], gone: dict[Any, Any], came: dict[Any, Any]) -> 
     return out
 
 
-def _cells(have: Cells, gone: Cells | None, came: Cells | None) -> Cells:
+def _cells(have: Cells, gone: Cells | None, came: Cells | None, ext: Extremes) -> Cells:
     events = _array(
         have.events, None if gone is None else gone.events, None if came is None else came.events
     )
@@ -316,19 +336,23 @@ def _cells(have: Cells, gone: Cells | None, came: Cells | None) -> Cells:
         total = total - gone.total
     if came is not None:
         total = total + came.total
+    rest_empty = (have.events - (0 if gone is None else gone.events)) == 0
+    # An extreme the math does not read is carried as a bound (gone ignored), never refused.
     low = _extreme(
         have.low,
-        None if gone is None else gone.low,
+        None if gone is None or not ext[0] else gone.low,
         None if came is None else came.low,
         np.minimum,
         1,
+        rest_empty,
     )
     high = _extreme(
         have.high,
-        None if gone is None else gone.high,
+        None if gone is None or not ext[1] else gone.high,
         None if came is None else came.high,
         np.maximum,
         -1,
+        rest_empty,
     )
     lists = None
     if have.lists is not None:
@@ -351,16 +375,19 @@ def _extreme(
     came: np.ndarray | None,
     pick: Callable[[np.ndarray, np.ndarray], np.ndarray],
     sign: int,
+    left_empty: np.ndarray,
 ) -> np.ndarray:
     """Per slot, the min (sign 1) / max (sign -1) of (have minus gone) plus came. The rest's
     extreme is `have`'s when `gone` did not hold it (or nothing was removed); else it is
-    unknown, which only `came` reaching at least as far can settle."""
+    unknown, which only `came` reaching at least as far can settle (or nothing being left:
+    `left_empty`, slots whose rows were all removed, hold no value)."""
     if gone is None:
         return have if came is None else pick(have, came)
     empty = np.inf * sign
     held = (gone * sign <= have * sign) & (have != empty)  # the removed persons held the extreme
     reach = came if came is not None else np.full_like(have, empty)
-    settled = ~held | (reach * sign <= have * sign)
+    # A slot with no rows left has no values left: its rest is empty, known.
+    settled = ~held | (reach * sign <= have * sign) | left_empty
     if not bool(settled.all()):
         raise Unknown("an extreme was removed")
     rest = np.where(held, empty, have)
@@ -421,4 +448,18 @@ def refresh(
         return old
     gone = kernel.compute(params, concat([t.old for t in live]))
     came = kernel.compute(params, concat([t.new for t in live]))
-    return subtract_add(old, gone, came)
+    return subtract_add(old, gone, came, _extremes_read(params))
+
+
+_READS_LOW = frozenset({"min", "min_count_per_actor"})
+_READS_HIGH = frozenset({"max", "max_count_per_actor"})
+
+
+def _extremes_read(params: KernelParams) -> dict[Any, Extremes] | None:
+    """Per trends series index: does its math read the cells' minimum / maximum (trends.
+    cell_value)? None for other kernels (then every extreme counts as read)."""
+    nq = getattr(params, "nq", None)
+    series = getattr(getattr(nq, "query", None), "series", None)
+    if getattr(nq, "kind", None) != "TrendsQuery" or not isinstance(series, list):
+        return None
+    return {i: (node.math in _READS_LOW, node.math in _READS_HIGH) for i, node in enumerate(series)}
