@@ -2,7 +2,7 @@
 (docs/adr/0008-result-cache.md "Measured"). Not the issue's `eventlens bench dashboard`: one
 process, the benchmark query mix, one table.
 
-    python -m eventlens.bench.cache_refresh [N_EVENTS] [NEW_EVENTS]
+    python -m eventlens.bench.cache_refresh [N_EVENTS] [NEW_EVENTS] [FOLLOW]
 
 For each query of the mix: compute it cold (full), serve it again (hit), then three times: commit
 NEW_EVENTS events and refresh it (blocking: incremental, reusing the partials of sub-tasks whose
@@ -15,12 +15,14 @@ before the refresh is timed (as `query_follow_commits` does in a server).
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,8 @@ from eventlens.query.deadline import Deadline
 from eventlens.query.follow import CommitFollower
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel import ParallelEngine, partials
-from eventlens.storage.event_table import EventTable
+from eventlens.storage import tables
+from eventlens.storage.event_table import EventTable, Snapshot
 from eventlens.storage.schema import EVENT_SCHEMA, PERSON_NAMESPACE
 
 
@@ -62,8 +65,13 @@ def _new_events(n: int, day: datetime, seed: int) -> pa.Table:
     return pa.Table.from_pydict(rows, schema=EVENT_SCHEMA)
 
 
-def _serve(cache: ResultCache, nq: NormalisedQuery, table: EventTable, mode: Mode) -> Any:
-    snapshot = table.snapshot()
+def _serve(
+    cache: ResultCache, nq: NormalisedQuery, pin: Callable[[], Snapshot], mode: Mode
+) -> tuple[float, float, Any]:
+    """(wall seconds, process CPU seconds, Served) of one request over the snapshot `pin()`
+    returns. CPU time is the figure to compare on a shared machine: wall time there is mostly
+    waiting for a core."""
+    snapshot = pin()
     engine = ParallelEngine("local")
 
     def compute(store: Counting) -> tuple[CachedAnswer, dict[str, Any] | None]:
@@ -73,8 +81,9 @@ def _serve(cache: ResultCache, nq: NormalisedQuery, table: EventTable, mode: Mod
         return answer, None
 
     started = time.perf_counter()
+    cpu = time.process_time()
     served = cache.serve(Request("k", 1, snapshot.version, mode, compute, Deadline(600)))
-    return time.perf_counter() - started, served
+    return time.perf_counter() - started, time.process_time() - cpu, served
 
 
 def measure(n_events: int, new_events: int, follow: bool = False) -> list[dict[str, Any]]:
@@ -93,13 +102,15 @@ def measure(n_events: int, new_events: int, follow: bool = False) -> list[dict[s
                 if not table.snapshot().files:
                     table.append(base.snapshot().read(list(EVENT_SCHEMA.names)), log_offset=None)
                 cache = ResultCache(MemoryBackend(1 << 30), MemoryPartials(1 << 30))
-                _serve(cache, nq, table, Mode.FORCE_BLOCKING)  # warm the resident buckets
-                full = statistics.median(
-                    _serve(cache, nq, table, Mode.FORCE_BLOCKING)[0] for _ in range(3)
-                )
-                hit, served = _serve(cache, nq, table, Mode.BLOCKING)
+                # As the query service pins: the process's shared table (the follower's too).
+                pin = functools.partial(tables.snapshot, settings, project)
+                _serve(cache, nq, pin, Mode.FORCE_BLOCKING)  # warm the resident buckets
+                fulls = [_serve(cache, nq, pin, Mode.FORCE_BLOCKING) for _ in range(3)]
+                full = statistics.median(f[0] for f in fulls)
+                full_cpu = statistics.median(f[1] for f in fulls)
+                hit, _, served = _serve(cache, nq, pin, Mode.BLOCKING)
                 assert served.result == "hit"
-                refreshes, reused, computed = [], 0, 0
+                refreshes, refresh_cpus, reused, computed, deltas = [], [], 0, 0, 0
                 for i in range(3):
                     if follower is not None:
                         follower.touch(project, table.version())
@@ -107,10 +118,12 @@ def measure(n_events: int, new_events: int, follow: bool = False) -> list[dict[s
                     table.append(_new_events(new_events, day, seed=i), log_offset=None)
                     while follower is not None and follower.warmed == warmed:
                         time.sleep(0.01)
-                    seconds, served = _serve(cache, nq, table, Mode.BLOCKING)
+                    seconds, cpu, served = _serve(cache, nq, pin, Mode.BLOCKING)
                     refreshes.append(seconds)
-                    reused, computed = served.reused, served.computed
+                    refresh_cpus.append(cpu)
+                    reused, computed, deltas = served.reused, served.computed, served.delta
                 refresh = statistics.median(refreshes)
+                refresh_cpu = statistics.median(refresh_cpus)
                 rows.append(
                     {
                         "query": name,
@@ -119,8 +132,12 @@ def measure(n_events: int, new_events: int, follow: bool = False) -> list[dict[s
                         "hit_ms": round(hit * 1000, 3),
                         "refresh_ms": round(refresh * 1000, 1),
                         "refresh_over_full": round(refresh / full, 3),
+                        "full_cpu_ms": round(full_cpu * 1000, 1),
+                        "refresh_cpu_ms": round(refresh_cpu * 1000, 1),
+                        "cpu_refresh_over_full": round(refresh_cpu / full_cpu, 3),
                         "subtasks_reused": reused,
                         "subtasks_computed": computed,
+                        "subtasks_delta": deltas,
                     }
                 )
                 print(rows[-1], flush=True)
@@ -133,4 +150,5 @@ if __name__ == "__main__":
     measure(
         int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000,
         int(sys.argv[2]) if len(sys.argv) > 2 else 1000,
+        follow=len(sys.argv) > 3 and sys.argv[3] == "1",
     )

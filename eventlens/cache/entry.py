@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,9 @@ class CachedAnswer:
     compute_s: float
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self), option=_DUMP)
+        # Not asdict: it deep-copies `results` first (measured: 54 ms of a 220 ms refresh of a
+        # breakdown trend), and orjson reads the values as they are.
+        return orjson.dumps({f.name: getattr(self, f.name) for f in fields(self)}, option=_DUMP)
 
     @classmethod
     def from_bytes(cls, body: bytes) -> CachedAnswer:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 from eventlens.observability import metrics
+from eventlens.query.parallel.partials import BASE_PREFIX
 
 
 class MemoryPartials:
@@ -67,10 +68,13 @@ class Counting:
         self.reuse = reuse
         self.reused = 0
         self.computed = 0
+        self.delta = 0  # of `computed`: brought forward by a per-person delta
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any | None:
         found = self.store.get(key) if self.reuse else None
+        if key.startswith(BASE_PREFIX):
+            return found
         with self._lock:
             if found is None:
                 self.computed += 1
@@ -78,5 +82,12 @@ class Counting:
                 self.reused += 1
         return found
 
+    def peek(self, key: str) -> Any | None:
+        """`get` without counting (the engine reading a delta's starting partial)."""
+        return self.store.get(key) if self.reuse else None
+
     def put(self, key: str, partial: Any) -> None:
+        if key.startswith(BASE_PREFIX) and getattr(partial, "chain", 0) > 0:
+            with self._lock:
+                self.delta += 1
         self.store.put(key, partial)

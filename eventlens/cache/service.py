@@ -75,6 +75,7 @@ class Served:
     explain: dict[str, Any] | None = None
     reused: int = 0
     computed: int = 0
+    delta: int = 0  # sub-tasks brought forward by a per-person delta
 
     @property
     def stale(self) -> bool:
@@ -97,6 +98,7 @@ class Served:
                 "result": self.result,
                 "subtasks_reused": self.reused,
                 "subtasks_computed": self.computed,
+                "subtasks_delta": self.delta,
             },
         }
 
@@ -271,8 +273,11 @@ class ResultCache:
             stop.set()
             self.backend.release(lease, self.owner)
         metrics.query_cache_subtasks.labels(outcome="reused").inc(counting.reused)
-        metrics.query_cache_subtasks.labels(outcome="computed").inc(counting.computed)
-        result = "incremental" if counting.reused else "miss"
+        metrics.query_cache_subtasks.labels(outcome="computed").inc(
+            counting.computed - counting.delta
+        )
+        metrics.query_cache_subtasks.labels(outcome="delta").inc(counting.delta)
+        result = "incremental" if counting.reused or counting.delta else "miss"
         return Served(
             answer,
             result,
@@ -281,7 +286,8 @@ class ResultCache:
             req.key,
             explain=report,
             reused=counting.reused,
-            computed=counting.computed,
+            computed=counting.computed - counting.delta,
+            delta=counting.delta,
         )
 
     def _renew(self, lease: str, stop: threading.Event) -> None:

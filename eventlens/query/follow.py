@@ -19,8 +19,9 @@ import time
 
 from eventlens.config import Settings
 from eventlens.observability.logging import get_logger
-from eventlens.query.parallel import resident_cache
+from eventlens.query.parallel import delta, planner, resident_cache
 from eventlens.storage import tables
+from eventlens.storage.event_table import Snapshot
 
 log = get_logger(__name__)
 
@@ -35,6 +36,9 @@ class CommitFollower:
         self.keep_s = keep_s
         self._followed: dict[int, float] = {}  # project id -> last query (monotonic)
         self._versions: dict[int, int] = {}  # project id -> last version warmed
+        # project id -> the latest snapshot seen (the object queries pinned: its plans are
+        # what the next version's are planned after)
+        self._seen: dict[int, Snapshot] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,6 +62,7 @@ class CommitFollower:
                 for pid, seen in list(self._followed.items()):
                     if now - seen > self.keep_s:
                         del self._followed[pid]
+                        self._seen.pop(pid, None)
                 projects = list(self._followed)
             for pid in projects:
                 if self._stop.is_set():
@@ -68,9 +73,16 @@ class CommitFollower:
         try:
             snapshot = tables.snapshot(self.settings, project_id)
             with self._lock:
+                previous = self._seen.get(project_id)
+                self._seen[project_id] = snapshot
                 if snapshot.version <= self._versions.get(project_id, -1):
                     return
             resident_cache.warm(snapshot)
+            # Plans too: pruning the new file list per read range, the earliest event, the
+            # files' row counts a per-person delta reads (the first query after a commit
+            # otherwise pays for them: ADR 0008).
+            planner.warm(snapshot, previous if previous is not snapshot else None)
+            delta.file_rows(snapshot)
             with self._lock:
                 self._versions[project_id] = snapshot.version
                 self.warmed += 1

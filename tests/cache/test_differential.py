@@ -45,7 +45,7 @@ def histories(draw: st.DrawFn) -> list[tuple[str, Any]]:
     later commits hold late events in old days), ("merge", (old, new)) person merges and
     ("compact", None)."""
     events = draw(s.event_sets())
-    cuts = sorted(draw(st.lists(st.integers(0, len(events)), max_size=4)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(events)), max_size=6)))
     steps: list[tuple[str, Any]] = []
     bounds = [0, *cuts, len(events)]
     for lo, hi in itertools.pairwise(bounds):

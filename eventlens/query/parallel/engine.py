@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ from eventlens.query.engines import InsightResult
 from eventlens.query.kinds import kind as kind_named
 from eventlens.query.kinds import load as load_implementation
 from eventlens.query.normalise import NormalisedQuery
-from eventlens.query.parallel import partials, resident_cache
+from eventlens.query.parallel import delta, partials, resident_cache
 from eventlens.query.parallel.cohorts import attach, membership
 from eventlens.query.parallel.executors import (
     Executor,
@@ -37,6 +38,7 @@ from eventlens.query.parallel.resident import concat_frames
 from eventlens.query.semantics.cohorts import check_resolved, with_cohort_breakdown
 from eventlens.query.semantics.compare import with_compare
 from eventlens.query.source import EventSource
+from eventlens.storage.event_table import Snapshot
 
 # A kernel's partial result: its type differs per kernel (each kernel module's `Partial`).
 Partial = Any
@@ -140,30 +142,141 @@ def _run_tasks(
     params: KernelParams,
     resident: bool,
     store: partials.PartialStore | None,
+    rows_of: Callable[[], Mapping[str, int]] | None = None,
 ) -> list[tuple[Partial, TaskStats]]:
     """Every sub-task's (partial, stats), in plan order. Sub-tasks whose partial `store` holds
-    (same kernel, parameters and immutable files) are reused; the others run on `executor` as
-    a partial of a module-level function (what a distributed executor ships) and are stored."""
+    (same kernel, parameters and immutable files) are reused; sub-tasks whose buckets only
+    gained files since the partial the store holds for them are brought forward by a per-person
+    delta (delta.py; resident buckets only, `rows_of()` gives the snapshot's rows per file);
+    the others run on `executor` as a partial of a module-level function (what a distributed
+    executor ships) and are stored."""
+    text = partials.params_text(params) if store is not None else ""
     keys = [
-        None if store is None else partials.task_key(plan.kernel, params, t) for t in plan.tasks
+        None if store is None else partials.task_key(plan.kernel, params, t, text=text)
+        for t in plan.tasks
     ]
-    found = [None if store is None or k is None else store.get(k) for k in keys]
+    found: list[Any] = [None if store is None or k is None else store.get(k) for k in keys]
+    deltas: dict[int, TaskStats] = {}
+    bases: list[str | None] = [None] * len(plan.tasks)
+    if store is not None and resident and rows_of is not None:
+        digest = delta.params_digest(text)
+        for i, (task, hit) in enumerate(zip(plan.tasks, found, strict=True)):
+            if keys[i] is None or not task.source.buckets:
+                continue
+            base = bases[i] = delta.base_key(plan.kernel, digest, task)
+            if hit is None:
+                refreshed = _delta_task(plan, params, task, store, base, rows_of)
+                if refreshed is not None:
+                    found[i], deltas[i] = refreshed
     todo = [t for t, hit in zip(plan.tasks, found, strict=True) if hit is None]
     fn = functools.partial(traced_subtask, plan.kind, params, resident=resident)
     computed = iter(executor.map(fn, todo, None) if todo else [])
     out: list[tuple[Partial, TaskStats]] = []
-    for task, key, hit in zip(plan.tasks, keys, found, strict=True):
+    for i, (task, key, hit) in enumerate(zip(plan.tasks, keys, found, strict=True)):
         if hit is not None:
-            reused = TaskStats(
-                task.index, task.buckets, len(task.source.paths), task.rows, 0, 0, 0, reused=True
-            )
-            out.append((hit, reused))
+            stats = deltas.get(i)
+            if stats is not None and store is not None and key is not None:
+                store.put(key, hit)
+                _put_base(store, bases[i], key, task, chained=True)
+            if stats is None:
+                stats = TaskStats(
+                    task.index,
+                    task.buckets,
+                    len(task.source.paths),
+                    task.rows,
+                    0,
+                    0,
+                    0,
+                    reused=True,
+                )
+            out.append((hit, stats))
             continue
         partial, stats = next(computed)
         if store is not None and key is not None:
             store.put(key, partial)
+            _put_base(store, bases[i], key, task, chained=False)
         out.append((partial, stats))
     return out
+
+
+def _put_base(
+    store: partials.PartialStore, base: str | None, key: str, task: SubTask, *, chained: bool
+) -> None:
+    """Record `key` as the newest partial of its sub-task (what the next delta starts from);
+    `chained`: a delta made it (its chain grows), else it was computed from scratch."""
+    if base is None:
+        return
+    chain = 0
+    if chained:
+        previous = store.get(base)
+        chain = (previous.chain + 1) if isinstance(previous, delta.Base) else 1
+    store.put(base, delta.Base(key, task.source.buckets, chain))
+
+
+def _delta_task(
+    plan: Plan,
+    params: KernelParams,
+    task: SubTask,
+    store: partials.PartialStore,
+    base_key: str,
+    rows_of: Callable[[], Mapping[str, int]],
+) -> tuple[Partial, TaskStats] | None:
+    """(partial, stats) of `task` by a per-person delta from its last stored partial, or None
+    (no usable base: the sub-task computes)."""
+    if getattr(getattr(params, "nq", None), "cohorts", ()):
+        # Cohort masks are attached to whole sub-task frames (_read_frame), not to the delta's
+        # per-person frames, and a new event can change a person's membership: recompute.
+        return None
+    base = store.get(base_key)
+    if not isinstance(base, delta.Base) or base.chain >= delta.MAX_CHAIN:
+        return None
+    new_sets = task.source.buckets
+    if len(base.buckets) != len(new_sets):
+        return None
+    added: list[set[str]] = []
+    for old_paths, new_paths in zip(base.buckets, new_sets, strict=True):
+        have = set(new_paths)
+        if not have.issuperset(old_paths):
+            return None  # a file left the bucket (merge, compaction, rewrite): recompute
+        added.append(have.difference(old_paths))
+    # (Not a reuse of the sub-task's partial: a store that counts reuse offers `peek`.)
+    old = getattr(store, "peek", store.get)(base.key)
+    if old is None:
+        return None
+    started = time.perf_counter()
+    counts = rows_of()
+    touched: list[delta.Touched] = []
+    for paths, new_files in zip(new_sets, added, strict=True):
+        if not new_files:
+            continue
+        deadline.check()
+        bucket = resident_cache.CACHE.bucket(paths)
+        part = delta.restrict(bucket, params.spec, new_files, counts)
+        if part is None:
+            return None
+        touched.append(part)
+    read = time.perf_counter()
+    kernel = kernel_for(plan.kind)
+    partial = delta.refresh(kernel, params, old, touched, concat_frames)
+    if partial is None:
+        return None
+    done = time.perf_counter()
+    rows = sum(len(t.old) + len(t.new) for t in touched)
+    stats = TaskStats(
+        index=task.index,
+        buckets=task.buckets,
+        files=len(task.source.paths),
+        rows_in_files=task.rows,
+        rows_scanned=rows,
+        read_s=read - started,
+        compute_s=done - read,
+        resident=True,
+        worker=current_worker(),
+        source="resident",
+        persons=sum(t.persons for t in touched),
+        delta=True,
+    )
+    return partial, stats
 
 
 class ParallelEngine:
@@ -272,10 +385,15 @@ class ParallelEngine:
                 )
 
             store = partials.current()
+            rows_of = (
+                functools.partial(delta.file_rows, snapshot)
+                if isinstance(snapshot, Snapshot)
+                else None
+            )
 
             def execute(params: KernelParams) -> Partial:
                 started = time.perf_counter()
-                outputs = _run_tasks(executor, plan, params, use_resident, store)
+                outputs = _run_tasks(executor, plan, params, use_resident, store, rows_of)
                 report.execute_s += time.perf_counter() - started
                 report.tasks.extend(stats for _, stats in outputs)
                 with tracing.span("query.merge", {"eventlens.partials": len(outputs)}):

@@ -29,6 +29,10 @@ class TaskStats:
     # Where the rows came from: "resident" (kept in memory), "parquet" (read from the table's
     # storage: local files or object storage) or "memory" (an in-memory table).
     source: str = "parquet"
+    # A per-person delta from the sub-task's previous partial (delta.py): `persons` were
+    # recomputed, over `rows_scanned` rows (their rows before and after the commit).
+    delta: bool = False
+    persons: int = 0
 
     @property
     def seconds(self) -> float:
@@ -61,7 +65,9 @@ class ExplainReport:
                 "passes": self.passes,
                 "rows_scanned": sum(t.rows_scanned for t in self.tasks),
                 "subtasks_reused": sum(1 for t in self.tasks if t.reused),
-                "subtasks_computed": sum(1 for t in self.tasks if not t.reused),
+                "subtasks_computed": sum(1 for t in self.tasks if not t.reused and not t.delta),
+                "subtasks_delta": sum(1 for t in self.tasks if t.delta),
+                "persons_recomputed": sum(t.persons for t in self.tasks if t.delta),
                 "timings_ms": {
                     "plan": round(self.plan_s * 1000, 3),
                     "execute": round(self.execute_s * 1000, 3),
@@ -78,6 +84,7 @@ class ExplainReport:
                         "rows_scanned": t.rows_scanned,
                         "source": _source(t),
                         "worker": t.worker,
+                        **({"persons": t.persons} if t.delta else {}),
                         "read_ms": round(t.read_s * 1000, 3),
                         "compute_ms": round(t.compute_s * 1000, 3),
                     }
@@ -89,6 +96,8 @@ class ExplainReport:
 
 
 def _source(t: TaskStats) -> str:
+    if t.delta:
+        return "delta"
     return "partial-cache" if t.reused else t.source
 
 

@@ -26,6 +26,10 @@ from eventlens.query.parallel.planner import SubTask
 # Bumped when a kernel's partial changes shape or meaning: old partials must never be merged
 # with new ones (a Redis-shared or long-lived store would otherwise mix them).
 PARTIAL_FORMAT = 1
+# Keys of a sub-task's delta base record (delta.Base: which partial is its newest, over which
+# files; `chain` > 0 when a per-person delta made it). They share the store with partials, so
+# stores that count reuse skip them, and count a base put with a chain as a delta refresh.
+BASE_PREFIX = "base/"
 
 
 class PartialStore(Protocol):
@@ -69,9 +73,17 @@ def _params_text(params: KernelParams) -> str:
     return ";".join(parts)
 
 
-def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
+def params_text(params: KernelParams) -> str:
+    """The text by which `params` enter a partial's key (also a delta base's key)."""
+    return _params_text(params)
+
+
+def task_key(
+    kernel: str, params: KernelParams, task: SubTask, *, text: str | None = None
+) -> str | None:
     """The key of `task`'s partial: kernel, params and the exact files it reads. None for a
-    sub-task over in-memory rows (no immutable identity: never cached)."""
+    sub-task over in-memory rows (no immutable identity: never cached). `text`: the params'
+    `params_text`, when the caller keys several sub-tasks of one plan."""
     source = task.source
     if source.table is not None:
         return None
@@ -79,7 +91,7 @@ def task_key(kernel: str, params: KernelParams, task: SubTask) -> str | None:
         [
             f"partial/{PARTIAL_FORMAT}",
             kernel,
-            _params_text(params),
+            _params_text(params) if text is None else text,
             "main:" + "|".join(source.paths),
             "history:" + "|".join(source.history_paths),
         ]

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 import zlib
@@ -221,7 +222,7 @@ def _layout(
     key = ("layout", lo, hi, with_history, min_task_rows)
     layout: _Layout | None = memo.get(key)
     if layout is None:
-        layout = _build_layout(list(snapshot.files), lo, hi, with_history, min_task_rows)
+        layout = _build_layout(_arrays(snapshot), lo, hi, with_history, min_task_rows)
         layouts = [k for k in memo if k[0] == "layout"]
         if len(layouts) >= _LAYOUTS_PER_SNAPSHOT:
             memo.pop(layouts[0])  # oldest first (dicts keep insertion order)
@@ -229,65 +230,124 @@ def _layout(
     return layout
 
 
+def warm(snapshot: Snapshot, previous: Snapshot | None) -> int:
+    """Plan ahead for `snapshot` what was planned for `previous` (the version before it):
+    the same read ranges' layouts and the earliest event, so the first query after a commit
+    does not pay for them (a commit follower calls this off the request path). Returns the
+    number of layouts built."""
+    old = _PER_SNAPSHOT.get(previous) if previous is not None else None
+    if not old:
+        return 0
+    keys = [k for k in list(old) if isinstance(k, tuple) and k[0] == "layout"]
+    if "earliest" in old:
+        _earliest(snapshot)
+    for _, lo, hi, with_history, min_task_rows in keys:
+        _layout(snapshot, lo, hi, with_history, min_task_rows)
+    return len(keys)
+
+
+@dataclass(frozen=True)
+class _Files:
+    """A snapshot's files as columns (built once per snapshot): pruning a read range is then a
+    few vector comparisons instead of a Python loop over every file (the first query after
+    every commit paid that loop: ADR 0008)."""
+
+    files: list[DataFile]
+    lo: np.ndarray
+    hi: np.ndarray
+    bucket: np.ndarray
+    rows: np.ndarray
+    every: dict[int, tuple[str, ...]]  # bucket -> all its paths, sorted
+    every_rows: dict[int, int]
+
+
+def _arrays(snapshot: Snapshot) -> _Files:
+    memo = _memo(snapshot)
+    found: _Files | None = memo.get("files")
+    if found is None:
+        files = list(snapshot.files)
+        ranges = [_file_range(f) for f in files]
+        every: dict[int, list[str]] = {}
+        every_rows: dict[int, int] = {}
+        for f in files:
+            every.setdefault(f.bucket, []).append(f.path)
+            every_rows[f.bucket] = every_rows.get(f.bucket, 0) + f.rows
+        found = memo["files"] = _Files(
+            files=files,
+            lo=np.array([r[0] for r in ranges], np.int64),
+            hi=np.array([r[1] for r in ranges], np.int64),
+            bucket=np.array([f.bucket for f in files], np.int64),
+            rows=np.array([f.rows for f in files], np.int64),
+            every={b: tuple(sorted(paths)) for b, paths in every.items()},
+            every_rows=every_rows,
+        )
+    return found
+
+
 def _build_layout(
-    files: list[DataFile], lo: int | None, hi: int | None, with_history: bool, min_task_rows: int
+    arrays: _Files, lo: int | None, hi: int | None, with_history: bool, min_task_rows: int
 ) -> _Layout:
-    main = {f.path for f in files if _overlaps(f, lo, hi)}
+    files = arrays.files
+    main = np.ones(len(files), bool)
+    if lo is not None:
+        main &= arrays.hi >= lo
+    if hi is not None:
+        main &= arrays.lo < hi
     # History scans (first-ever events) read files before the range, distinct rows only.
-    history = (
-        {f.path for f in files if _overlaps(f, None, lo)}
-        if with_history and lo is not None
-        else set()
-    )
-    kept = [f for f in files if f.path in main or f.path in history]
-    by_bucket: dict[int, list[DataFile]] = {}
-    for f in kept:
-        by_bucket.setdefault(f.bucket, []).append(f)
-    every: dict[int, list[DataFile]] = {}
-    for f in files:
-        every.setdefault(f.bucket, []).append(f)
+    history = arrays.lo < lo if with_history and lo is not None else np.zeros(len(files), bool)
+    kept_mask = main | history
+    # Kept files by bucket, each bucket's in snapshot order (a stable sort).
+    kept = np.flatnonzero(kept_mask)
+    kept = kept[np.argsort(arrays.bucket[kept], kind="stable")]
     tasks: list[SubTask] = []
     group: list[int] = []
-    group_files: list[DataFile] = []
+    group_files: list[int] = []
     group_rows = 0  # a running sum: re-summing per bucket made planning quadratic in files
-    for bucket in sorted(by_bucket):
-        group.append(bucket)
-        group_files.extend(by_bucket[bucket])
-        group_rows += sum(f.rows for f in by_bucket[bucket])
+    kept_buckets = arrays.bucket[kept]
+    # Where each bucket's run of kept files starts (and the end).
+    bounds = np.flatnonzero(np.r_[True, kept_buckets[1:] != kept_buckets[:-1], True])
+    if kept.size == 0:
+        bounds = bounds[:0]
+    for a, b in itertools.pairwise(bounds.tolist()):
+        group.append(int(kept_buckets[a]))
+        members = kept[a:b].tolist()
+        group_files.extend(members)
+        group_rows += int(arrays.rows[kept[a:b]].sum())
         if group_rows >= min_task_rows:
-            tasks.append(_task(len(tasks), group, group_files, main, history, every))
+            tasks.append(_task(len(tasks), group, group_files, main, history, arrays))
             group, group_files, group_rows = [], [], 0
     if group or not tasks:
-        tasks.append(_task(len(tasks), group, group_files, main, history, every))
+        tasks.append(_task(len(tasks), group, group_files, main, history, arrays))
     return _Layout(
         tasks=tuple(tasks),
         files_total=len(files),
-        files_kept=len(kept),
-        rows_total=sum(f.rows for f in files),
-        rows_kept=sum(f.rows for f in kept),
-        bytes_kept=sum(f.size_bytes for f in kept),
+        files_kept=int(kept.size),
+        rows_total=int(arrays.rows.sum()),
+        rows_kept=int(arrays.rows[kept].sum()),
+        bytes_kept=sum(files[i].size_bytes for i in kept.tolist()),
     )
 
 
 def _task(
     index: int,
     buckets: list[int],
-    files: list[DataFile],
-    main: set[str],
-    history: set[str],
-    every: dict[int, list[DataFile]],
+    members: list[int],
+    main: np.ndarray,
+    history: np.ndarray,
+    arrays: _Files,
 ) -> SubTask:
+    files = arrays.files
     return SubTask(
         index=index,
         buckets=tuple(buckets),
         source=Source(
-            paths=tuple(f.path for f in files if f.path in main),
-            history_paths=tuple(f.path for f in files if f.path in history),
-            buckets=tuple(tuple(sorted(f.path for f in every[b])) for b in buckets),
-            bucket_rows=tuple(sum(f.rows for f in every[b]) for b in buckets),
+            paths=tuple(files[i].path for i in members if main[i]),
+            history_paths=tuple(files[i].path for i in members if history[i]),
+            buckets=tuple(arrays.every[b] for b in buckets),
+            bucket_rows=tuple(arrays.every_rows[b] for b in buckets),
         ),
-        rows=sum(f.rows for f in files),
-        size_bytes=sum(f.size_bytes for f in files),
+        rows=sum(files[i].rows for i in members),
+        size_bytes=sum(files[i].size_bytes for i in members),
     )
 
 
