@@ -26,7 +26,9 @@ def explain_local(
 ) -> dict[str, Any]:
     """Plan and run `query` on the project's latest snapshot; the report as a dict (result
     under "results"). Raises NotFound for an unknown project or one without events."""
-    from eventlens.query import normalise, parse_query
+    from eventlens.projects.cohorts import CohortStore
+    from eventlens.query import parse_query
+    from eventlens.query.in_project import normalise_in_project
     from eventlens.query.parallel import ParallelEngine
     from eventlens.storage import tables
 
@@ -41,13 +43,8 @@ def explain_local(
         path = settings.event_table_location(project_id)
         raise NotFound(f"project {project_id} has no event table yet at {path}")
     snapshot = table.snapshot()
-    nq = normalise(
-        parse_query(query),
-        timezone=project.timezone,
-        week_start=project.week_start,
-        now=datetime.now(UTC),
-        test_account_filters=project.test_account_filters,
-        path_cleaning_filters=project.path_cleaning_filters,
+    nq = normalise_in_project(
+        parse_query(query), project, CohortStore(settings.meta_db), datetime.now(UTC)
     )
     if executor == "ray":
         from eventlens.query.parallel import use_executor

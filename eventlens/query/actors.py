@@ -31,8 +31,8 @@ import orjson
 from eventlens.errors import InvalidQuery
 from eventlens.persons.directory import PersonRecord, list_persons, read_only
 from eventlens.query.engines import run_actors
+from eventlens.query.in_project import normalise_in_project
 from eventlens.query.model import ActorsQuery, PropertyGroup, parse_actors_query, parse_query
-from eventlens.query.normalise import normalise
 from eventlens.query.registry import get_engine
 from eventlens.query.semantics.actors import resolve
 from eventlens.query.semantics.events import Event
@@ -127,13 +127,7 @@ async def run_actors_query(
     # Its normalised form must be this request's (relative dates resolve against "now"); across
     # a bucket boundary the two can differ, then the insight is asked once more.
     for _ in range(2):
-        nq = normalise(
-            parsed,
-            timezone=project.timezone,
-            week_start=project.week_start,
-            now=datetime.now(UTC),
-            test_account_filters=project.test_account_filters,
-        )
+        nq = normalise_in_project(parsed, project, service.cohorts.store, datetime.now(UTC))
         try:
             outcome = await service.run(project.id, source, engine=engine, timeout=timeout)
         except InvalidQuery as exc:

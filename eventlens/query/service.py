@@ -49,12 +49,13 @@ from eventlens.observability import metrics, tracing
 from eventlens.observability.logging import get_logger
 from eventlens.projects.cohorts import CohortStore
 from eventlens.projects.store import MetadataStore, Project
-from eventlens.query.cohort_service import CohortService, lookup_for
+from eventlens.query.cohort_service import CohortService
 from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine, InsightResult, check_can_explain, run_engine
 from eventlens.query.follow import CommitFollower
+from eventlens.query.in_project import normalise_in_project
 from eventlens.query.model import parse_query
-from eventlens.query.normalise import NormalisedQuery, normalise
+from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
 from eventlens.query.parallel import partials, resident_cache, use_executor
 from eventlens.query.pool import QueryPool
@@ -311,15 +312,7 @@ class QueryService:
             check_can_explain(resolved, engine)
         tracing.set_attributes({"eventlens.query.kind": parsed.kind, "eventlens.engine": engine})
         now = datetime.now(UTC)
-        normalised = normalise(
-            parsed,
-            timezone=project.timezone,
-            week_start=project.week_start,
-            now=now,
-            test_account_filters=project.test_account_filters,
-            cohorts=lookup_for(self.cohorts.store, project, now),
-            path_cleaning_filters=project.path_cleaning_filters,
-        )
+        normalised = normalise_in_project(parsed, project, self.cohorts.store, now)
         return _Job(
             service=self,
             project=project,

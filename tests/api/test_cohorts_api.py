@@ -269,3 +269,26 @@ def test_cohorts_belong_to_their_project(world: World) -> None:
             ],
         }
         assert _query(c, funnel).json()["field"] == "query.series[1].properties"
+
+
+def test_a_cohort_filtered_insight_can_be_saved_and_its_persons_listed(world: World) -> None:
+    """The actors service and saved insights normalise as /query does (the project's cohorts
+    resolved), so a cohort filter works there too."""
+    with world.client(world.a) as c:
+        cid = c.post("/cohorts", json={"name": "buyers-2", "filters": BUYERS}).json()["id"]
+        query = _pageviews([_in(cid)])
+        assert _query(c, query).json()["results"][0]["aggregated_value"] == 2
+        r = c.post("/insights", json={"name": "buyers' views", "query": query})
+        assert r.status_code == 201, r.text
+        actors = {
+            "kind": "ActorsQuery",
+            "source": {"kind": "InsightActorsQuery", "source": query, "series": 0},
+        }
+        r = _query(c, actors)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == 2
+        assert {p[0]["distinct_ids"][0] for p in body["results"]} == {"u0", "u1"}
+        missing = _pageviews([_in(999_999)])
+        r = c.post("/insights", json={"name": "nope", "query": missing})
+        assert r.status_code == 400 and "999999" in r.json()["detail"], r.text

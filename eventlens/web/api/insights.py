@@ -18,7 +18,9 @@ from eventlens.accounts.policy import Permission
 from eventlens.dashboards.store import DashboardStore
 from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
-from eventlens.query import normalise, parse_query
+from eventlens.query import parse_query
+from eventlens.query.in_project import normalise_in_project
+from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
     MAX_ID,
@@ -27,7 +29,7 @@ from eventlens.web.api.schemas import (
     ProjectId,
 )
 from eventlens.web.auth import ProjectAccess, project_permission
-from eventlens.web.deps import dashboard_store
+from eventlens.web.deps import dashboard_store, query_service
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["dashboards"])
 MAX_TILES = 100
@@ -39,6 +41,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400,
 
 
 Store = Annotated[DashboardStore, Depends(dashboard_store)]
+Queries = Annotated[QueryService, Depends(query_service)]
 
 
 class InsightBody(BaseModel):
@@ -74,18 +77,12 @@ class DashboardPatch(BaseModel):
     )
 
 
-def _validated(query: dict[str, Any], project: Project) -> dict[str, Any]:
+def _validated(query: dict[str, Any], project: Project, queries: QueryService) -> dict[str, Any]:
     """The query, if it would run now in this project: parsed, and its dates resolved in the
-    project's calendar (so a date outside the supported range is refused here as on /query)."""
+    project's calendar (so a date outside the supported range, or a cohort the project does not
+    have, is refused here as on /query)."""
     try:
-        normalise(
-            parse_query(query),
-            timezone=project.timezone,
-            week_start=project.week_start,
-            now=datetime.now(UTC),
-            test_account_filters=project.test_account_filters,
-            path_cleaning_filters=project.path_cleaning_filters,
-        )
+        normalise_in_project(parse_query(query), project, queries.cohorts.store, datetime.now(UTC))
     except InvalidQuery as exc:
         exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
@@ -100,10 +97,13 @@ def list_insights(project_id: ProjectId, access: Reader, store: Store) -> Any:
 
 
 @router.post("/insights", status_code=201, responses=_ERRORS)
-def create_insight(project_id: ProjectId, body: InsightBody, access: Writer, store: Store) -> Any:
+def create_insight(
+    project_id: ProjectId, body: InsightBody, access: Writer, store: Store, queries: Queries
+) -> Any:
     """Save a query under a name (400 if the query is invalid)."""
     project = access.project
-    return store.create_insight(project.id, body.name, _validated(body.query, project)).to_dict()
+    query = _validated(body.query, project, queries)
+    return store.create_insight(project.id, body.name, query).to_dict()
 
 
 @router.get("/insights/{insight_id}", responses=_ERRORS)
@@ -114,11 +114,16 @@ def get_insight(project_id: ProjectId, insight_id: InsightId, access: Reader, st
 
 @router.patch("/insights/{insight_id}", responses=_ERRORS)
 def update_insight(
-    project_id: ProjectId, insight_id: InsightId, body: InsightPatch, access: Writer, store: Store
+    project_id: ProjectId,
+    insight_id: InsightId,
+    body: InsightPatch,
+    access: Writer,
+    store: Store,
+    queries: Queries,
 ) -> Any:
     """Rename it and/or replace its query."""
     project = access.project
-    query = None if body.query is None else _validated(body.query, project)
+    query = None if body.query is None else _validated(body.query, project, queries)
     return store.update_insight(project.id, insight_id, name=body.name, query=query).to_dict()
 
 
