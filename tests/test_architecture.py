@@ -47,7 +47,13 @@ LAYERS: list[list[str]] = [
     ["eventlens.storage", "eventlens.projects", "eventlens.generate"],
     ["eventlens.auth"],
     # `eventlens` itself is the root package's __init__ (the version) only.
-    ["eventlens", "eventlens.config", "eventlens.errors", "eventlens.observability"],
+    [
+        "eventlens",
+        "eventlens.config",
+        "eventlens.errors",
+        "eventlens.observability",
+        "eventlens.sqlite_db",
+    ],
 ]
 ROOT_PACKAGE = "eventlens"
 

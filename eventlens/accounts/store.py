@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from eventlens.accounts import passwords
 from eventlens.accounts.policy import Membership, Permission, Role
 from eventlens.auth.keys import hash_api_key, new_api_key
 from eventlens.errors import InvalidInput, NotFound
+from eventlens.sqlite_db import open_store_db
 
 DEFAULT_ORG = 1
 INVITE_TTL = 7 * 86400.0
@@ -133,13 +133,9 @@ class AccountStore:
     """Thread-safe (one connection guarded by a lock; account traffic is tiny)."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store_db(path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -10,7 +10,6 @@ so the project store does not need to know about them.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from eventlens.errors import InvalidInput, NotFound
+from eventlens.sqlite_db import open_store_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS saved_insights (
@@ -104,11 +104,8 @@ class DashboardStore:
     """Thread-safe (one connection guarded by a lock, as the project store)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store_db(path, _SCHEMA)
         # Tile sizes came later: add the column to a meta.db made before it.
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(dashboards)")}
         if "layouts" not in columns:

@@ -10,7 +10,6 @@ project's cohort is reported missing (NotFound), never returned.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from eventlens.errors import NotFound
+from eventlens.sqlite_db import open_store_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cohorts (
@@ -89,11 +89,8 @@ class CohortStore:
     """Thread-safe (one connection guarded by a lock, as the dashboard store)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store_db(path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

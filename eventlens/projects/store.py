@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import orjson
 
 from eventlens.auth.keys import hash_api_key, new_api_key, new_project_token
 from eventlens.errors import InvalidInput, NotFound
+from eventlens.sqlite_db import open_store_db
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,8 @@ class SqliteMetadataStore:
     """Thread-safe (one connection guarded by a lock; metadata traffic is tiny)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store_db(path, _SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(projects)")}
         if "test_account_filters" not in columns:  # a store created before the column existed
             self._db.execute(

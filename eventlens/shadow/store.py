@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlens.errors import InvalidInput, NotFound
+from eventlens.sqlite_db import open_store_db
 
 OUTCOMES = (
     "match",
@@ -191,15 +191,12 @@ class ShadowStore:
     """Thread-safe handle on shadow.db (one connection behind a lock; writes are small)."""
 
     def __init__(self, path: Path, *, max_result_bytes: int = 256 * 1024) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_result_bytes = max_result_bytes
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_store_db(path, _SCHEMA)
+        # Shadow records are diagnostics: losing the last ones in a power cut is acceptable.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
