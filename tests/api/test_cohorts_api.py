@@ -292,3 +292,54 @@ def test_a_cohort_filtered_insight_can_be_saved_and_its_persons_listed(world: Wo
         missing = _pageviews([_in(999_999)])
         r = c.post("/insights", json={"name": "nope", "query": missing})
         assert r.status_code == 400 and "999999" in r.json()["detail"], r.text
+
+
+def test_persons_of_a_cohort_breakdown_point_are_that_cohorts(world: World) -> None:
+    """A cohort breakdown point (trends value, funnel step) lists the persons of its cohort's
+    run, and their count is the number the insight shows there."""
+    with world.client(world.a) as c:
+        cid = c.post("/cohorts", json={"name": "buyers-3", "filters": BUYERS}).json()["id"]
+        trends = {
+            **_pageviews([]),
+            "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cid, "all"]},
+        }
+        funnel = {
+            "kind": "FunnelsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "purchase"},
+            ],
+            "dateRange": {"date_from": "-7d"},
+            "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cid, "all"]},
+        }
+        shown = {
+            r["breakdown_value"]: r["aggregated_value"] for r in _query(c, trends).json()["results"]
+        }
+        steps = {
+            s[1]["breakdown_value"]: s[1]["count"] for s in _query(c, funnel).json()["results"]
+        }
+        assert shown == {cid: 2, 0: 6} and steps == {cid: 2, 0: 3}
+
+        def persons(source: dict[str, Any], **selector: Any) -> set[str]:
+            actors = {
+                "kind": "ActorsQuery",
+                "source": {"kind": "InsightActorsQuery", "source": source, **selector},
+            }
+            r = _query(c, actors)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["total"] == len(body["results"])
+            return {p[0]["distinct_ids"][0] for p in body["results"]}
+
+        assert persons(trends, series=0, breakdown=cid) == {"u0", "u1"}
+        assert len(persons(trends, series=0, breakdown="all")) == 6
+        assert persons(funnel, funnelStep=2, funnelStepBreakdown=cid) == {"u0", "u1"}
+        assert persons(funnel, funnelStep=2, funnelStepBreakdown=0) == {"u0", "u1", "u2"}
+        r = _query(
+            c,
+            {
+                "kind": "ActorsQuery",
+                "source": {"kind": "InsightActorsQuery", "source": trends, "breakdown": 424242},
+            },
+        )
+        assert r.status_code == 400 and r.json()["field"] == "query.source.breakdown", r.text

@@ -26,8 +26,9 @@ from eventlens.query.model import (
     RetentionQuery,
     StickinessQuery,
     TrendsQuery,
+    cohort_breakdown,
 )
-from eventlens.query.normalise import NormalisedQuery
+from eventlens.query.normalise import NormalisedQuery, with_query
 from eventlens.query.posthog_fields import (
     CUMULATIVE_DISPLAY,
     display_of,
@@ -35,6 +36,7 @@ from eventlens.query.posthog_fields import (
     is_aggregated,
 )
 from eventlens.query.semantics.breakdowns import breakdown_keys, combo_label, is_multiple
+from eventlens.query.semantics.cohorts import restricted_to_cohort
 from eventlens.query.semantics.compare import previous_period
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN
 from eventlens.query.semantics.lifecycle import STATUSES
@@ -177,6 +179,9 @@ def resolve(nq: NormalisedQuery, sel: InsightActorsQuery, result: list[Any]) -> 
     """The cell `sel` selects in `result` (the insight answer of `nq`). InvalidQuery naming the
     selector field for a point the answer does not have."""
     q = nq.query
+    ids = cohort_breakdown(getattr(q, "breakdownFilter", None))
+    if ids is not None:
+        return _cohort_breakdown(nq, sel, result, ids)
     if isinstance(q, TrendsQuery):
         return _trends(nq, q, sel, result)
     if isinstance(q, FunnelsQuery):
@@ -212,6 +217,31 @@ def _paths(nq: NormalisedQuery, q: PathsQuery, result: list[Any]) -> Resolved:
         ]
         shown = sum(e["value"] for e in edges)
     return Resolved(None, nq, float(shown))
+
+
+def _cohort_breakdown(
+    nq: NormalisedQuery, sel: InsightActorsQuery, result: list[Any], ids: list[int]
+) -> Resolved:
+    """A cohort breakdown is one run per cohort with that cohort as a filter
+    (semantics.cohorts.with_cohort_breakdown), so a point's persons are those of the same
+    point of that cohort's run: the query restricted to it, over its own rows."""
+    funnels = isinstance(nq.query, FunnelsQuery)
+    field = "funnelStepBreakdown" if funnels else "breakdown"
+    raw = getattr(sel, field)
+    try:
+        cid = 0 if raw == "all" else int(raw)
+    except (TypeError, ValueError):
+        msg = f"{field} must be a cohort id of this cohort breakdown, got {raw!r}"
+        raise _bad(msg, field) from None
+    if cid not in ids:
+        raise _bad(f"{field} {raw!r} is not a cohort of this breakdown ({ids})", field)
+    rows: list[Any]
+    if funnels:
+        rows = next((steps for steps in result if steps and steps[0]["breakdown_value"] == cid), [])
+    else:
+        rows = [r for r in result if r.get("breakdown_value") == cid]
+    one = with_query(nq, restricted_to_cohort(nq.query, cid))
+    return resolve(one, sel.model_copy(update={field: None}), rows)
 
 
 def _compared(

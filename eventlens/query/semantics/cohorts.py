@@ -124,8 +124,9 @@ def property_lists(q: InsightQuery) -> list[Any]:
     return out
 
 
-def _with_filter(q: InsightQuery, cohort_id: int) -> InsightQuery:
-    """`q` without its breakdown, restricted to the cohort (all users: no restriction)."""
+def restricted_to_cohort(q: InsightQuery, cohort_id: int) -> InsightQuery:
+    """`q` without its breakdown, restricted to the cohort (all users: no restriction): one
+    cohort's run of a cohort breakdown."""
     update: dict[str, Any] = {"breakdownFilter": None}
     if cohort_id != ALL_USERS:
         f = PropertyFilter(key="id", value=cohort_id, operator="in", type="cohort")
@@ -149,7 +150,7 @@ def with_cohort_breakdown(nq: NormalisedQuery, run: Callable[[NormalisedQuery], 
     names = {c.id: c.name for c in nq.cohorts}
     out: list[Any] = []
     for cid in ids:
-        rows = run(with_query(nq, _with_filter(q, cid)))
+        rows = run(with_query(nq, restricted_to_cohort(q, cid)))
         label = "All users" if cid == ALL_USERS else names.get(cid, str(cid))
         if isinstance(q, FunnelsQuery):
             for step in rows:
