@@ -218,7 +218,10 @@ export function pathsView(el, query, response, { compact = false, onPersons = nu
   const { height, k } = layout(graph, width);
   const withKey = (keys) => ({ ...query, pathsFilter: { ...query.pathsFilter, pathStartKey: null, pathEndKey: null, pathDropoffKey: null, ...keys } });
   const open = onPersons && ((sel) => onPersons({ ...sel, selector: {} }));
-  const nodePick = (n) => open && open({ source: withKey({ pathEndKey: n.key }), title: `Reached ${n.name} (step ${n.step})`, count: n.value });
+  // A node's number sums its edges in (a person who came in by two ways counts twice), so it is
+  // no count of persons: the bar opens the persons who reached the node, without claiming that
+  // number; edges and drop-offs are counts of persons, and their numbers open exactly those.
+  const nodePick = (n) => open && open({ source: withKey({ pathEndKey: n.key }), title: `Reached ${n.name} (step ${n.step})` });
   const dropPick = (n) => open && open({ source: withKey({ pathDropoffKey: n.key }), title: `Dropped off after ${n.name} (step ${n.step})`, count: n.dropoff });
   const edgePick = (e) => open && open({ source: withKey({ pathStartKey: e.source, pathEndKey: e.target }), title: `${e.s.name} → ${e.t.name} (step ${e.s.step} to ${e.t.step})`, count: e.value });
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "sankey", role: "img" });
@@ -246,7 +249,6 @@ export function pathsView(el, query, response, { compact = false, onPersons = nu
       g.append(drop);
     }
     const label = svg("text", { x: n.x + NODE_W + 10, y: n.y + Math.min(n.h / 2, 12) + 4, class: "node-label" }, `${clip(shortName(n.name))} · ${fmtNumber(n.value)}`);
-    if (open) label.addEventListener("click", () => nodePick(n));
     g.append(label);
     root.append(g);
   }
@@ -269,12 +271,12 @@ export function pathsView(el, query, response, { compact = false, onPersons = nu
   const nodeTable = h(
     "table",
     { class: "numbers paths-nodes" },
-    h("thead", null, h("tr", null, ["step", "node", "persons", "dropped off"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", null, h("tr", null, ["step", "node", "edges in (persons)", "dropped off"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", null, nodes.map((n) =>
       h("tr", null,
         h("td", { class: "num" }, String(n.step)),
         h("th", { scope: "row" }, n.name),
-        h("td", { class: "num" }, count(n.value, () => nodePick(n), "node-persons")),
+        h("td", { class: "num" }, fmtNumber(n.value)),
         h("td", { class: "num" }, count(n.dropoff, () => dropPick(n), "dropoff-persons")),
       ))),
   );
