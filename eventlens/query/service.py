@@ -228,6 +228,8 @@ class QueryService:
         except ValueError as exc:
             raise InvalidQuery(str(exc), field="refresh") from None
         snapshot = self.pin_traced(job.project.id)
+        if self.settings.fault_query_delay:  # test-only fault injection (config.py)
+            time.sleep(self.settings.fault_query_delay)
         pinned = time.perf_counter()
         filters = (
             job.project.test_account_filters if job.normalised.query.filterTestAccounts else []
@@ -450,7 +452,9 @@ class _Job:
         error: BaseException | None = None
         try:
             snapshot = service.pin_traced(self.project.id) if pinned is None else pinned
-            if service.settings.fault_query_delay:  # test-only fault injection (config.py)
+            # Test-only fault injection (config.py): once per served request, so with the
+            # result cache the request sleeps instead (below, _serve_cached_once).
+            if observe and service.settings.fault_query_delay:
                 time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
             t1 = time.perf_counter()
