@@ -221,10 +221,11 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     ]
     assert len(done) == 1 and done[0]["kind"] == "TrendsQuery"
 
-    # Shadow mode ran the query again on the candidate: its own trace, linked to the query.
+    # Shadow mode ran the query again on the candidate: its own trace, linked to the span the
+    # computation ran under (the cache lookup of the query).
     spans = receiver.wait_for(
         lambda spans: any(
-            s.name == "shadow.run" and (trace_id, query.span_id) in [x[:2] for x in s.links]
+            s.name == "shadow.run" and (trace_id, lookup.span_id) in [x[:2] for x in s.links]
             for s in spans
         ),
         timeout=90,  # behind the polling queries' shadow runs, on a shared machine
