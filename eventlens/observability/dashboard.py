@@ -187,6 +187,13 @@ def dashboard(slos: SLOFile) -> dict[str, Any]:
         w=12,
     )
     lay.panel(
+        # Every served request is in the SLI; this says how much of it the cache answered.
+        "Queries by cache result",
+        [("sum by (cache) (rate(eventlens_query_seconds_count[5m]))", "{{cache}}")],
+        unit="reqps",
+        w=12,
+    )
+    lay.panel(
         "Timeouts and runaway engine threads",
         [
             ("sum(rate(eventlens_query_timeouts_total[5m]))", "timeouts/s"),

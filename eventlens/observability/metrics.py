@@ -134,8 +134,10 @@ ingest_quarantined = Counter(
 # --- query API (owner: query) ---
 query_seconds = Histogram(
     "eventlens_query_seconds",
-    "Insight query latency (parse to result, excluding HTTP), by engine, kind and outcome.",
-    ["engine", "kind", "outcome"],
+    "Insight query latency (parse to result, excluding HTTP), one observation per served "
+    "request, by engine, kind, outcome and cache (how the result cache served it: hit, miss, "
+    "incremental, coalesced, stale; off without a cache).",
+    ["engine", "kind", "outcome", "cache"],
     buckets=QUERY_BUCKETS,
     registry=REGISTRY,
 )

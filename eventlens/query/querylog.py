@@ -2,9 +2,12 @@
 
     {"time": ISO instant the query was normalised against ("now"), "project": id,
      "query": the query JSON, "data_version": int, "engine": name, "kind": str,
-     "fingerprint": sha256 hex, "timezone": str, "week_start": 0|1}
+     "fingerprint": sha256 hex, "timezone": str, "week_start": 0|1,
+     "cached": "hit"|"stale"|"coalesced"  (only on a request the result cache served an answer
+               computed earlier or by another request; absent on a computation)}
 
-Written by the query service after each successful query (append + flush, no fsync: losing the
+Written by the query service after each successful query (a computation, through the observers,
+or a cached answer served), (append + flush, no fsync: losing the
 last lines in a crash only loses replay material). Past `max_bytes` the file is renamed to
 `query-log.jsonl.1` (replacing the previous backup) and a new one is started, so the log is
 bounded at about twice `max_bytes`. `eventlens shadow replay --log FILE` reads it back.
@@ -15,14 +18,19 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from eventlens.errors import InvalidInput
 from eventlens.observability.logging import get_logger
 from eventlens.query.observers import QueryAnswered, QueryStarted
+
+if TYPE_CHECKING:
+    from eventlens.projects.store import Project
+    from eventlens.query.normalise import NormalisedQuery
 
 log = get_logger(__name__)
 FILE_NAME = "query-log.jsonl"
@@ -72,17 +80,15 @@ class QueryLog:
         if answer is None:
             return
         self.append(
-            {
-                "time": query.now.isoformat(),
-                "project": query.project.id,
-                "query": query.query,
-                "data_version": answer.snapshot.version,
-                "engine": query.engine_name,
-                "kind": query.kind,
-                "fingerprint": query.normalised.fingerprint,
-                "timezone": query.project.timezone,
-                "week_start": query.project.week_start,
-            }
+            log_entry(
+                query.now,
+                query.project,
+                query.query,
+                query.normalised,
+                query.engine_name,
+                query.kind,
+                answer.snapshot.version,
+            )
         )
 
     def close(self) -> None:
@@ -90,6 +96,41 @@ class QueryLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def log_entry(
+    now: datetime,
+    project: Project,
+    query: dict[str, Any],
+    normalised: NormalisedQuery,
+    engine: str,
+    kind: str,
+    data_version: int,
+    *,
+    cached: str | None = None,
+) -> dict[str, Any]:
+    """One query log line (module docstring); `cached`: how the result cache served it, None
+    for a computation."""
+    entry: dict[str, Any] = {
+        "time": now.isoformat(),
+        "project": project.id,
+        "query": query,
+        "data_version": data_version,
+        "engine": engine,
+        "kind": kind,
+        "fingerprint": normalised.fingerprint,
+        "timezone": project.timezone,
+        "week_start": project.week_start,
+    }
+    if cached is not None:
+        entry["cached"] = cached
+    return entry
+
+
+def computed(entry: dict[str, Any]) -> bool:
+    """Whether a log entry is a computation (replay and warm-up material: a cached answer is
+    an earlier computation served again, replaying it would only repeat that one)."""
+    return entry.get("cached") is None
 
 
 def read_log(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -60,7 +60,7 @@ from eventlens.query.observers import QueryAnswered, QueryObserver, QueryStarted
 from eventlens.query.parallel import partials, resident_cache, use_executor
 from eventlens.query.pool import QueryPool
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.query.querylog import QueryLog
+from eventlens.query.querylog import QueryLog, log_entry
 from eventlens.query.registry import get_engine
 from eventlens.storage import tables
 from eventlens.storage.event_table import Snapshot
@@ -201,12 +201,36 @@ class QueryService:
     def _serve_cached(
         self, cache: ResultCache, job: _Job, refresh: str | bool | None
     ) -> QueryOutcome:
-        """Serve `job` through the result cache (runs in a cache request thread)."""
+        """Serve `job` through the result cache (runs in a cache request thread), observed once
+        in the query SLI with how the cache served it (hit, miss, incremental, coalesced,
+        stale; a failed request is a miss: nothing cached was served)."""
+        how: dict[str, str] = {"result": "miss"}
+        outcome = "error"
+        try:
+            served = self._serve_cached_once(cache, job, refresh, how)
+            outcome = "ok"
+            return served
+        except QueryTimeout:
+            outcome = "timeout"
+            raise
+        except InvalidQuery:
+            outcome = "invalid"
+            raise
+        finally:
+            metrics.query_seconds.labels(job.engine_name, job.kind, outcome, how["result"]).observe(
+                time.perf_counter() - job.started
+            )
+
+    def _serve_cached_once(
+        self, cache: ResultCache, job: _Job, refresh: str | bool | None, how: dict[str, str]
+    ) -> QueryOutcome:
         try:
             mode = mode_of(refresh)
         except ValueError as exc:
             raise InvalidQuery(str(exc), field="refresh") from None
         snapshot = self.pin_traced(job.project.id)
+        if self.settings.fault_query_delay:  # test-only fault injection (config.py)
+            time.sleep(self.settings.fault_query_delay)
         pinned = time.perf_counter()
         filters = (
             job.project.test_account_filters if job.normalised.query.filterTestAccounts else []
@@ -222,7 +246,9 @@ class QueryService:
         inner: dict[str, float] = {}
 
         def compute(store: Counting) -> tuple[CachedAnswer, dict[str, Any] | None]:
-            outcome = self.pool.run(lambda: job.execute(snapshot, store), job.deadline)
+            outcome = self.pool.run(
+                lambda: job.execute(snapshot, store, observe=False), job.deadline
+            )
             inner.update(outcome.timings)
             assert outcome.data_version is not None and outcome.results is not None
             answer = CachedAnswer(
@@ -251,8 +277,24 @@ class QueryService:
             )
             tracing.set_attributes({"eventlens.cache.result": served.result})
         tracing.set_attributes({"eventlens.query.outcome": "ok"})
+        how["result"] = served.result
         done = time.perf_counter()
         answer = served.answer
+        if self.query_log is not None and answer is not None and served.is_cached:
+            # A computation was logged by the observers when it ran; this request was served an
+            # answer computed before (hit, stale) or by another request (coalesced).
+            self.query_log.append(
+                log_entry(
+                    job.now,
+                    job.project,
+                    job.query,
+                    job.normalised,
+                    job.engine_name,
+                    job.kind,
+                    answer.data_version,
+                    cached=served.result,
+                )
+            )
         return QueryOutcome(
             results=None if answer is None else answer.results,
             data_version=None if answer is None else answer.data_version,
@@ -378,10 +420,16 @@ class _Job:
     explain: bool = False
 
     def execute(
-        self, pinned: Snapshot | None = None, store: partials.PartialStore | None = None
+        self,
+        pinned: Snapshot | None = None,
+        store: partials.PartialStore | None = None,
+        *,
+        observe: bool = True,
     ) -> QueryOutcome:
         """Runs in a pool thread: pin the snapshot (unless given), run the engine (reusing
-        sub-task partials from `store`, if any), tell the observers."""
+        sub-task partials from `store`, if any), tell the observers. `observe`: record the
+        SLI observation (cache="off"); False when the result cache serves the request, which
+        observes it once itself (a background refresh serves no request at all)."""
         t0 = time.perf_counter()
         outcome = "error"
         service = self.service
@@ -397,7 +445,9 @@ class _Job:
         error: BaseException | None = None
         try:
             snapshot = service.pin_traced(self.project.id) if pinned is None else pinned
-            if service.settings.fault_query_delay:  # test-only fault injection (config.py)
+            # Test-only fault injection (config.py): once per served request, so with the
+            # result cache the request sleeps instead (below, _serve_cached_once).
+            if observe and service.settings.fault_query_delay:
                 time.sleep(service.settings.fault_query_delay)
             self.deadline.check()
             t1 = time.perf_counter()
@@ -439,9 +489,10 @@ class _Job:
             tracing.set_attributes({"eventlens.query.outcome": outcome})
             if error is not None:
                 service.notify_finished(started, None, error)
-            metrics.query_seconds.labels(self.engine_name, self.kind, outcome).observe(
-                time.perf_counter() - self.started
-            )
+            if observe:
+                metrics.query_seconds.labels(self.engine_name, self.kind, outcome, "off").observe(
+                    time.perf_counter() - self.started
+                )
         timings = {
             "parse_ms": _ms(self.parse_s),
             "plan_ms": _ms(self.plan_s + (t1 - t0)),

@@ -26,7 +26,7 @@ from eventlens.query.parallel import resident_cache
 from eventlens.query.parallel.frame import PropKey
 from eventlens.query.parallel.planner import plan_query
 from eventlens.query.querylog import FILE_NAME as QUERY_LOG_FILE
-from eventlens.query.querylog import read_log
+from eventlens.query.querylog import computed, read_log
 from eventlens.storage import tables
 from eventlens.storage.event_table import Snapshot
 
@@ -83,13 +83,15 @@ def warm_resident(
 
 
 def recent_queries(path: Path, last: int = RECENT_QUERIES) -> dict[int, list[dict[str, Any]]]:
-    """The query log's last `last` entries by project id ({} without a log; a damaged line
-    ends the reading, keeping what came before it)."""
+    """The query log's last `last` computed entries (cached answers skipped) by project id
+    ({} without a log; a damaged line ends the reading, keeping what came before it)."""
     entries: deque[dict[str, Any]] = deque(maxlen=last)
     if path.exists():
         try:
             for _, entry in read_log(path):
-                entries.append(entry)
+                # Cached answers would crowd the computations out: hits repeat a few queries.
+                if computed(entry):
+                    entries.append(entry)
         except EventLensError as exc:
             log.warning("query.warm_log_unreadable", error=exc.message)
     out: dict[int, list[dict[str, Any]]] = {}

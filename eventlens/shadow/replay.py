@@ -20,7 +20,7 @@ from eventlens.query.deadline import Deadline
 from eventlens.query.engines import Engine
 from eventlens.query.model import parse_query
 from eventlens.query.normalise import normalise
-from eventlens.query.querylog import read_log
+from eventlens.query.querylog import computed, read_log
 from eventlens.query.registry import get_engine
 from eventlens.shadow.compare import compare
 from eventlens.shadow.runner import call_engine, engine_version
@@ -144,7 +144,8 @@ def replay_log(
     store: ShadowStore | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """Replay every line of a query log on `primary` and `candidate`. With `store`, each
+    """Replay every computation of a query log (cached answers skipped) on `primary` and
+    `candidate`. With `store`, each
     comparison is recorded like a live one (so `shadow report` counts it and `shadow replay ID`
     finds its non-matches).
     Returns {"replayed", "outcomes": {...}, "problems": [per non-match: line, outcome, diff...]}.
@@ -157,6 +158,8 @@ def replay_log(
     for number, entry in read_log(path):
         if limit is not None and replayed >= limit:
             break
+        if not computed(entry):
+            continue  # a cached answer served again: its computation is replayed (ADR 0008)
         replayed += 1
         project, version = int(entry["project"]), int(entry["data_version"])
         p_name = primary or str(entry.get("engine") or "reference")

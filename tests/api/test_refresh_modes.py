@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.api.conftest import Deployment
 
 QUERY = {
@@ -91,3 +94,43 @@ def test_an_unknown_refresh_mode_is_a_400_naming_refresh(deployment: Deployment)
     r = _post(d, {"query": QUERY, "refresh": "sometimes"})
     assert r.status_code == 400 and r.json()["field"] == "refresh"
     assert "force_blocking" in r.json()["detail"]
+
+
+def _served(metrics_text: str) -> dict[tuple[str, str], float]:
+    """eventlens_query_seconds observations by (cache, outcome), from a /metrics scrape."""
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "eventlens_query_seconds_count":
+                key = (sample.labels["cache"], sample.labels["outcome"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
+
+
+def test_every_served_request_is_one_sli_observation_labelled_how_it_was_served(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    query = {**QUERY, "dateRange": {"date_from": "-14d"}}
+    with d.client(None) as c:
+        before = _served(c.get("/metrics").text)
+    first = _post(d, {"query": query, "refresh": "force_blocking"}).json()
+    hits = [_post(d, {"query": query}).json() for _ in range(3)]
+    assert first["cache"]["result"] == "miss"
+    assert [h["cache"]["result"] for h in hits] == ["hit"] * 3
+    with d.client(None) as c:
+        after = _served(c.get("/metrics").text)
+    # Background refreshes of other tests serve no request: they add no observation.
+    assert after.get(("hit", "ok"), 0) - before.get(("hit", "ok"), 0) == 3
+    assert after.get(("miss", "ok"), 0) - before.get(("miss", "ok"), 0) == 1
+    assert ("off", "ok") not in after  # with the cache on, no computation observes itself
+    # The query log has the computation once and each hit marked as cached (which replay and
+    # warm-up skip).
+    lines = [
+        orjson.loads(line)
+        for line in (d.data_dir / "query-log.jsonl").read_bytes().splitlines()
+        if line.strip()
+    ]
+    ours = [x for x in lines if x["fingerprint"] == first["fingerprint"]]
+    assert [x.get("cached") for x in ours] == [None, "hit", "hit", "hit"]
+    assert all(x["data_version"] == first["data_version"] for x in ours)

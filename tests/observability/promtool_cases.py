@@ -35,16 +35,16 @@ SHAPES: dict[str, SeriesShape] = {
     "capture-latency": SeriesShape(good="", bad="", ignored=()),
     "ingest-freshness": SeriesShape(good="", bad="", ignored=()),
     "query-availability": SeriesShape(
-        good='eventlens_query_seconds_count{engine="parallel",kind="trends",outcome="ok"}',
-        bad='eventlens_query_seconds_count{engine="parallel",kind="funnels",outcome="timeout"}',
+        good='eventlens_query_seconds_count{engine="parallel",kind="trends",outcome="ok",cache="hit"}',
+        bad='eventlens_query_seconds_count{engine="parallel",kind="funnels",outcome="timeout",cache="miss"}',
         ignored=(
-            'eventlens_query_seconds_count{engine="parallel",kind="trends",outcome="invalid"}',
+            'eventlens_query_seconds_count{engine="parallel",kind="trends",outcome="invalid",cache="off"}',
         ),
     ),
     "query-latency": SeriesShape(
-        good='engine="parallel",kind="trends",outcome="ok"',
+        good='engine="parallel",kind="trends",outcome="ok",cache="hit"',
         bad="",
-        ignored=('engine="parallel",kind="trends",outcome="invalid"',),
+        ignored=('engine="parallel",kind="trends",outcome="invalid",cache="miss"',),
     ),
 }
 

@@ -47,8 +47,6 @@ def traced(
         "EVENTLENS_SHADOW_CANDIDATE": "reference",  # every query also runs in shadow mode
         "EVENTLENS_SHADOW_PRIMARY": "parallel",
         "EVENTLENS_SHADOW_QUEUE": "1000",  # never shed (the polling queries come first)
-        # Every query computed (and shadowed): the tree under test is a computation's.
-        "EVENTLENS_CACHE_BACKEND": "off",
     }
     server = ServerProcess(data_dir, env=env).start()
     try:
@@ -193,8 +191,11 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     assert query.attributes["eventlens.query.kind"] == "TrendsQuery"
     assert query.attributes["eventlens.query.outcome"] == "ok"
     assert len(_children(ours, query, "query.snapshot")) == 1
-    assert not _children(ours, query, "query.cache_lookup")  # the cache is off here
-    [execute] = _children(ours, query, "query.execute")
+    # The result cache is on: force_blocking computes under the lookup, from scratch.
+    [lookup] = _children(ours, query, "query.cache_lookup")
+    assert lookup.attributes["eventlens.cache.result"] == "miss"
+    [execute] = [s for s in ours if s.name == "query.execute"]
+    assert _descends(ours, execute, lookup)
     [plan] = _children(ours, execute, "query.plan")
     subtasks = _children(ours, plan, "query.subtask")
     assert len(subtasks) == plan.attributes["eventlens.subtasks"] > 1
@@ -220,10 +221,11 @@ def test_one_query_is_one_tree_with_a_span_per_subtask_under_its_plan(
     ]
     assert len(done) == 1 and done[0]["kind"] == "TrendsQuery"
 
-    # Shadow mode ran the query again on the candidate: its own trace, linked to the query.
+    # Shadow mode ran the query again on the candidate: its own trace, linked to the span the
+    # computation ran under (the cache lookup of the query).
     spans = receiver.wait_for(
         lambda spans: any(
-            s.name == "shadow.run" and (trace_id, query.span_id) in [x[:2] for x in s.links]
+            s.name == "shadow.run" and (trace_id, lookup.span_id) in [x[:2] for x in s.links]
             for s in spans
         ),
         timeout=90,  # behind the polling queries' shadow runs, on a shared machine

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from eventlens.config import Settings
 from eventlens.errors import InvalidInput
-from eventlens.query.querylog import QueryLog, read_log
+from eventlens.query.querylog import QueryLog, computed, read_log
+from eventlens.query.warmup import recent_queries
+from eventlens.shadow.replay import replay_log
 
 
 def _entry(i: int) -> dict[str, object]:
@@ -37,3 +40,23 @@ def test_bad_lines_are_named_by_file_and_line(tmp_path: Path) -> None:
         list(read_log(path))
     with pytest.raises(InvalidInput, match="cannot read query log"):
         list(read_log(tmp_path / "missing.jsonl"))
+
+
+def test_cached_answers_are_logged_marked_and_skipped_by_warm_up_and_replay(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "query-log.jsonl"
+    log = QueryLog(path)
+    log.append(_entry(1))  # the computation
+    for result in ("hit", "coalesced", "stale"):
+        log.append({**_entry(1), "cached": result})
+    log.close()
+    entries = [e for _, e in read_log(path)]
+    assert [computed(e) for e in entries] == [True, False, False, False]
+    assert recent_queries(path) == {1: [_entry(1)]}
+    # Skipped before anything is read: the project has no data at all here.
+    cached_only = tmp_path / "cached.jsonl"
+    cached_only.write_text("".join(line + "\n" for line in path.read_text().splitlines()[1:]))
+    settings = Settings().with_data_dir(tmp_path / "data")
+    report = replay_log(settings, cached_only, primary=None, candidate="reference")
+    assert report["replayed"] == 0 and report["outcomes"] == {}
