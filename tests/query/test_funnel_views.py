@@ -40,7 +40,11 @@ def test_auto_bin_count_is_cube_root_capped_at_60() -> None:
 
 @pytest.mark.parametrize("view", ["time_to_convert", "trends"])
 def test_persons_of_a_view_are_a_400_naming_the_field(view: str) -> None:
-    source = {"kind": "FunnelsQuery", "series": STEPS, "funnelsFilter": {"funnelVizType": view}}
+    source: dict[str, Any] = {
+        "kind": "FunnelsQuery",
+        "series": STEPS,
+        "funnelsFilter": {"funnelVizType": view},
+    }
     nq = normalise(
         parse_query(source), timezone="UTC", week_start=0, now=parse_instant("2024-02-01T00:00:00Z")
     )
