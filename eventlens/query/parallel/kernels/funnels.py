@@ -50,7 +50,8 @@ class StepStats:
     times: list[list[float]] = field(default_factory=list)
     # The time_to_convert view: every converted person's from -> to time (an exact multiset:
     # the bins need the global min and max, so they are made in finish). The trends view:
-    # per bucket index, persons entered (reached `from`) and converted (reached `to`).
+    # per bucket (keyed by its start, µs: stable when a `date_from = all` range grows), persons
+    # entered (reached `from`) and converted (reached `to`).
     spans: list[float] = field(default_factory=list)
     entered: dict[int, int] = field(default_factory=dict)
     converted: dict[int, int] = field(default_factory=dict)
@@ -518,9 +519,10 @@ def _views(params: Params, scan: _Scan) -> StepStats:
         for period in sorted(x for x in periods if x is not None):
             r = _person_result(q, p, everything, params.window_us, opens_in(buckets, period))
             if r is not None and len(r[0]) > lo:
-                stats.entered[period] = stats.entered.get(period, 0) + 1
+                start = buckets.starts_us[period]
+                stats.entered[start] = stats.entered.get(start, 0) + 1
                 if len(r[0]) > hi:
-                    stats.converted[period] = stats.converted.get(period, 0) + 1
+                    stats.converted[start] = stats.converted.get(start, 0) + 1
     return stats
 
 
@@ -532,11 +534,11 @@ def finish(params: Params, merged: Partial, rerun: Callable[[Params], Partial]) 
         stats = merged.get(None) or StepStats.empty(n)
         if params.buckets is None:
             return time_to_convert_result(q, stats.spans)
-        size = len(params.buckets)
+        starts = params.buckets.starts_us
         return trends_result(
             params.buckets,
-            [stats.entered.get(i, 0) for i in range(size)],
-            [stats.converted.get(i, 0) for i in range(size)],
+            [stats.entered.get(t, 0) for t in starts],
+            [stats.converted.get(t, 0) for t in starts],
         )
     bf = q.breakdownFilter
     if bf is None or not isinstance(bf.breakdown, str):
