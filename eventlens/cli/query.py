@@ -235,6 +235,35 @@ def series_table(series: list[dict[str, Any]], title: str, row_header: str) -> T
     return table
 
 
+def time_to_convert_table(result: dict[str, Any]) -> Table:
+    """A funnel's time_to_convert view: one row per bin (its start) and persons."""
+    table = Table(
+        title=f"Time to convert (average {_duration(result.get('average_conversion_time'))})"
+    )
+    table.add_column("from")
+    table.add_column("persons", justify="right")
+    for start, persons in result.get("bins") or []:
+        table.add_row(_duration(start), _num(persons))
+    return table
+
+
+def funnel_trends_table(row: dict[str, Any]) -> Table:
+    """A funnel's trends view: per entry interval, entered, converted and the rate (%)."""
+    table = Table(title="Funnel conversion by entry interval")
+    for col in ("interval", "entered", "converted", "rate %"):
+        table.add_column(col, justify="left" if col == "interval" else "right")
+    entered = row.get("reached_from_step_count") or []
+    converted = row.get("reached_to_step_count") or []
+    for i, label in enumerate(row.get("labels") or row.get("days") or []):
+        table.add_row(
+            str(label),
+            _num(entered[i] if i < len(entered) else None),
+            _num(converted[i] if i < len(converted) else None),
+            _num(row["data"][i]),
+        )
+    return table
+
+
 def funnel_table(results: list[Any]) -> Table:
     groups = results if results and isinstance(results[0], list) else [results]
     with_breakdown = any("breakdown_value" in step for g in groups for step in g)
@@ -337,6 +366,10 @@ def render(response: dict[str, Any], kind: str | None) -> None:
             )
     elif not results:
         console.print("[dim]no results[/dim]")
+    elif kind == "FunnelsQuery" and isinstance(results, dict):
+        console.print(time_to_convert_table(results))
+    elif kind == "FunnelsQuery" and isinstance(results[0], dict) and "data" in results[0]:
+        console.print(funnel_trends_table(results[0]))
     elif kind == "FunnelsQuery":
         console.print(funnel_table(results))
     elif kind == "RetentionQuery":

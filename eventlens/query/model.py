@@ -328,7 +328,7 @@ class FunnelsFilter(_Model):
     funnelWindowInterval: int = Field(default=14, ge=1)  # bounded per unit (_check_semantics)
     funnelWindowIntervalUnit: Literal["second", "minute", "hour", "day", "week", "month"] = "day"
     funnelOrderType: Literal["ordered", "strict", "unordered"] = "ordered"
-    # Only the steps view is implemented; the others are a 400 (_check_supported).
+    # steps, time_to_convert and trends are computed; flow is a 400 (_check_supported).
     funnelVizType: Literal["steps", "trends", "time_to_convert", "flow"] = "steps"
     exclusions: list[FunnelExclusion] = Field(default_factory=list, max_length=MAX_EXCLUSIONS)
     breakdownAttributionType: Literal["first_touch", "last_touch", "all_events", "step"] = (
@@ -339,7 +339,8 @@ class FunnelsFilter(_Model):
     # step 1 ("total") or the previous step from the same counts; EventLens returns both rates.
     funnelStepReference: Presentation = None
     layout: Presentation = None  # vertical / horizontal bars: same numbers
-    binCount: Presentation = None  # time_to_convert view only (that view is rejected)
+    # time_to_convert view: the histogram's bin count (PostHog clamps it to 1..90; None = auto)
+    binCount: int | None = Field(default=None, ge=-(2**31), le=2**31)
     hiddenLegendBreakdowns: Presentation = None
     resultCustomizations: Presentation = None
     goalLines: Presentation = None

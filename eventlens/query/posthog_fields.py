@@ -141,8 +141,20 @@ def check_supported(query: InsightQuery) -> None:
         require_neutral("funnelsFilter.funnelAggregateByHogQL", ff.funnelAggregateByHogQL)
         require_neutral("funnelsFilter.customAggregationTarget", ff.customAggregationTarget, False)
         require_neutral(
-            "funnelsFilter.funnelVizType", ff.funnelVizType, "steps", why="only the steps view"
+            "funnelsFilter.funnelVizType",
+            ff.funnelVizType,
+            "steps",
+            "time_to_convert",
+            "trends",
+            why="the steps, time_to_convert and trends views are",
         )
+        bf = query.breakdownFilter
+        if ff.funnelVizType != "steps" and bf is not None and bf.breakdown is not None:
+            raise InvalidQuery(
+                f"breakdownFilter.breakdown: a breakdown is not supported yet with "
+                f"funnelsFilter.funnelVizType {ff.funnelVizType!r} (only with the steps view)",
+                field="breakdownFilter.breakdown",
+            )
     elif isinstance(query, RetentionQuery):
         rf = query.retentionFilter
         require_neutral(

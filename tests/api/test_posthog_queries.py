@@ -307,13 +307,28 @@ def test_lifecycle_answers_have_posthogs_row_fields(deployment: Deployment, path
         assert row["count"] == sum(row["data"])
 
 
-@pytest.mark.parametrize("viz", ["trends", "time_to_convert"])
-def test_funnel_views_other_than_steps_are_400_naming_the_field(
-    deployment: Deployment, viz: str
-) -> None:
+def test_funnel_flow_view_is_400_naming_the_field(deployment: Deployment) -> None:
     query = json.loads((CORPUS / "funnels_ui_default_two_steps.json").read_text())
-    query["funnelsFilter"]["funnelVizType"] = viz
+    query["funnelsFilter"]["funnelVizType"] = "flow"
     r = _post(deployment, {"query": query})
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "query.funnelsFilter.funnelVizType"
     assert "not supported yet" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("viz", ["trends", "time_to_convert"])
+def test_funnel_views_answer_and_refuse_a_breakdown(deployment: Deployment, viz: str) -> None:
+    query = json.loads((CORPUS / "funnels_ui_default_two_steps.json").read_text())
+    query["funnelsFilter"]["funnelVizType"] = viz
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 200, r.text
+    result = r.json()["results"]
+    if viz == "time_to_convert":
+        assert set(result) == {"bins", "average_conversion_time"}
+    else:
+        assert len(result[0]["data"]) == len(result[0]["days"]) == result[0]["count"]
+    query["breakdownFilter"] = {"breakdown": "$browser", "breakdown_type": "event"}
+    r = _post(deployment, {"query": query})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "query.breakdownFilter.breakdown"
+    assert viz in r.json()["detail"] and "not supported yet" in r.json()["detail"]

@@ -186,6 +186,21 @@ def test_appends_only_every_version_equals_the_reference(
 ) -> None:
     """Append-only histories (where the delta path applies), split in 2-6 commits at random
     points of a stream over a month: later commits add late events to old days."""
+    _check_history(events, cuts, query)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(
+    s.event_sets(), st.lists(st.integers(0, 45), min_size=2, max_size=5), s.funnel_view_queries()
+)
+def test_funnel_views_deltas_equal_the_reference(
+    events: list[dict[str, Any]], cuts: list[int], query: dict[str, Any]
+) -> None:
+    """The time_to_convert samples and trends per-bucket counts subtract and add exactly."""
+    _check_history(events, cuts, query)
+
+
+def _check_history(events: list[dict[str, Any]], cuts: list[int], query: dict[str, Any]) -> None:
     nq = normalise(parse_query(query), timezone="UTC", now=parse_instant(s.NOW))
     harness = Harness()
     bounds = [0, *sorted(min(c, len(events)) for c in cuts), len(events)]

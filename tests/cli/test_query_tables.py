@@ -139,3 +139,18 @@ def test_paths() -> None:
         render(response, "PathsQuery")
     # from, to, persons, avg time (2 minutes), drop-offs at the target
     assert _row(cap.get(), "1_/home") == ["1_/home", "2_/pricing", "2", "2.0m", "2"]
+
+
+def test_funnel_time_to_convert_and_trends_views() -> None:
+    funnel = {
+        "kind": "FunnelsQuery",
+        "series": [PV, {"kind": "EventsNode", "event": "signup"}],
+        "dateRange": RANGE,
+    }
+    text = _table({**funnel, "funnelsFilter": {"funnelVizType": "time_to_convert"}})
+    # One sample: a's earliest attempt, 26.5 h = 95400 s; bins start 95400 and 95401.
+    assert "average 1.1d" in text
+    assert _row(text, "1.1d")[1:] == ["1"]  # the first bin (95400 s) holds it
+    text = _table({**funnel, "funnelsFilter": {"funnelVizType": "trends"}})
+    # Jan 8: a (converted) and b (not) entered.
+    assert _row(text, "8-Jan-2024")[1:] == ["2", "1", "50"]

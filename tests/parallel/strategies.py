@@ -264,6 +264,27 @@ def funnels_queries(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def funnel_view_queries(draw: st.DrawFn) -> dict[str, Any]:
+    """A funnel with the time_to_convert or trends view (no breakdown: those views refuse one),
+    a random step range and, for the histogram, an automatic or given bin count."""
+    q = draw(funnels_queries())
+    q.pop("breakdownFilter", None)
+    ff = q["funnelsFilter"]
+    for key in ("breakdownAttributionType", "breakdownAttributionValue"):
+        ff.pop(key, None)
+    n = len(q["series"])
+    ff["funnelFromStep"] = draw(st.integers(0, n - 2))
+    ff["funnelToStep"] = draw(st.integers(ff["funnelFromStep"] + 1, n - 1))
+    ff["funnelVizType"] = draw(st.sampled_from(("time_to_convert", "trends")))
+    if ff["funnelVizType"] == "trends":
+        interval, date_range = draw(_interval_and_range())
+        q["interval"], q["dateRange"] = interval, date_range
+    elif draw(st.booleans()):
+        ff["binCount"] = draw(st.integers(-1, 120))
+    return q
+
+
+@st.composite
 def retention_queries(draw: st.DrawFn) -> dict[str, Any]:
     def entity() -> dict[str, Any]:
         # None: PostHog's "All events" entity.

@@ -59,6 +59,13 @@ def test_funnels(events: list[dict[str, Any]], query: dict[str, Any], layout: An
     _check(events, query, layout)
 
 
+@settings(SETTINGS, max_examples=int(os.environ.get("EVENTLENS_PARALLEL_EXAMPLES", "30")))
+@given(s.event_sets(), s.funnel_view_queries(), LAYOUTS)
+def test_funnel_views(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:
+    """time_to_convert (merged multisets binned once) and trends (per-interval counts)."""
+    _check(events, query, layout)
+
+
 @SETTINGS
 @given(s.event_sets(), s.retention_queries(), LAYOUTS)
 def test_retention(events: list[dict[str, Any]], query: dict[str, Any], layout: Any) -> None:

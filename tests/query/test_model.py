@@ -372,7 +372,6 @@ def test_other_retention_breakdowns_are_400_naming_the_field(
         ({"funnelFromStep": 2}, "funnelsFilter.funnelFromStep"),
         ({"funnelToStep": 3}, "funnelsFilter.funnelToStep"),
         ({"funnelFromStep": 1, "funnelToStep": 1}, "funnelsFilter.funnelToStep"),
-        ({"funnelVizType": "time_to_convert"}, "funnelsFilter.funnelVizType"),
         ({"funnelVizType": "flow"}, "funnelsFilter.funnelVizType"),
         ({"minimumOccurrences": 2}, "funnelsFilter.minimumOccurrences"),
     ],

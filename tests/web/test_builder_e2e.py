@@ -288,3 +288,37 @@ def test_dashboard_override_reorder_and_freshness(ui: UI) -> None:
     assert narrow and wide and wide["width"] > 1.8 * narrow["width"]
     views = next(i["id"] for i in saved["insights"] if i["name"] == "Views")
     assert _api(site, "GET", f"/dashboards/{dash}")["layouts"] == {str(views): {"w": 2, "h": 1}}
+
+
+def test_funnel_time_to_convert_and_trends_views(ui: UI) -> None:
+    """The funnel "View" select: the histogram's bars are the API's bins, the trends view draws
+    a line and gets an interval."""
+    page = ui.page
+    ui.login(ui.site.a["api_key"])
+    page.get_by_role("button", name="Funnel").click()
+    page.get_by_label("Step 1").fill("$pageview")
+    page.get_by_label("Step 2").fill("signup")
+    page.get_by_label("Date range").select_option("-30d")
+    page.get_by_label("View").select_option("time_to_convert")
+    page.get_by_role("button", name="Run query").click()
+    page.locator("svg.bars rect").first.wait_for(state="attached")
+    query = query_in_url(page)
+    assert query["funnelsFilter"]["funnelVizType"] == "time_to_convert"
+    assert "interval" not in query
+    bins = ui.site.query(ui.site.a, query)["results"]["bins"]
+    titles = page.locator("svg.bars rect title").all_text_contents()
+    assert [as_number(t.rsplit(":", 1)[1]) for t in titles] == [n for _, n in bins]
+    expect(page.locator(".chart-note").first).to_contain_text("time to convert")
+    ui.shot("insight-funnel-time-to-convert")
+    page.get_by_label("View").select_option("trends")
+    page.get_by_label("Interval").select_option("week")
+    page.get_by_role("button", name="Run query").click()
+    page.locator(".uplot canvas").first.wait_for(state="attached")
+    query = query_in_url(page)
+    assert query["funnelsFilter"]["funnelVizType"] == "trends"
+    assert query["interval"] == "week"
+    row = ui.site.query(ui.site.a, query)["results"][0]
+    assert row["count"] == len(row["data"]) > 0
+    # The view survives the link.
+    page.reload()
+    expect(page.get_by_label("View")).to_have_value("trends")

@@ -294,7 +294,7 @@ def _empty(value: Any) -> bool:
     if isinstance(value, Cells):
         return not value.events.any()
     if isinstance(value, StepStats):
-        return not value.counts.any()
+        return not value.counts.any() and not value.spans and not value.entered
     if isinstance(value, RetentionCells):
         return not value.sizes.any() and not value.matrix.any()
     if isinstance(value, np.ndarray):
@@ -408,7 +408,35 @@ def _steps(have: StepStats, gone: StepStats | None, came: StepStats | None) -> S
         )
         for s in range(len(have.times))
     ]
-    return StepStats(counts, times)
+    # The funnel views' parts: time_to_convert samples (a multiset), trends per-bucket counts.
+    spans = _multiset(
+        np.asarray(have.spans, np.float64),
+        None if gone is None else np.asarray(gone.spans, np.float64),
+        None if came is None else np.asarray(came.spans, np.float64),
+    ).tolist()
+    entered = _counts(
+        have.entered, None if gone is None else gone.entered, None if came is None else came.entered
+    )
+    converted = _counts(
+        have.converted,
+        None if gone is None else gone.converted,
+        None if came is None else came.converted,
+    )
+    return StepStats(counts, times, spans, entered, converted)
+
+
+def _counts(
+    have: dict[int, int], gone: dict[int, int] | None, came: dict[int, int] | None
+) -> dict[int, int]:
+    """have - gone + came per key (zeros dropped); a negative count: `gone` was not in `have`."""
+    out = dict(have)
+    for key, v in (gone or {}).items():
+        out[key] = out.get(key, 0) - v
+    for key, v in (came or {}).items():
+        out[key] = out.get(key, 0) + v
+    if any(v < 0 for v in out.values()):
+        raise Unknown("removed a count that is not there")
+    return {k: v for k, v in out.items() if v}
 
 
 def _flat(parts: Sequence[np.ndarray]) -> np.ndarray:

@@ -41,6 +41,15 @@ TABLE_PARTITIONS = 4
 _BUCKETED_KINDS = ("TrendsQuery", "StickinessQuery", "LifecycleQuery")
 
 
+def _bucketed(nq: NormalisedQuery) -> bool:
+    """Does the answer have time buckets (so `date_from = all` needs the earliest event)? The
+    bucketed kinds, and a funnel's trends view."""
+    if nq.kind in _BUCKETED_KINDS:
+        return True
+    ff = getattr(nq.query, "funnelsFilter", None)
+    return ff is not None and ff.funnelVizType == "trends"
+
+
 @dataclass(frozen=True)
 class SubTask:
     """One unit of work: a kernel over the files of some person buckets (or a table slice)."""
@@ -160,7 +169,7 @@ def plan_query(
             f"the parallel engine reads a Snapshot or an Arrow table, not {type(snapshot).__name__}"
         )
     earliest = None
-    if nq.date_from is None and nq.kind in _BUCKETED_KINDS:
+    if nq.date_from is None and _bucketed(nq):
         earliest = _earliest(snapshot)
     params = kernel.prepare(kind_of(nq).narrow(nq), earliest)
     spec: LoadSpec = params.spec
@@ -353,7 +362,7 @@ def _task(
 
 def _plan_table(nq: NormalisedQuery, table: pa.Table, kernel: AnyKernel) -> Plan:
     earliest = None
-    if nq.date_from is None and nq.kind in _BUCKETED_KINDS and table.num_rows:
+    if nq.date_from is None and _bucketed(nq) and table.num_rows:
         ts = table.column("timestamp").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
         earliest = int(pc.min(ts).as_py())
     params = kernel.prepare(kind_of(nq).narrow(nq), earliest)

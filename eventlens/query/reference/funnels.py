@@ -18,6 +18,7 @@ from eventlens.query.model import EventsNode, FunnelsQuery
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.reference.events import by_person
 from eventlens.query.semantics.actors import FunnelCell, folds
+from eventlens.query.semantics.buckets import range_buckets
 from eventlens.query.semantics.events import Event
 from eventlens.query.semantics.filters import (
     NULL_BREAKDOWN,
@@ -28,7 +29,15 @@ from eventlens.query.semantics.filters import (
     rank_values,
     series_matches,
 )
-from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
+from eventlens.query.semantics.funnels import (
+    WINDOW_SECONDS,
+    max_step_matching,
+    opens_in,
+    step_rows,
+    time_to_convert_result,
+    trends_result,
+    view_steps,
+)
 
 T = TypeVar("T")
 
@@ -59,7 +68,12 @@ def _matched_steps(series: Sequence[EventsNode], e: Event) -> list[int]:
 
 
 def _ordered(
-    events: Sequence[Event], matched: Sequence[list[int]], n: int, window: int, strict: bool
+    events: Sequence[Event],
+    matched: Sequence[list[int]],
+    n: int,
+    window: int,
+    strict: bool,
+    anchors: Callable[[int], bool] | None = None,
 ) -> PersonFunnel:
     attempts: list[Attempt] = []
     for e, steps in zip(events, matched, strict=True):
@@ -73,7 +87,7 @@ def _ordered(
             elif strict:
                 # strict: the person's very next event must be the next step.
                 a.broken = True
-        if 0 in steps:
+        if 0 in steps and (anchors is None or anchors(e.ts)):
             attempts.append(Attempt([e]))  # every step-1 event opens (re-anchors) an attempt
     # max() keeps the first of equal maxima: the earliest attempt supplies the timings on a tie.
     best = max(attempts, key=lambda a: len(a.steps), default=None)
@@ -83,11 +97,15 @@ def _ordered(
 
 
 def _unordered(
-    events: Sequence[Event], matched: Sequence[list[int]], n: int, window: int
+    events: Sequence[Event],
+    matched: Sequence[list[int]],
+    n: int,
+    window: int,
+    anchors: Callable[[int], bool] | None = None,
 ) -> PersonFunnel:
     best = PersonFunnel()
     for e, steps in zip(events, matched, strict=True):
-        if not steps:
+        if not steps or (anchors is not None and not anchors(e.ts)):
             continue
         # Steps in any order within the window from the first of them (this event).
         inside = [
@@ -122,9 +140,15 @@ def _excluded(q: FunnelsQuery, result: PersonFunnel, events: Sequence[Event], wi
     return False
 
 
-def _person_result(q: FunnelsQuery, events: Sequence[Event], window: int) -> PersonFunnel | None:
+def _person_result(
+    q: FunnelsQuery,
+    events: Sequence[Event],
+    window: int,
+    anchors: Callable[[int], bool] | None = None,
+) -> PersonFunnel | None:
     """The person's funnel over `events` (time-ordered, in range, globally filtered), or None if
-    an exclusion removes them."""
+    an exclusion removes them. `anchors` (a timestamp predicate) limits which events may open
+    an attempt (the trends view: the attempts entered in one interval)."""
     deadline.check()
     n = len(q.series)
     matched = [_matched_steps(q.series, e) for e in events]
@@ -137,9 +161,9 @@ def _person_result(q: FunnelsQuery, events: Sequence[Event], window: int) -> Per
     ms = [matched[k] for k in order]
     order_type = q.funnelsFilter.funnelOrderType
     if order_type == "unordered":
-        result = _unordered(evs, ms, n, window)
+        result = _unordered(evs, ms, n, window, anchors)
     else:
-        result = _ordered(evs, ms, n, window, strict=order_type == "strict")
+        result = _ordered(evs, ms, n, window, order_type == "strict", anchors)
     if _excluded(q, result, evs, window):
         return None
     return result
@@ -177,15 +201,7 @@ def _per_value(
     q = nq.query
     ff = q.funnelsFilter
     window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
-    start = None if nq.date_from is None else to_us(nq.date_from)
-    end = nq.end_us
-    # Every step's event must lie inside the date range, not only step 1.
-    in_range = [
-        e
-        for e in events
-        if (start is None or e.ts >= start) and e.ts < end and properties_match(q.properties, e)
-    ]
-    persons = by_person(in_range)
+    persons = by_person(_in_range(nq, events))
     bf = q.breakdownFilter
     if bf is None or not isinstance(bf.breakdown, str):  # (cohort breakdowns: per cohort)
         results = [_person_result(q, evs, window) for evs in persons.values()]
@@ -220,9 +236,66 @@ def _per_value(
     return per_value
 
 
-def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Any]:
-    """Funnel steps, or (with a breakdown) one step list per breakdown value."""
+def _in_range(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[Event]:
     q = nq.query
+    start = None if nq.date_from is None else to_us(nq.date_from)
+    end = nq.end_us
+    # Every step's event must lie inside the date range, not only step 1.
+    return [
+        e
+        for e in events
+        if (start is None or e.ts >= start) and e.ts < end and properties_match(q.properties, e)
+    ]
+
+
+def _time_to_convert(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> dict[str, Any]:
+    """The time_to_convert view: each person's best attempt reaching step `to` gives one time,
+    from its step `from` to its step `to` (semantics.funnels.time_to_convert_result)."""
+    lo, hi = view_steps(nq.query)
+    times = [
+        (r.steps[hi].ts - r.steps[lo].ts) / 1e6
+        for r in _per_value(nq, events)[None]
+        if r.level > hi
+    ]
+    return time_to_convert_result(nq.query, times)
+
+
+def _trends(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The trends view: per interval, the persons counted once for the attempts they entered
+    (opened) in it, by the furthest of those attempts (PostHog's max(steps) per person and
+    entrance period); `entered` = reached step `from`, `converted` = reached step `to`."""
+    q = nq.query
+    ff = q.funnelsFilter
+    window = ff.funnelWindowInterval * WINDOW_SECONDS[ff.funnelWindowIntervalUnit] * 1_000_000
+    lo, hi = view_steps(q)
+    buckets = range_buckets(nq, events)
+    entered, converted = [0] * len(buckets), [0] * len(buckets)
+    unordered = ff.funnelOrderType == "unordered"
+    for evs in by_person(_in_range(nq, events)).values():
+        periods: set[int] = set()
+        for e in evs:
+            steps = _matched_steps(q.series, e)
+            if steps if unordered else 0 in steps:
+                index = buckets.index_of(e.ts)
+                if index is not None:
+                    periods.add(index)
+        for period in sorted(periods):
+            r = _person_result(q, evs, window, opens_in(buckets, period))
+            if r is not None and r.level > lo:
+                entered[period] += 1
+                converted[period] += int(r.level > hi)
+    return trends_result(buckets, entered, converted)
+
+
+def run_funnels(nq: NormalisedQuery[FunnelsQuery], events: Sequence[Event]) -> Any:
+    """Funnel steps, or (with a breakdown) one step list per breakdown value; the
+    time_to_convert view's histogram or the trends view's series (funnelVizType)."""
+    q = nq.query
+    view = q.funnelsFilter.funnelVizType
+    if view == "time_to_convert":
+        return _time_to_convert(nq, events)
+    if view == "trends":
+        return _trends(nq, events)
     per_value = _per_value(nq, events)
     bf = q.breakdownFilter
     if bf is None or bf.breakdown is None:

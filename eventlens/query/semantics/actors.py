@@ -297,6 +297,14 @@ def _trends(
 def _funnels(
     nq: NormalisedQuery, q: FunnelsQuery, sel: InsightActorsQuery, result: list[Any]
 ) -> Resolved:
+    view = q.funnelsFilter.funnelVizType
+    if view != "steps":
+        # Those answers have no step cells (a histogram bin / an interval's rate would need their
+        # own selectors: PostHog's funnelStepBreakdown / funnelTrendsDropOff ...).
+        raise _bad(
+            f"the persons of a funnel's {view} view are not supported yet (only the steps view)",
+            "funnelsFilter.funnelVizType",
+        )
     n = len(q.series)
     step = sel.funnelStep
     if step is None or step == 0 or abs(step) > n or step == -1:

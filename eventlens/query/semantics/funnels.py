@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 # Window units as fixed durations: the model bounds windows with the same table it is read by.
+from eventlens.query.dates import Buckets
 from eventlens.query.model import WINDOW_SECONDS, FunnelsQuery
-from eventlens.query.semantics.buckets import quantile
+from eventlens.query.semantics.buckets import axis, quantile
 
-__all__ = ["WINDOW_SECONDS", "max_step_matching", "step_rows"]
+__all__ = [
+    "WINDOW_SECONDS",
+    "max_step_matching",
+    "opens_in",
+    "step_rows",
+    "time_to_convert_result",
+    "trends_result",
+    "view_steps",
+]
 
 T = TypeVar("T")
 
@@ -81,3 +91,67 @@ def step_rows(
         out.append(step)
         prev_count = count
     return out
+
+
+def view_steps(q: FunnelsQuery) -> tuple[int, int]:
+    """(from, to) step indices (0-based) of the time_to_convert / trends views: funnelFromStep
+    (default 0) and funnelToStep (default the last step), as PostHog reads them."""
+    ff = q.funnelsFilter
+    return ff.funnelFromStep or 0, ff.funnelToStep or len(q.series) - 1
+
+
+def time_to_convert_result(q: FunnelsQuery, times: Sequence[float]) -> dict[str, Any]:
+    """PostHog's time-to-convert histogram over the conversion times (seconds from step `from`
+    to step `to` of each converted person's best attempt; any order: the engines merge
+    per-partition multisets and bin once here, since the bins need the global min and max).
+
+    Bin count: binCount clamped to 1..90, else ceil(cbrt(samples)) clamped to 1..60. The bins
+    start at floor(min) and are ceil((ceil(max) - floor(min)) / count) wide (60 when that is 0);
+    count + 1 bins are returned (the last holds a time equal to the top edge), each
+    [bin_start_seconds, persons]. `average_conversion_time` is the mean rounded to 2 places (None
+    without a conversion). Without samples PostHog's defaults give from 0, to 1: [[0, 0], [1, 0]].
+    """
+    times = sorted(times)  # one summation order, so both engines' means agree to the bit
+    bin_count = q.funnelsFilter.binCount
+    if bin_count is not None:
+        count = min(90, max(1, bin_count))
+    else:
+        count = min(60, max(1, math.ceil(round(len(times) ** (1 / 3), 9))))
+    lo = math.floor(min(times)) if times else 0
+    hi = math.ceil(max(times)) if times else 1
+    width = math.ceil((hi - lo) / count) or 60
+    persons = [0] * (count + 1)
+    for t in times:
+        persons[min(count, int((t - lo) // width))] += 1
+    return {
+        "bins": [[lo + k * width, persons[k]] for k in range(count + 1)],
+        "average_conversion_time": round(sum(times) / len(times), 2) if times else None,
+    }
+
+
+def trends_result(
+    buckets: Buckets, entered: Sequence[int], converted: Sequence[int]
+) -> list[dict[str, Any]]:
+    """PostHog's funnel trends series from per-interval counts (`entered[i]`: persons counted in
+    interval i who reached step `from`; `converted[i]`: those of them who reached step `to`).
+    The rate is a percentage rounded to 2 places, 0 for an interval nobody entered."""
+    data = [round(c / e * 100, 2) if e else 0.0 for e, c in zip(entered, converted, strict=True)]
+    return [
+        {
+            "count": len(data),
+            "data": data,
+            **axis(buckets),
+            "reached_from_step_count": list(entered),
+            "reached_to_step_count": list(converted),
+        }
+    ]
+
+
+def opens_in(buckets: Buckets, index: int) -> Callable[[int], bool]:
+    """The trends view's anchor rule: an attempt belongs to the interval its step-1 event (µs)
+    falls in, so a person's attempts of interval `index` are those opened by such events."""
+
+    def opens(ts_us: int) -> bool:
+        return buckets.index_of(ts_us) == index
+
+    return opens

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from eventlens.query import deadline
-from eventlens.query.dates import to_us
+from eventlens.query.dates import Buckets, to_us
 from eventlens.query.model import FunnelsQuery, PropertyGroup
 from eventlens.query.normalise import NormalisedQuery
 from eventlens.query.parallel.frame import Frame, LoadSpec
@@ -26,11 +26,20 @@ from eventlens.query.parallel.kernels.common import (
     event_names,
     keys_of,
     person_set,
+    range_buckets,
 )
 from eventlens.query.parallel.kernels.funnel_ordered import ordered_funnels
 from eventlens.query.semantics.actors import FunnelCell, folds
 from eventlens.query.semantics.filters import NULL_BREAKDOWN, OTHER_BREAKDOWN, rank_values
-from eventlens.query.semantics.funnels import WINDOW_SECONDS, max_step_matching, step_rows
+from eventlens.query.semantics.funnels import (
+    WINDOW_SECONDS,
+    max_step_matching,
+    opens_in,
+    step_rows,
+    time_to_convert_result,
+    trends_result,
+    view_steps,
+)
 
 
 @dataclass
@@ -39,6 +48,13 @@ class StepStats:
 
     counts: np.ndarray
     times: list[list[float]] = field(default_factory=list)
+    # The time_to_convert view: every converted person's from -> to time (an exact multiset:
+    # the bins need the global min and max, so they are made in finish). The trends view:
+    # per bucket (keyed by its start, µs: stable when a `date_from = all` range grows), persons
+    # entered (reached `from`) and converted (reached `to`).
+    spans: list[float] = field(default_factory=list)
+    entered: dict[int, int] = field(default_factory=dict)
+    converted: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, n: int) -> StepStats:
@@ -53,7 +69,17 @@ class StepStats:
         return StepStats(
             self.counts + other.counts,
             [a + b for a, b in zip(self.times, other.times, strict=True)],
+            self.spans + other.spans,
+            _add_counts(self.entered, other.entered),
+            _add_counts(self.converted, other.converted),
         )
+
+
+def _add_counts(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
 
 
 Partial = dict[str | None, StepStats]
@@ -64,6 +90,7 @@ class Params:
     nq: NormalisedQuery[FunnelsQuery]
     spec: LoadSpec
     window_us: int
+    buckets: Buckets | None = None  # the trends view's intervals
 
 
 def prepare(nq: NormalisedQuery[FunnelsQuery], earliest_us: int | None) -> Params:
@@ -87,7 +114,8 @@ def prepare(nq: NormalisedQuery[FunnelsQuery], earliest_us: int | None) -> Param
         props=tuple(sorted(keys)),
         ordered=True,
     )
-    return Params(nq, spec, window)
+    buckets = range_buckets(nq, earliest_us) if ff.funnelVizType == "trends" else None
+    return Params(nq, spec, window, buckets)
 
 
 @dataclass
@@ -104,7 +132,9 @@ def _lowest_bit(bits: int, n: int) -> int:
     return (bits & -bits).bit_length() - 1 if bits else n
 
 
-def _ordered(ts: list[int], bits: list[int], n: int, window: int, strict: bool) -> list[int]:
+def _ordered(
+    ts: list[int], bits: list[int], n: int, window: int, strict: bool, opens: list[bool] | None
+) -> list[int]:
     attempts: list[list[int]] = []  # each: indices of the events filling steps 0..
     active: list[list[int]] = []  # attempts still able to advance
     for k, (t, b) in enumerate(zip(ts, bits, strict=True)):
@@ -120,7 +150,7 @@ def _ordered(ts: list[int], bits: list[int], n: int, window: int, strict: bool) 
             if len(a) < n:
                 still.append(a)
         active = still
-        if b & 1:
+        if b & 1 and (opens is None or opens[k]):
             a = [k]
             attempts.append(a)
             if n > 1:
@@ -133,13 +163,18 @@ def _ordered(ts: list[int], bits: list[int], n: int, window: int, strict: bool) 
 
 
 def _unordered(
-    ts: list[int], bits: list[int], rank: list[int], n: int, window: int
+    ts: list[int],
+    bits: list[int],
+    rank: list[int],
+    n: int,
+    window: int,
+    opens: list[bool] | None,
 ) -> tuple[list[int], dict[int, int]]:
     best: list[int] = []
     best_map: dict[int, int] = {}
     ts_arr = np.asarray(ts)
     for k, b in enumerate(bits):
-        if not b:
+        if not b or (opens is not None and not opens[k]):
             continue
         lo = int(np.searchsorted(ts_arr, ts[k], side="left"))
         hi = int(np.searchsorted(ts_arr, ts[k] + window, side="right"))
@@ -154,20 +189,27 @@ def _unordered(
 
 
 def _person_result(
-    q: FunnelsQuery, p: _Person, idx: list[int], window: int
+    q: FunnelsQuery,
+    p: _Person,
+    idx: list[int],
+    window: int,
+    opens: Callable[[int], bool] | None = None,
 ) -> tuple[list[int], dict[int, int]] | None:
     """(event indices of the steps reached, step -> event index) or None if excluded.
-    `idx` selects the person's rows (in (ts, uuid) order) the funnel runs over."""
+    `idx` selects the person's rows (in (ts, uuid) order) the funnel runs over; `opens` (a
+    timestamp predicate) limits which events may open an attempt (the trends view)."""
     n = len(q.series)
     # Equal timestamps: earlier steps first, so steps at one instant can follow each other.
     order = sorted(idx, key=lambda k: (p.ts[k], _lowest_bit(p.bits[k], n), k))
     ts = [p.ts[k] for k in order]
     bits = [p.bits[k] for k in order]
     ff = q.funnelsFilter
+    may_open = None if opens is None else [opens(t) for t in ts]
     if ff.funnelOrderType == "unordered":
-        steps_local, by_local = _unordered(ts, bits, order, n, window)
+        steps_local, by_local = _unordered(ts, bits, order, n, window, may_open)
     else:
-        steps_local = _ordered(ts, bits, n, window, strict=ff.funnelOrderType == "strict")
+        strict = ff.funnelOrderType == "strict"
+        steps_local = _ordered(ts, bits, n, window, strict, may_open)
         by_local = dict(enumerate(steps_local))
     steps = [order[k] for k in steps_local]
     if steps and ff.exclusions and _excluded(q, p, steps, idx, window):
@@ -258,6 +300,9 @@ def compute(params: Params, frame: Frame) -> Partial:
     scan = _scan(params, frame)
     if scan is None:
         return out
+    view = q.funnelsFilter.funnelVizType
+    if view != "steps":
+        return {None: _views(params, scan)}
     if _fast(q):
         return _vectorised(params, q, scan.person, scan.ts, scan.bits, scan.ids, scan.names)
     for value, steps, p, _ in _per_person(params, scan):
@@ -444,9 +489,57 @@ def _steps_output(q: FunnelsQuery, stats: StepStats, breakdown: str | None) -> l
     return step_rows(q, counts, [stats.times[s] if s else [] for s in range(n)], breakdown)
 
 
-def finish(params: Params, merged: Partial, rerun: Callable[[Params], Partial]) -> list[Any]:
+def _views(params: Params, scan: _Scan) -> StepStats:
+    """One partition's time_to_convert spans or trends counts (no breakdown: those views refuse
+    one). A person's rows all lie in one partition, so per-person results add up exactly."""
+    q = params.nq.query
+    lo, hi = view_steps(q)
+    stats = StepStats.empty(len(q.series))
+    buckets = params.buckets
+    if buckets is None:  # time_to_convert: the best attempt of each person reaching `to`
+        for _, steps, p, _ in _per_person(params, scan):
+            if len(steps) > hi:
+                stats.spans.append((p.ts[steps[hi]] - p.ts[steps[lo]]) / 1e6)
+        return stats
+    unordered = q.funnelsFilter.funnelOrderType == "unordered"
+    opener = scan.bits != 0 if unordered else (scan.bits & 1) == 1
+    starts = np.flatnonzero(np.r_[True, scan.person[1:] != scan.person[:-1]])
+    ends = np.r_[starts[1:], scan.person.size]
+    ts_all, bits_all, excl_all = scan.ts.tolist(), scan.bits.tolist(), scan.excl.tolist()
+    for count, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if not opener[a:b].any():
+            continue
+        if count % 2048 == 0:
+            deadline.check()
+        p = _Person(ts_all[a:b], bits_all[a:b], excl_all[a:b], [])
+        periods = {
+            buckets.index_of(t) for t, o in zip(p.ts, opener[a:b].tolist(), strict=True) if o
+        }
+        everything = list(range(b - a))
+        for period in sorted(x for x in periods if x is not None):
+            r = _person_result(q, p, everything, params.window_us, opens_in(buckets, period))
+            if r is not None and len(r[0]) > lo:
+                start = buckets.starts_us[period]
+                stats.entered[start] = stats.entered.get(start, 0) + 1
+                if len(r[0]) > hi:
+                    stats.converted[start] = stats.converted.get(start, 0) + 1
+    return stats
+
+
+def finish(params: Params, merged: Partial, rerun: Callable[[Params], Partial]) -> Any:
     q = params.nq.query
     n = len(q.series)
+    view = q.funnelsFilter.funnelVizType
+    if view != "steps":
+        stats = merged.get(None) or StepStats.empty(n)
+        if params.buckets is None:
+            return time_to_convert_result(q, stats.spans)
+        starts = params.buckets.starts_us
+        return trends_result(
+            params.buckets,
+            [stats.entered.get(t, 0) for t in starts],
+            [stats.converted.get(t, 0) for t in starts],
+        )
     bf = q.breakdownFilter
     if bf is None or not isinstance(bf.breakdown, str):
         return _steps_output(q, merged.get(None) or StepStats.empty(n), None)

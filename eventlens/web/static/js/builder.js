@@ -13,6 +13,8 @@ export const KINDS = [
   ["LifecycleQuery", "Lifecycle"],
   ["PathsQuery", "Paths"],
 ];
+// PostHog's funnel views: steps, the time-to-convert histogram, conversion by entry interval.
+const FUNNEL_VIEWS = [["steps", "Steps"], ["time_to_convert", "Time to convert"], ["trends", "Conversion over time"]];
 const MATHS = [
   ["total", "Total count"], ["dau", "Unique persons"], ["weekly_active", "Weekly active"],
   ["monthly_active", "Monthly active"], ["first_time_for_user", "First time for person"],
@@ -132,7 +134,7 @@ export function defaultModel() {
     date_to: "",
     filters: [],
     breakdown: { key: "", type: "event", limit: 25 },
-    funnel: { window: 14, unit: "day", order: "ordered" },
+    funnel: { window: 14, unit: "day", order: "ordered", view: "steps" },
     retention: { target: "$pageview", returning: "$pageview", period: "Day", total: 8, type: "retention_recurring", curve: false },
     paths: defaultPaths(),
   };
@@ -194,7 +196,8 @@ export function toQuery(m) {
     const series = m.kind === "LifecycleQuery" ? m.series.slice(0, 1) : m.series;
     q.series = series.map(node);
   }
-  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery") q.interval = m.interval;
+  // A funnel is bucketed by time only in its trends view (conversion by entry interval).
+  if (m.kind !== "RetentionQuery" && (m.kind !== "FunnelsQuery" || m.funnel.view === "trends")) q.interval = m.interval;
   q.dateRange = { date_from: m.date_from };
   if (m.date_to) q.dateRange.date_to = m.date_to;
   const props = toFilters(m.filters);
@@ -226,6 +229,7 @@ export function toQuery(m) {
       funnelWindowIntervalUnit: m.funnel.unit,
       funnelOrderType: m.funnel.order,
     };
+    if (m.funnel.view && m.funnel.view !== "steps") q.funnelsFilter.funnelVizType = m.funnel.view;
     const exclusions = (m.exclusions || []).filter((x) => x.event.trim());
     if (exclusions.length && m.funnel.order !== "unordered") {
       q.funnelsFilter.exclusions = exclusions.map((x) => ({ kind: "EventsNode", event: x.event.trim(), funnelFromStep: Number(x.from), funnelToStep: Number(x.to) }));
@@ -264,7 +268,7 @@ export function fromQuery(q) {
   else if (b && b.breakdown) m.breakdown = { key: String(b.breakdown), type: b.breakdown_type || "event", limit: b.breakdown_limit || 25 };
   if (q.pathsFilter) m.paths = fromPathsFilter(q.pathsFilter);
   const f = q.funnelsFilter;
-  if (f) m.funnel = { window: f.funnelWindowInterval || 14, unit: f.funnelWindowIntervalUnit || "day", order: f.funnelOrderType || "ordered" };
+  if (f) m.funnel = { window: f.funnelWindowInterval || 14, unit: f.funnelWindowIntervalUnit || "day", order: f.funnelOrderType || "ordered", view: f.funnelVizType || "steps" };
   const r = q.retentionFilter;
   if (r) {
     m.retention = {
@@ -440,6 +444,7 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
           field("Window", bind(h("input", { type: "number", min: 1, value: f.window }), (v) => (f.window = v))),
           field("Unit", bind(select({}, UNITS, f.unit), (v) => (f.unit = v))),
           field("Order", bind(select({}, [["ordered", "Sequential"], ["strict", "Strict"], ["unordered", "Any order"]], f.order), (v) => { f.order = v; redraw(); })),
+          field("View", bind(select({ id: "funnel-view" }, FUNNEL_VIEWS, f.view || "steps"), (v) => { f.view = v; redraw(); })),
         ),
       );
       // Exclusions: PostHog refuses them in an unordered funnel, so does the form.
@@ -519,7 +524,7 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   });
   for (const input of [fromInput, toInput]) input.addEventListener("change", showCohorts);
   const when = h("fieldset", null, h("legend", null, "When"), h("div", { class: "row" }, field("Date range", preset)));
-  if (m.kind !== "RetentionQuery" && m.kind !== "FunnelsQuery" && m.kind !== "PathsQuery") {
+  if (m.kind !== "RetentionQuery" && m.kind !== "PathsQuery" && (m.kind !== "FunnelsQuery" || m.funnel.view === "trends")) {
     when.querySelector(".row").append(field("Interval", bind(select({}, INTERVALS, m.interval), (v) => (m.interval = v))));
   }
   if (m.kind === "TrendsQuery") {

@@ -553,6 +553,10 @@ function intervalWord(query) {
 }
 
 /** Draw `response` (the query API's answer to `query`) into `el`; `compact` for dashboard tiles. */
+function funnelViz(query) {
+  return query.funnelsFilter?.funnelVizType || "steps";
+}
+
 export function renderResult(el, query, response, { compact = false, tall = false, onPersons = null } = {}) {
   clear(el);
   const kind = query.kind;
@@ -589,6 +593,17 @@ export function renderResult(el, query, response, { compact = false, tall = fals
     const series = results.map((s, i) => ({ name: seriesName(s), data: s.data, color: PALETTE[i % PALETTE.length] }));
     const trimmed = trimStickiness(results[0]?.labels || [], series);
     barChart(chart, trimmed.labels, trimmed.series, { stacked: false, height, onPick: pointPick && pointPick(results) });
+  } else if (kind === "FunnelsQuery" && funnelViz(query) === "time_to_convert") {
+    // Bins of persons by the time they took (PostHog's histogram); no per-bin persons yet.
+    const bins = response.results?.bins || [];
+    barChart(chart, bins.map(([start]) => fmtDuration(start)), [{ name: "Persons", data: bins.map(([, n]) => n), color: PALETTE[0] }], { stacked: false, height });
+    const avg = response.results?.average_conversion_time;
+    el.append(h("p", { class: "chart-note muted" }, avg === null || avg === undefined ? "Nobody converted." : `Average time to convert: ${fmtDuration(avg)}`));
+    return;
+  } else if (kind === "FunnelsQuery" && funnelViz(query) === "trends") {
+    const row = results[0] || {};
+    lineChart(chart, row.labels || [], [{ name: "Conversion rate (%)", data: row.data || [], color: PALETTE[0] }], height);
+    return;
   } else if (kind === "FunnelsQuery") {
     funnelView(chart, results, compact, pick);
   } else if (kind === "RetentionQuery") {
