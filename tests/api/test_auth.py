@@ -107,6 +107,7 @@ def test_list_projects_shows_only_the_keys_projects(deployment: Deployment) -> N
             "timezone": "UTC",
             "week_start": 0,
             "test_account_filters": [],
+            "path_cleaning_filters": [],
         }
     ]
     assert one.json() == r.json()[0]
