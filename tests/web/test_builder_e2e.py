@@ -335,9 +335,7 @@ def test_filter_groups(ui: UI) -> None:
     page.reload()
     expect(page.get_by_label("Join groups")).to_have_value("OR")
     expect(page.get_by_label("Group 2 match")).to_have_value("OR")
-    expect(page.locator('[data-group-filter="0-1"]').get_by_label("Value")).to_have_value(
-        "Firefox"
-    )
+    expect(page.locator('[data-group-filter="0-1"]').get_by_label("Value")).to_have_value("Firefox")
     expect(page.locator('[data-filter="0"]').get_by_label("Value")).to_have_value("Mac OS X")
 
 

@@ -431,16 +431,17 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
     e.preventDefault();
     const o = override() || {};
     const { date_to, ...filters } = o; // date_to: null only says "up to now" on /query
+    // The tiles are run with the filters at once; saving them goes alongside.
+    const running = runAll("blocking");
     try {
       // Saved with the dashboard, so a reload (or another viewer) gets the same filters.
       dash = { ...dash, ...(await api("PATCH", `/api/projects/${project.id}/dashboards/${dash.id}`, { filters })) };
       overrideStatus.textContent = Object.keys(filters).length ? "Filters saved with the dashboard." : "Dashboard filters cleared.";
     } catch (err) {
       if (err.status === 401) return onAuthError(err);
-      overrideStatus.textContent = describeError(err);
-      return;
+      overrideStatus.textContent = `Not saved: ${describeError(err)}`;
     }
-    runAll("blocking");
+    await running;
   });
   await runAll("blocking");
 }
