@@ -491,7 +491,7 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
     filterRows(box, g.filters, (i) => ({ "data-group-filter": `${k}-${i}` }), (i) => `Group ${n} filter ${i + 1}`);
     box.append(
       h("button", { type: "button", class: "secondary", onclick: () => { g.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, `+ Add to group ${n}`),
-      h("button", { type: "button", class: "secondary", onclick: () => { m.groups.splice(k, 1); redraw(); } }, `Remove group ${n}`),
+      h("button", { type: "button", class: "secondary", onclick: () => { m.groups.splice(k, 1); redraw(); } }, `Delete group ${n}`),
     );
     filters.append(box);
   });
