@@ -273,7 +273,11 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
   // The filters saved with the dashboard (its `filters`) are the form's starting values, so
   // the dashboard opens as it was left.
   const saved = dash.filters || {};
-  if (saved.date_from && OVERRIDE_DATES.some(([v]) => v === saved.date_from)) overrideDate.value = saved.date_from;
+  if (saved.date_from) {
+    // A range saved through the API may be no preset: offered as it is, so it still applies.
+    if (!OVERRIDE_DATES.some(([v]) => v === saved.date_from)) overrideDate.append(h("option", { value: saved.date_from }, saved.date_from));
+    overrideDate.value = saved.date_from;
+  }
   const savedProp = (saved.properties || [])[0];
   if (savedProp) {
     overrideKey.value = savedProp.key || "";
