@@ -78,6 +78,9 @@ class Dashboard:
     # Tile sizes by insight id (as a string, JSON's object keys): {"7": {"w": 2, "h": 1}}; a
     # tile without an entry is 1 x 1.
     layouts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The dashboard filters every tile is run with (PostHog's DashboardFilter, sent as the
+    # query's `filters_override`); validated by the API before they are stored. {} = none.
+    filters: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class Dashboard:
             "name": self.name,
             "insight_ids": self.insight_ids,
             "layouts": self.layouts,
+            "filters": self.filters,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -110,6 +114,9 @@ class DashboardStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(dashboards)")}
         if "layouts" not in columns:
             self._db.execute("ALTER TABLE dashboards ADD COLUMN layouts TEXT NOT NULL DEFAULT '{}'")
+        # So did the saved dashboard filters.
+        if "filters" not in columns:
+            self._db.execute("ALTER TABLE dashboards ADD COLUMN filters TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         with self._lock:
@@ -201,14 +208,16 @@ class DashboardStore:
     def _with_layouts(self, project_id: int, dashes: list[Dashboard]) -> list[Dashboard]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, layouts FROM dashboards WHERE project_id = ?", (project_id,)
+                "SELECT id, layouts, filters FROM dashboards WHERE project_id = ?", (project_id,)
             ).fetchall()
         stored = {int(r[0]): orjson.loads(r[1]) for r in rows}
+        filters = {int(r[0]): orjson.loads(r[2]) for r in rows}
         # Only the tiles still on the dashboard (an insight deleted since keeps no size).
         return [
             replace(
                 d,
                 layouts={k: v for k, v in stored.get(d.id, {}).items() if int(k) in d.insight_ids},
+                filters=filters.get(d.id, {}),
             )
             for d in dashes
         ]
@@ -221,11 +230,13 @@ class DashboardStore:
         name: str | None = None,
         insight_ids: list[int] | None = None,
         layouts: dict[str, dict[str, int]] | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> Dashboard:
-        """Rename, replace the tile list (in order) and/or the tile sizes (`layouts`, replacing
-        the stored ones: keys are ids of the dashboard's tiles, values {"w", "h"} each 1 or 2);
-        InvalidInput naming the field for a size or a tile that is not right; errors as create
-        and get."""
+        """Rename, replace the tile list (in order), the tile sizes (`layouts`, replacing
+        the stored ones: keys are ids of the dashboard's tiles, values {"w", "h"} each 1 or 2)
+        and/or the dashboard filters (`filters`, replacing them; the caller validates them,
+        {} clears them); InvalidInput naming the field for a size or a tile that is not right;
+        errors as create and get."""
         old = self.get_dashboard(project_id, dashboard_id)
         new_name = old.name if name is None else clean_name(name)
         ids = old.insight_ids if insight_ids is None else list(insight_ids)
@@ -233,13 +244,19 @@ class DashboardStore:
         sizes = {k: v for k, v in old.layouts.items() if int(k) in ids}
         if layouts is not None:
             sizes = self._check_layouts(ids, layouts)
+        new_filters = old.filters if filters is None else dict(filters)
         updated: Dashboard = self._update(_DASHBOARDS, old, new_name, ids)
         with self._lock:
             self._db.execute(
-                "UPDATE dashboards SET layouts = ? WHERE project_id = ? AND id = ?",
-                (orjson.dumps(sizes).decode(), project_id, dashboard_id),
+                "UPDATE dashboards SET layouts = ?, filters = ? WHERE project_id = ? AND id = ?",
+                (
+                    orjson.dumps(sizes).decode(),
+                    orjson.dumps(new_filters).decode(),
+                    project_id,
+                    dashboard_id,
+                ),
             )
-        return replace(updated, layouts=sizes)
+        return replace(updated, layouts=sizes, filters=new_filters)
 
     @staticmethod
     def _check_layouts(

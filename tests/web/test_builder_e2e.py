@@ -322,3 +322,79 @@ def test_funnel_time_to_convert_and_trends_views(ui: UI) -> None:
     # The view survives the link.
     page.reload()
     expect(page.get_by_label("View")).to_have_value("trends")
+
+
+def _filter(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "operator": "exact", "type": "event", "value": value}
+
+
+def test_filter_groups(ui: UI) -> None:
+    page = ui.page
+    open_insight(ui, PAGEVIEWS)
+    page.locator(".uplot").wait_for()
+    page.get_by_role("button", name="+ Add filter").click()
+    first = page.locator('[data-filter="0"]')
+    first.get_by_label("Property").fill("$os")
+    first.get_by_label("Value").fill("Mac OS X")
+    page.get_by_role("button", name="+ New filter group").click()
+    page.get_by_role("button", name="+ Add to group 2").click()
+    for i, browser in enumerate(("Chrome", "Firefox")):
+        row = page.locator(f'[data-group-filter="0-{i}"]')
+        row.get_by_label("Property").fill("$browser")
+        row.get_by_label("Value").fill(browser)
+    page.get_by_label("Group 2 match").select_option("OR")
+    page.get_by_label("Join groups").select_option("OR")
+    with page.expect_request(lambda r: r.url.endswith("/query") and r.method == "POST") as req:
+        page.get_by_role("button", name="Run query").click()
+    page.locator(".uplot").wait_for()
+    sent = json.loads(req.value.post_data or "{}")["query"]
+    assert sent["properties"] == {
+        "type": "OR",
+        "values": [
+            {"type": "AND", "values": [_filter("$os", "Mac OS X")]},
+            {
+                "type": "OR",
+                "values": [_filter("$browser", "Chrome"), _filter("$browser", "Firefox")],
+            },
+        ],
+    }
+    assert query_in_url(page) == sent
+    expected = answer(ui.site, sent)["results"]
+    plain = answer(ui.site, PAGEVIEWS)["results"]
+    assert 0 < expected[0]["count"] < plain[0]["count"]  # the groups filtered something out
+    table = numbers_table(page)
+    assert [as_number(c) for c in table[1][1:]] == [*expected[0]["data"], expected[0]["count"]]
+    ui.shot("insight-filter-groups")
+    # The link (as a saved insight's query) gives the same groups back.
+    page.reload()
+    expect(page.get_by_label("Join groups")).to_have_value("OR")
+    expect(page.get_by_label("Group 2 match")).to_have_value("OR")
+    expect(page.locator('[data-group-filter="0-1"]').get_by_label("Value")).to_have_value("Firefox")
+    expect(page.locator('[data-filter="0"]').get_by_label("Value")).to_have_value("Mac OS X")
+
+
+def test_dashboard_filters_are_saved(ui: UI) -> None:
+    page = ui.page
+    site = ui.site
+    dash = dashboard_with(site, ("Views", PAGEVIEWS))
+    ui.login(site.a["api_key"], f"#/p/{site.a['id']}/dashboards/{dash}")
+    tile = page.locator("article.tile").first
+    expect(tile.locator(".meta")).to_contain_text("updated")
+    page.get_by_label("Date range (all tiles)").select_option("-14d")
+    page.get_by_label("Filter property").fill("$browser")
+    page.get_by_label("Value").fill("Chrome")
+    page.get_by_role("button", name="Apply to all tiles").click()
+    expect(page.locator("#override-status")).to_have_text("Filters saved with the dashboard.")
+    saved = {"date_from": "-14d", "properties": [_filter("$browser", "Chrome")]}
+    assert _api(site, "GET", f"/dashboards/{dash}")["filters"] == saved
+    # Reloaded, the dashboard opens with its filters and its tile is run with them.
+    with page.expect_response(lambda r: r.url.endswith("/query")) as resp:
+        page.reload()
+    expect(page.get_by_label("Date range (all tiles)")).to_have_value("-14d")
+    expect(page.get_by_label("Filter property")).to_have_value("$browser")
+    expect(page.get_by_label("Value")).to_have_value("Chrome")
+    body = json.loads(resp.value.request.post_data or "{}")
+    assert body["filters_override"] == {**saved, "date_to": None}
+    want = answer(site, PAGEVIEWS, body["filters_override"])["results"]
+    assert [s["data"] for s in resp.value.json()["results"]] == [s["data"] for s in want]
+    assert len(want[0]["data"]) == 15

@@ -211,3 +211,26 @@ def test_tile_layouts_over_http(site: Site) -> None:
         assert r.status_code == 400 and "layouts" in r.json()["field"]
         r = c.patch(url, json={"layouts": {"999999": {"w": 2}}})
         assert r.status_code == 400 and r.json()["field"] == "layouts.999999"
+
+
+def test_dashboard_filters_over_http(site: Site) -> None:
+    with client(site, site.a) as c:
+        base = f"/api/projects/{site.a['id']}"
+        dash = c.post(f"{base}/dashboards", json={"name": "f"}).json()
+        assert dash["filters"] == {}
+        url = f"{base}/dashboards/{dash['id']}"
+        filters = {"date_from": "-7d", "properties": [{"key": "plan", "value": "pro"}]}
+        r = c.patch(url, json={"filters": filters})
+        saved = {"date_from": "-7d", "properties": [{"key": "plan", "value": "pro"}]}
+        assert r.status_code == 200 and r.json()["filters"] == saved
+        assert c.get(url).json()["filters"] == saved
+        # Other changes keep them; {} clears them.
+        assert c.patch(url, json={"name": "f2"}).json()["filters"] == saved
+        r = c.patch(url, json={"filters": {"date_from": "yesterday-ish"}})
+        assert r.status_code == 400 and r.json()["field"] == "filters.date_from"
+        r = c.patch(url, json={"filters": {"colour": "red"}})
+        assert r.status_code == 400 and "filters" in r.json()["field"]
+        r = c.patch(url, json={"filters": {"properties": [{"key": "a", "operator": "bogus"}]}})
+        assert r.status_code == 400 and r.json()["field"] == "filters.properties[0].operator"
+        assert c.get(url).json()["filters"] == saved  # a refused change stores nothing
+        assert c.patch(url, json={"filters": {}}).json()["filters"] == {}

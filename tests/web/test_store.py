@@ -109,4 +109,17 @@ def test_layouts_column_is_added_to_an_older_file(tmp_path: Path) -> None:
     db.close()
     store = DashboardStore(tmp_path / "meta.db")
     assert store.list_dashboards(1)[0].layouts == {}
+    assert store.list_dashboards(1)[0].filters == {}
     store.close()
+
+
+def test_dashboard_filters_are_saved(store: DashboardStore, tmp_path: Path) -> None:
+    dash = store.create_dashboard(1, "d")
+    assert dash.filters == {}
+    filters = {"date_from": "-7d", "properties": [{"key": "plan", "value": "pro"}]}
+    assert store.update_dashboard(1, dash.id, filters=filters).filters == filters
+    assert store.update_dashboard(1, dash.id, name="d2").filters == filters  # kept
+    again = DashboardStore(tmp_path / "meta.db")
+    assert again.get_dashboard(1, dash.id).filters == filters
+    assert again.update_dashboard(1, dash.id, filters={}).filters == {}
+    again.close()

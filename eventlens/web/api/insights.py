@@ -20,6 +20,7 @@ from eventlens.errors import InvalidQuery
 from eventlens.projects.store import Project
 from eventlens.query import parse_query
 from eventlens.query.in_project import normalise_in_project
+from eventlens.query.model import MAX_FILTERS, PropertyFilter
 from eventlens.query.service import QueryService
 from eventlens.web.api.schemas import (
     ERROR_RESPONSES,
@@ -68,12 +69,27 @@ class TileLayout(BaseModel):
     h: int = Field(1, ge=1, le=2, description="Tile height: 1 normal, 2 tall.")
 
 
+class DashboardFilters(BaseModel):
+    """The dashboard filters saved with a dashboard: what the page sends as every tile's
+    `filters_override` (PostHog's DashboardFilter, the keys this dashboard uses)."""
+
+    model_config = ConfigDict(extra="forbid")
+    date_from: str | None = Field(None, max_length=64, description='e.g. "-7d".')
+    date_to: str | None = Field(None, max_length=64)
+    properties: Annotated[list[PropertyFilter], Field(max_length=MAX_FILTERS)] | None = Field(
+        None, description="Property filters ANDed with every tile's own filters."
+    )
+
+
 class DashboardPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     insight_ids: InsightIds | None = None
     layouts: Annotated[dict[str, TileLayout], Field(max_length=MAX_TILES)] | None = Field(
         None, description='Tile sizes by insight id: {"7": {"w": 2, "h": 1}} (replaces them).'
+    )
+    filters: DashboardFilters | None = Field(
+        None, description="Dashboard filters applied to every tile (replaces them; {} clears)."
     )
 
 
@@ -87,6 +103,29 @@ def _validated(query: dict[str, Any], project: Project, queries: QueryService) -
         exc.field = f"query.{exc.field}" if exc.field else "query"
         raise
     return query
+
+
+def _validated_filters(
+    filters: DashboardFilters, project: Project, queries: QueryService
+) -> dict[str, Any]:
+    """The filters as stored (unset keys dropped), if a tile query would run with them now:
+    the dates and filter values are checked as /query checks them, so a saved dashboard never
+    holds filters that make every tile a 400. InvalidQuery names the field `filters.<key>...`."""
+    out = filters.model_dump(exclude_none=True, exclude_unset=True)
+    probe: dict[str, Any] = {
+        "kind": "TrendsQuery",
+        "series": [{"kind": "EventsNode"}],
+        "dateRange": {k: out[k] for k in ("date_from", "date_to") if k in out},
+        "properties": out.get("properties", []),
+    }
+    try:
+        normalise_in_project(parse_query(probe), project, queries.cohorts.store, datetime.now(UTC))
+    except InvalidQuery as exc:
+        where = exc.field or ""
+        where = where.removeprefix("dateRange.")
+        exc.field = f"filters.{where}" if where else "filters"
+        raise
+    return out
 
 
 @router.get("/insights", responses=_ERRORS)
@@ -171,12 +210,21 @@ def update_dashboard(
     body: DashboardPatch,
     access: Writer,
     store: Store,
+    queries: Queries,
 ) -> Any:
-    """Rename it, replace its tiles (in order) and/or their sizes."""
+    """Rename it, replace its tiles (in order), their sizes and/or the dashboard filters."""
     pid = access.project.id
     layouts = None if body.layouts is None else {k: v.model_dump() for k, v in body.layouts.items()}
+    filters = (
+        None if body.filters is None else _validated_filters(body.filters, access.project, queries)
+    )
     dash = store.update_dashboard(
-        pid, dashboard_id, name=body.name, insight_ids=body.insight_ids, layouts=layouts
+        pid,
+        dashboard_id,
+        name=body.name,
+        insight_ids=body.insight_ids,
+        layouts=layouts,
+        filters=filters,
     )
     return dash.to_dict()
 

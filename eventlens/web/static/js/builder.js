@@ -128,6 +128,10 @@ export function defaultModel() {
     display: "ActionsLineGraph",
     compare: false,
     filterMatch: "AND",
+    // More filter groups after the first (m.filters / m.filterMatch), each with its own AND/OR;
+    // the groups are joined by groupsMatch (PostHog's property groups).
+    groups: [],
+    groupsMatch: "AND",
     exclusions: [],
     interval: "day",
     date_from: "-7d",
@@ -201,9 +205,12 @@ export function toQuery(m) {
   q.dateRange = { date_from: m.date_from };
   if (m.date_to) q.dateRange.date_to = m.date_to;
   const props = toFilters(m.filters);
+  const groups = [{ type: m.filterMatch, values: props }, ...(m.groups || []).map((g) => ({ type: g.match, values: toFilters(g.filters) }))]
+    .filter((g) => g.values.length);
+  if (groups.length > 1) q.properties = { type: m.groupsMatch === "OR" ? "OR" : "AND", values: groups };
   // "Match any" is PostHog's OR group inside the top-level AND group.
-  if (props.length && m.filterMatch === "OR") q.properties = { type: "AND", values: [{ type: "OR", values: props }] };
-  else if (props.length) q.properties = props;
+  else if (groups.length && groups[0].type === "OR") q.properties = { type: "AND", values: groups };
+  else if (groups.length) q.properties = groups[0].values;
   if ((m.kind === "TrendsQuery" || m.kind === "FunnelsQuery") && m.breakdown.type === "cohort") {
     const bf = toCohortBreakdown(m.breakdown);
     if (bf) q.breakdownFilter = bf;
@@ -254,11 +261,16 @@ export function fromQuery(q) {
     m.date_to = q.dateRange.date_to || "";
   }
   const p = q.properties;
-  if (p && !Array.isArray(p) && p.type) {
-    // PostHog's groups: the one shape the form makes is AND[OR[...]] or AND[AND[...]].
-    const inner = p.values?.length === 1 && p.values[0]?.values ? p.values[0] : p;
-    m.filterMatch = inner.type === "OR" ? "OR" : "AND";
-    m.filters = fromFilters(inner.values);
+  if (p && !Array.isArray(p) && p.type && Array.isArray(p.values) && p.values.length && p.values.every((v) => Array.isArray(v?.values))) {
+    // PostHog's groups, as the form makes them: a top-level AND/OR of groups of filters.
+    const [first, ...rest] = p.values;
+    m.groupsMatch = p.type === "OR" ? "OR" : "AND";
+    m.filterMatch = first.type === "OR" ? "OR" : "AND";
+    m.filters = fromFilters(first.values);
+    m.groups = rest.map((g) => ({ match: g.type === "OR" ? "OR" : "AND", filters: fromFilters(g.values) }));
+  } else if (p && !Array.isArray(p) && p.type) {
+    m.filterMatch = p.type === "OR" ? "OR" : "AND";
+    m.filters = fromFilters(p.values);
   } else m.filters = fromFilters(p);
   if (q.trendsFilter?.display) m.display = String(q.trendsFilter.display);
   if (q.compareFilter?.compare === true) m.compare = true;
@@ -473,6 +485,22 @@ export function renderBuilder(el, m, { catalog, timezone, onSubmit, onKind }) {
   }
   filterRows(filters, m.filters, (i) => ({ "data-filter": i }), (i) => `Filter ${i + 1}`);
   filters.append(h("button", { type: "button", class: "secondary", onclick: () => { m.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, "+ Add filter"));
+  // Further filter groups: each its own AND/OR over its filters, the groups joined by one AND/OR.
+  if (m.groups.length) {
+    filters.append(field("Join groups", bind(select({}, [["AND", "all groups (AND)"], ["OR", "any group (OR)"]], m.groupsMatch), (v) => (m.groupsMatch = v))));
+  }
+  m.groups.forEach((g, k) => {
+    const n = k + 2;
+    const box = h("fieldset", { class: "filter-group", "data-group": k }, h("legend", null, `Filter group ${n}`));
+    box.append(field(`Group ${n} match`, bind(select({}, [["AND", "all filters (AND)"], ["OR", "any filter (OR)"]], g.match), (v) => (g.match = v))));
+    filterRows(box, g.filters, (i) => ({ "data-group-filter": `${k}-${i}` }), (i) => `Group ${n} filter ${i + 1}`);
+    box.append(
+      h("button", { type: "button", class: "secondary", onclick: () => { g.filters.push({ key: "", type: "event", operator: "exact", value: "" }); redraw(); } }, `+ Add to group ${n}`),
+      h("button", { type: "button", class: "secondary", onclick: () => { m.groups.splice(k, 1); redraw(); } }, `Delete group ${n}`),
+    );
+    filters.append(box);
+  });
+  filters.append(h("button", { type: "button", class: "secondary", onclick: () => { m.groups.push({ match: "AND", filters: [{ key: "", type: "event", operator: "exact", value: "" }] }); redraw(); } }, "+ New filter group"));
   form.append(filters);
 
   // Breakdown.
@@ -555,6 +583,9 @@ export function markError(formEl, fieldPath) {
   let target = null;
   let mm = f.match(/^properties(?:\.values\[0\]\.values)?\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-filter="${mm[1]}"]`);
+  // A later group's filter (the first group is values[0] when it has filters).
+  mm = f.match(/^properties\.values\[([1-9]\d*)\]\.values\[(\d+)\]/);
+  if (mm) target = formEl.querySelector(`[data-group-filter="${Number(mm[1]) - 1}-${mm[2]}"]`) || target;
   mm = f.match(/^series\[(\d+)\]/);
   if (mm) target = formEl.querySelector(`[data-series="${mm[1]}"]`);
   mm = f.match(/^series\[(\d+)\]\.properties\[(\d+)\]/);

@@ -270,6 +270,22 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
     field("Filter property", overrideKey), field("Operator", overrideOp), field("Value", overrideValue),
     h("button", { type: "submit", class: "secondary", id: "apply-overrides" }, "Apply to all tiles"),
   );
+  // The filters saved with the dashboard (its `filters`) are the form's starting values, so
+  // the dashboard opens as it was left.
+  const saved = dash.filters || {};
+  if (saved.date_from) {
+    // A range saved through the API may be no preset: offered as it is, so it still applies.
+    if (!OVERRIDE_DATES.some(([v]) => v === saved.date_from)) overrideDate.append(h("option", { value: saved.date_from }, saved.date_from));
+    overrideDate.value = saved.date_from;
+  }
+  const savedProp = (saved.properties || [])[0];
+  if (savedProp) {
+    overrideKey.value = savedProp.key || "";
+    overrideOp.value = savedProp.operator || "exact";
+    overrideValue.value = savedProp.value == null ? "" : String(savedProp.value);
+  }
+  const overrideStatus = h("p", { class: "meta", role: "status", id: "override-status" });
+  overrideForm.append(overrideStatus);
   main.append(h("div", { class: "title-row" }, h("h1", null, dash.name), h("div", { class: "row" }, stale, refresh)), overrideForm, grid);
   if (!dash.insights.length) {
     grid.append(h("p", { class: "muted" }, "This dashboard is empty: open ", h("a", { href: `#/p/${project.id}/insight` }, "Insights"), ", run a query and save it here."));
@@ -415,9 +431,21 @@ export async function dashboardPage(main, { project, dashboardId, onAuthError })
   };
   refresh.addEventListener("click", () => runAll("force_blocking"));
   stale.addEventListener("click", refreshStale);
-  overrideForm.addEventListener("submit", (e) => {
+  overrideForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    runAll("blocking");
+    const o = override() || {};
+    const { date_to, ...filters } = o; // date_to: null only says "up to now" on /query
+    // The tiles are run with the filters at once; saving them goes alongside.
+    const running = runAll("blocking");
+    try {
+      // Saved with the dashboard, so a reload (or another viewer) gets the same filters.
+      dash = { ...dash, ...(await api("PATCH", `/api/projects/${project.id}/dashboards/${dash.id}`, { filters })) };
+      overrideStatus.textContent = Object.keys(filters).length ? "Filters saved with the dashboard." : "Dashboard filters cleared.";
+    } catch (err) {
+      if (err.status === 401) return onAuthError(err);
+      overrideStatus.textContent = `Not saved: ${describeError(err)}`;
+    }
+    await running;
   });
   await runAll("blocking");
 }
