@@ -79,22 +79,12 @@ def lookup_for(store: CohortStore, project: Project, now: datetime) -> CohortLoo
 def resolved(
     store: CohortStore, record: CohortRecord, project: Project, now: datetime
 ) -> ResolvedCohort:
-    if record.is_static:
-        members = frozenset(store.members(record.id))
-        return resolve(
-            record.id,
-            record.name,
-            members=members,
-            definition=None,
-            timezone=project.timezone,
-            now=now,
-        )
-    definition = parse_definition(record.filters)
+    static = record.is_static
     return resolve(
         record.id,
         record.name,
-        members=None,
-        definition=definition,
+        members=frozenset(store.members(record.id)) if static else None,
+        definition=None if static else parse_definition(record.filters),
         timezone=project.timezone,
         now=now,
     )
