@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from eventlens.config import Settings
 from eventlens.projects.store import SqliteMetadataStore
 
@@ -64,6 +62,8 @@ class ApiServer:
         self.project_id, self.api_key = _project_key(self.settings)
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        import httpx  # the bench extra: not needed to import the CLI
+
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}",
             headers={"Authorization": f"Bearer {self.api_key}"},
@@ -75,6 +75,8 @@ class ApiServer:
 
     def start(self, timeout: float = 120.0) -> ApiServer:
         """Start the server and wait for /_health (its warm-up then runs in the background)."""
+        import httpx
+
         self.log_path = self.settings.data_dir / "bench-api-server.log"
         # Earlier runs' lines stay in the log: this run's start here.
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -5,14 +5,13 @@ breakdown (the chart equals the query API's answer). Needs the cohorts API (bran
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 from playwright.sync_api import FilePayload, Page, expect
 
 from tests.web.conftest import UI
+from tests.web.test_insights_e2e import query_in_url
 
 
 def api(ui: UI, method: str, path: str, body: Any = None) -> Any:
@@ -30,11 +29,6 @@ def api(ui: UI, method: str, path: str, body: Any = None) -> Any:
 def cohorts(ui: UI) -> list[dict[str, Any]]:
     res = api(ui, "GET", "/cohorts")
     return res if isinstance(res, list) else res["results"]
-
-
-def query_in_url(page: Page) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(unquote(page.url.split("?q=", 1)[1]))
-    return result
 
 
 def numbers(page: Page) -> list[list[str]]:
