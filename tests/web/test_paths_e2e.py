@@ -1,45 +1,18 @@
 """The paths insight in a real browser against a real server: the builder's paths controls
 make the PathsQuery, the Sankey draws the API's edges (a node per step and name, drop-offs),
 and clicking an edge, a node or a drop-off opens its persons, whose total is the number shown.
-Needs the paths API (branch h-paths), the actors API for the clicks (h-actors) and the cohorts
-list (h-cohorts: every insight page reads it)."""
+Clicking an edge or a drop-off opens the persons whose total is the number shown; a node's bar
+opens the persons who reached it (its number sums its edges, so it claims none)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import httpx
-import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.web.conftest import SCREENSHOTS, UI, Site
+from tests.web.conftest import SCREENSHOTS, UI
 from tests.web.test_insights_e2e import query_in_url
-
-
-@pytest.fixture
-def actors_api(site: Site) -> None:
-    """Skip (not fail) on a branch without the actors API (h-actors): the server then refuses
-    the ActorsQuery kind itself. Any other answer, a 400 about a field included, runs the test."""
-    r = httpx.post(
-        f"{site.url}/api/projects/{site.a['id']}/query",
-        json={"query": {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0}},
-        headers={"Authorization": f"Bearer {site.a['api_key']}"},
-        timeout=60,
-    )
-    if r.status_code == 400 and "got 'ActorsQuery'" in r.text:
-        pytest.skip("needs the actors API (branch h-actors)")
-
-
-def modal_total(page: Page) -> int:
-    total = page.locator("dialog.persons-modal .persons-total")
-    expect(total).to_have_attribute("data-total", re.compile(r"^\d+$"))
-    return int(total.get_attribute("data-total") or "-1")
-
-
-def close_modal(page: Page) -> None:
-    page.locator("dialog.persons-modal").get_by_role("button", name="Close").click()
-    expect(page.locator("dialog.persons-modal")).to_have_count(0)
+from tests.web.test_persons_e2e import close_modal, modal_total
 
 
 def node_values(edges: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
@@ -98,8 +71,7 @@ def test_paths_builder_and_sankey(ui: UI) -> None:
     assert page.locator("svg.sankey rect.dropoff").count() == len(dropoffs)
 
 
-def test_paths_edges_nodes_and_dropoffs_open_their_persons(ui: UI, actors_api: None) -> None:
-    """Needs h-actors merged with h-paths (actors of a PathsQuery source)."""
+def test_paths_edges_nodes_and_dropoffs_open_their_persons(ui: UI) -> None:
     page = ui.page
     ui.login(ui.site.a["api_key"])
     page.get_by_role("button", name="Paths").click()

@@ -2,8 +2,7 @@
 funnel step (converted and dropped off), a retention cell, a stickiness bar and a lifecycle bar
 each open a modal whose total is the number clicked (the query API's answer); the modal pages
 and saves a static cohort; the persons list searches and a person's page lists their events
-newest first. Needs the actors API (branch h-actors) and the cohorts API (h-cohorts: every
-insight page reads the cohort list, and the modal saves one)."""
+newest first (every insight page reads the cohort list, and the modal saves one)."""
 
 from __future__ import annotations
 
@@ -13,10 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.web.conftest import UI, Site
+from tests.web.conftest import UI
 from tests.web.test_insights_e2e import query_in_url
 
 TRENDS = {
@@ -38,20 +36,6 @@ FUNNEL = {
         "funnelOrderType": "ordered",
     },
 }
-
-
-@pytest.fixture(autouse=True)
-def _actors_api(site: Site) -> None:
-    """Skip (not fail) on a branch without the actors API (h-actors): the server then refuses
-    the ActorsQuery kind itself. Any other answer, a 400 about a field included, runs the test."""
-    r = httpx.post(
-        f"{site.url}/api/projects/{site.a['id']}/query",
-        json={"query": {"kind": "ActorsQuery", "source": None, "limit": 1, "offset": 0}},
-        headers={"Authorization": f"Bearer {site.a['api_key']}"},
-        timeout=60,
-    )
-    if r.status_code == 400 and "got 'ActorsQuery'" in r.text:
-        pytest.skip("needs the actors API (branch h-actors)")
 
 
 def open_insight(ui: UI, query: dict[str, Any]) -> Page:
